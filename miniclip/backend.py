@@ -1,0 +1,141 @@
+"""The one place that knows NumPy from CuPy.
+
+Every other module asks this one for its array module (``xp``), in one of two ways:
+
+* from an array it already has: ``xp = get_array_module(x)`` (inside forward/backward), or
+* from the chosen device: ``xp = get_array_module()`` (when creating new arrays).
+
+The device is chosen by :func:`set_device`, by the environment variable
+``MINICLIP_DEVICE=cpu|gpu`` (read the first time it is needed, never at import), or by
+``miniclip --device cpu|gpu`` on the command line. CuPy is imported only when the GPU is
+asked for, so ``import miniclip`` works everywhere.
+
+Initial weights are always drawn on the host from a seeded NumPy generator and then moved
+with :func:`to_device`, so a CPU run and a GPU run with the same seed start identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu")
+GPU_HINT = (
+    'install CuPy for your CUDA version (pip install -e ".[gpu]" for CUDA 12, '
+    '".[gpu-cuda13]" for CUDA 13) on a machine with an NVIDIA GPU, or use --device cpu'
+)
+
+_device: str | None = None  # None until first asked for; then "cpu" or "gpu"
+
+
+class DeviceUnavailableError(RuntimeError):
+    """Raised when the GPU is asked for but CuPy or a GPU is missing (one-line message)."""
+
+
+def _cupy() -> Any:
+    """Import CuPy and check that it sees a GPU; raise a one-line error that says how to fix it."""
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"GPU requested but CuPy is not installed: {GPU_HINT}") from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing or broken
+        raise DeviceUnavailableError(f"GPU requested but CUDA is not usable ({exc}): {GPU_HINT}") from exc
+    if count < 1:
+        raise DeviceUnavailableError(f"GPU requested but no GPU was found: {GPU_HINT}")
+    return cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _cupy()
+    except DeviceUnavailableError:
+        return False
+    return True
+
+
+def set_device(name: str) -> None:
+    """Choose where arrays live from now on: ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy)."""
+    global _device
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "gpu":
+        _cupy()
+    _device = name
+
+
+def get_device() -> str:
+    """The current device; the first call reads ``MINICLIP_DEVICE`` (default ``cpu``)."""
+    if _device is None:
+        set_device(os.environ.get("MINICLIP_DEVICE", "cpu").strip().lower() or "cpu")
+    assert _device is not None
+    return _device
+
+
+@contextlib.contextmanager
+def using(name: str) -> Iterator[None]:
+    """Temporarily switch device: ``with using("gpu"): ...``."""
+    global _device
+    before = _device
+    set_device(name)
+    try:
+        yield
+    finally:
+        _device = before
+
+
+def get_array_module(x: Any = None) -> Any:
+    """The array module (``numpy`` or ``cupy``) of ``x``, or of the current device if ``x`` is None."""
+    if x is None:
+        return _cupy() if get_device() == "gpu" else np
+    if isinstance(x, np.ndarray | np.generic):
+        return np
+    module = type(x).__module__
+    if module.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_device(a: Any, dtype: Any = None) -> Any:
+    """Move a host array (or anything array-like) to the current device, optionally casting."""
+    xp = get_array_module()
+    return xp.asarray(a, dtype=dtype)
+
+
+def to_host(a: Any) -> np.ndarray:
+    """Return ``a`` as a NumPy array (a device-to-host copy for CuPy arrays)."""
+    if get_array_module(a) is np:
+        return np.asarray(a)
+    return a.get()
+
+
+def to_float(a: Any) -> float:
+    """A 0-d array (or number) as a Python float. On the GPU this waits for the device: log sparingly."""
+    return float(to_host(a))
+
+
+def seed(n: int) -> np.random.Generator:
+    """Seed NumPy (and CuPy, if in use) and return a fresh host generator for initial weights."""
+    np.random.seed(n)
+    if _device == "gpu":
+        _cupy().random.seed(n)
+    return np.random.default_rng(n)
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` where ``index`` may repeat (plain ``+=`` would lose updates)."""
+    xp = get_array_module(target)
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)

@@ -1,0 +1,74 @@
+"""The contrastive (CLIP) loss on a square matrix of logits, in both directions.
+
+``logits[i, j]`` scores text ``i`` against image ``j``; pair ``i`` is text ``i`` with image
+``i``, so the targets are the identity matrix ``Y`` (or, as an option, any matrix whose
+rows and columns each sum to 1). Two softmaxes are taken:
+
+* along each **row** (for text ``i``, a distribution over the images). The walkthrough
+  sums by rows and labels this direction *image→text*;
+* along each **column** (for image ``j``, a distribution over the texts), which the
+  walkthrough labels *text→image*.
+
+Each direction's loss is the cross-entropy against the targets, averaged over the N pairs,
+and the CLIP loss is their mean::
+
+    L_rows = −(1/N) Σ_ij Y_ij log_b P_rows[i, j]        L_cols likewise with P_cols
+    L      = (L_rows + L_cols) / 2
+
+The gradient of each direction is simply (probabilities − targets) / N, so::
+
+    dL/dlogits = ((P_rows − Y) + (P_cols − Y)) / (2N)
+
+The logarithm is taken in the same base ``b`` as the softmax. For ``b = e`` (the default)
+this is the usual loss in nats; for the walkthrough's ``b = 3`` it keeps the gradient
+exactly (P − Y)/N, because the factor ln b from differentiating ``b^x`` cancels the
+1/ln b of ``log_b``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from miniclip.backend import get_array_module
+from miniclip.layers.softmax import log_softmax, softmax
+from miniclip.module import Module
+
+
+class ContrastiveLoss(Module):
+    """Symmetric cross-entropy of a square logits matrix against identity (or given) targets."""
+
+    def __init__(self, base: float = math.e) -> None:
+        if base <= 1:
+            raise ValueError(f"softmax base must be greater than 1, got {base}")
+        self.base = base
+        self.p_rows: Any = None  # (N, N), each row sums to 1
+        self.p_cols: Any = None  # (N, N), each column sums to 1
+        self.targets: Any = None
+
+    def forward(self, logits: Any, targets: Any = None) -> Any:
+        """Return the loss as a 0-d array (no device synchronisation)."""
+        xp = get_array_module(logits)
+        if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+            raise ValueError(
+                f"contrastive loss needs a square (N, N) logits matrix, one text per image; got {tuple(logits.shape)}"
+            )
+        n = logits.shape[0]
+        if targets is None:
+            targets = xp.eye(n, dtype=logits.dtype)
+        elif tuple(targets.shape) != (n, n):
+            raise ValueError(f"targets must have shape {(n, n)}, got {tuple(targets.shape)}")
+        self.targets = targets
+        self.p_rows = softmax(logits, axis=1, base=self.base)
+        self.p_cols = softmax(logits, axis=0, base=self.base)
+        loss_rows = -(targets * log_softmax(logits, axis=1, base=self.base)).sum() / n
+        loss_cols = -(targets * log_softmax(logits, axis=0, base=self.base)).sum() / n
+        return (loss_rows + loss_cols) / 2
+
+    def backward(self, dloss: Any = 1.0) -> Any:
+        xp = get_array_module(self.p_rows)
+        n = self.targets.shape[0]
+        scale = xp.asarray(dloss, dtype=self.p_rows.dtype) / (2 * n)  # keeps float32 float32
+        grad_rows = self.p_rows - self.targets  # (N, N): the row direction's (P − Y)
+        grad_cols = self.p_cols - self.targets  # (N, N): the column direction's (P − Y)
+        return (grad_rows + grad_cols) * scale  # (N, N)
