@@ -1,0 +1,249 @@
+# %% [markdown]
+# # Lesson 02 — Softmax both ways, and why the gradient is P − I
+#
+# CLIP scores every caption against every image in one square matrix of logits
+# `S[i, j]` (text `i` against image `j`; pair `i` sits on the diagonal). The loss reads
+# that matrix twice:
+#
+# * along each **row**: for caption `i`, which image is its own? A softmax over the row;
+# * along each **column**: for image `j`, which caption is its own? A softmax over the column.
+#
+# Each direction is a cross-entropy against the identity matrix `I`, and the loss is their
+# mean. This lesson computes both by hand, then derives the one line that makes the whole
+# backward pass start so simply:
+#
+#     dL/dS = ((P_rows − I) + (P_cols − I)) / (2N)
+#
+# and checks it numerically, first with a ten-line loop, then with `miniclip.gradcheck`.
+
+# %%
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from miniclip import set_device
+from miniclip.gradcheck import gradcheck
+from miniclip.layers import ContrastiveLoss, log_softmax, softmax
+from miniclip.walkthrough import compute_walkthrough
+
+set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
+np.set_printoptions(precision=4, suppress=True)
+
+# %% [markdown]
+# ## The logits
+#
+# The logits the walkthrough of lesson 01 ends its forward pass with (`miniclip walkthrough`,
+# step 9): small integers, so that `3^x` can be done in your head. The model is untrained
+# and it shows: caption 0 scores image 1 (3) far above its own image (0), caption 1 ties its
+# own image with image 2, and only caption 2 gets it right.
+
+# %%
+S = np.array(
+    [
+        [0.0, 3.0, 1.0],
+        [-2.0, 2.0, 2.0],
+        [-2.0, -1.0, 1.0],
+    ]
+)  # (N, N): S[i, j] = caption i · image j
+N = S.shape[0]
+I = np.eye(N)  # (N, N): the targets, pair i is (caption i, image i)
+print("S =\n", S)
+assert np.array_equal(S, compute_walkthrough(base=3)["logits"])  # the same numbers as lesson 01
+
+# %% [markdown]
+# ## Softmax by rows and by columns, base 3 beside base e
+#
+# `softmax_b(x)_j = b^{x_j} / Σ_k b^{x_k}`. With base 3 and integer logits every number is a
+# fraction you can write down: the row `[0, 3, 1]` becomes `[1, 27, 3] / 31`. Negative
+# logits give powers like `3^-2 = 1/9`; multiplying top and bottom by `3^2` clears them:
+# the row `[-2, -1, 1]` becomes `[1, 3, 27] / 31`. Base e is what
+# real models use; base 3 behaves the same way (it *is* base e applied to `x · ln 3`) and is
+# kinder to mental arithmetic.
+
+
+# %%
+def by_hand(row: np.ndarray) -> list[Fraction]:
+    """Base-3 softmax of integer logits as exact fractions: 3^x / Σ 3^x (shifted to whole powers)."""
+    low = int(row.min())
+    powers = [3 ** (int(v) - low) for v in row]  # 3^(x − min): the same ratios, no fractions of 3
+    return [Fraction(p, sum(powers)) for p in powers]
+
+
+P_rows3 = softmax(S, axis=1, base=3)  # (N, N): each row sums to 1
+P_cols3 = softmax(S, axis=0, base=3)  # (N, N): each column sums to 1
+P_rows_e = softmax(S, axis=1)  # (N, N): base e
+P_cols_e = softmax(S, axis=0)  # (N, N)
+
+for i in range(N):
+    fractions = ", ".join(str(f) for f in by_hand(S[i]))
+    print(f"row {i}:    base 3 = [{fractions}] = {P_rows3[i]}   base e = {P_rows_e[i]}")
+for j in range(N):
+    fractions = ", ".join(str(f) for f in by_hand(S[:, j]))
+    print(f"column {j}: base 3 = [{fractions}] = {P_cols3[:, j]}   base e = {P_cols_e[:, j]}")
+
+# The package agrees with the fractions, and base 3 is base e on logits scaled by ln 3.
+for i in range(N):
+    assert np.allclose(P_rows3[i], [float(f) for f in by_hand(S[i])])
+    assert np.allclose(P_cols3[:, i], [float(f) for f in by_hand(S[:, i])])
+assert np.allclose(P_rows3.sum(axis=1), 1) and np.allclose(P_cols3.sum(axis=0), 1)
+assert np.allclose(P_rows3, softmax(S * math.log(3), axis=1))
+# The two directions really differ: caption 0 gives its own image only 1/31 (image 1 wins),
+# while image 0 gives caption 0 a share of 9/11 (captions 1 and 2 score it even lower).
+assert math.isclose(P_rows3[0, 0], 1 / 31) and math.isclose(P_cols3[0, 0], 9 / 11)
+
+# %% [markdown]
+# ## Why subtracting the maximum is safe
+#
+# `b^{x_j − m} / Σ_k b^{x_k − m} = (b^{x_j} / b^m) / (Σ_k b^{x_k} / b^m)`: the factor `b^m`
+# cancels, so any shift `m` leaves the softmax unchanged. Choosing `m = max x` makes the
+# largest exponent `b^0 = 1` and every other one smaller, so nothing can overflow. Without
+# it, logits of a few hundred already overflow float64 (`e^710 = inf`) and `inf / inf`
+# is `nan`.
+
+# %%
+big = np.array([[1000.0, 999.0, 998.0]])  # (1, 3)
+with np.errstate(over="ignore", invalid="ignore"):
+    naive = np.exp(big) / np.exp(big).sum(axis=1, keepdims=True)
+stable = softmax(big, axis=1)
+print("naive exp:", naive, "   shifted by the max:", stable)
+assert np.isnan(naive).all()
+assert np.allclose(stable, softmax(big - 1000.0, axis=1))  # the same as the small logits [0, -1, -2]
+assert np.allclose(softmax(S + 100.0, axis=1, base=3), P_rows3)  # a shift changes nothing
+
+# %% [markdown]
+# ## Cross-entropy against the identity, in each direction
+#
+# For each row `i` the target puts all its mass on column `i`, so the cross-entropy is just
+# `−log_b P_rows[i, i]`; average over the `N` rows. The column direction is the same with
+# `P_cols`. The log is taken in the same base as the softmax (see below for why).
+#
+#     L_rows = −(1/N) Σ_i log_b P_rows[i, i]      L_cols = −(1/N) Σ_j log_b P_cols[j, j]
+#     L      = (L_rows + L_cols) / 2
+
+# %%
+L_rows = -np.trace(log_softmax(S, axis=1, base=3)) / N
+L_cols = -np.trace(log_softmax(S, axis=0, base=3)) / N
+head = ContrastiveLoss(base=3)
+L = float(head(S))
+print(f"L_rows = {L_rows:.4f}   L_cols = {L_cols:.4f}   L = {L:.4f}  (base 3, in 'trits')")
+
+# By hand, from the diagonals: rows 1/31, 81/163, 27/31; columns 9/11, 27/109, 1/5.
+assert math.isclose(L_rows, -(math.log(1 / 31, 3) + math.log(81 / 163, 3) + math.log(27 / 31, 3)) / 3)
+assert math.isclose(L_cols, -(math.log(9 / 11, 3) + math.log(27 / 109, 3) + math.log(1 / 5, 3)) / 3)
+assert L_rows > L_cols  # caption 0's 1/31 costs log_3(31) ≈ 3.1 on its own
+assert math.isclose(L, (L_rows + L_cols) / 2)
+
+# %% [markdown]
+# ## Deriving the gradient of one row
+#
+# Take one row `x` (length `N`) whose correct column is `i`. Write `Z = Σ_k b^{x_k}` and
+# `p_k = b^{x_k} / Z`. Remember `d/dx b^x = b^x ln b`.
+#
+# **Step 1, the softmax (quotient rule).** `p_i = b^{x_i} / Z` and `dZ/dx_j = b^{x_j} ln b`.
+#
+# * Case `j = i`: the numerator depends on `x_i` too:
+#   `dp_i/dx_i = (b^{x_i} ln b · Z − b^{x_i} · b^{x_i} ln b) / Z² = ln b · p_i (1 − p_i)`.
+# * Case `j ≠ i`: only the denominator depends on `x_j`:
+#   `dp_i/dx_j = (0 · Z − b^{x_i} · b^{x_j} ln b) / Z² = −ln b · p_i p_j`.
+#
+# **Step 2, the log.** `ℓ = −log_b p_i = −ln p_i / ln b`, so `dℓ/dx_j = −(1 / (p_i ln b)) · dp_i/dx_j`:
+#
+# * `j = i`: `−(1 / (p_i ln b)) · ln b · p_i (1 − p_i) = p_i − 1`
+# * `j ≠ i`: `−(1 / (p_i ln b)) · (−ln b · p_i p_j) = p_j`
+#
+# Both cases in one line: **`dℓ/dx_j = p_j − [i = j]`**, the probabilities minus the one-hot
+# target. Over all rows at once: the matrix `P_rows − I`.
+#
+# **Why the same base on both sides.** The `ln b` from differentiating `b^x` (step 1) is
+# cancelled by the `1 / ln b` of `log_b` (step 2). Had we paired a base-3 softmax with a
+# natural log, every gradient would carry an extra factor `ln 3 ≈ 1.0986`. With matching
+# bases the gradient is exactly `P − I` whatever the base.
+#
+# **Both directions and the mean.** `L_rows` averages `N` row losses, so its gradient is
+# `(P_rows − I) / N`. A column loss is the same computation on a column: its gradient is the
+# matching column of `P_cols − I`, so `L_cols` contributes `(P_cols − I) / N`. Each logit
+# appears in exactly one row and one column, the two contributions add, and the final `/2`
+# averages the directions:
+#
+#     dL/dS = ((P_rows − I) + (P_cols − I)) / (2N)
+#
+# A check you can do by eye: every row of `P_rows − I` and every column of `P_cols − I` sums
+# to zero, so the gradient's entries sum to zero. That must be so: adding the same number to
+# every logit changes no softmax, so it cannot change the loss.
+
+# %%
+dS_formula = ((P_rows3 - I) + (P_cols3 - I)) / (2 * N)  # (N, N)
+dS = head.backward(1.0)  # (N, N): what ContrastiveLoss.backward returns
+print("P_rows − I =\n", P_rows3 - I)
+print("P_cols − I =\n", P_cols3 - I)
+print("dL/dS = ((P_rows − I) + (P_cols − I)) / (2N) =\n", dS)
+assert np.allclose(dS, dS_formula)
+assert abs(dS.sum()) < 1e-12  # a shift of all logits cannot change the loss
+
+# %% [markdown]
+# ## Checking it numerically, by hand
+#
+# The definition of a derivative, made symmetric: nudge one logit up by `ε`, then down, and
+# divide the change in loss by `2ε`. The error of this *central difference* shrinks like
+# `ε²`, so with `ε = 1e-6` in float64 it matches the formula to about eight digits.
+
+# %%
+eps = 1e-6
+numeric = np.zeros_like(S)  # (N, N)
+for i in range(N):
+    for j in range(N):
+        step = np.zeros_like(S)
+        step[i, j] = eps
+        plus = float(ContrastiveLoss(base=3)(S + step))
+        minus = float(ContrastiveLoss(base=3)(S - step))
+        numeric[i, j] = (plus - minus) / (2 * eps)
+print("central differences =\n", numeric)
+print(f"largest difference from backward: {np.abs(numeric - dS).max():.2e}")
+assert np.abs(numeric - dS).max() < 1e-8
+
+# %% [markdown]
+# ## The same check with `miniclip.gradcheck`
+#
+# `gradcheck` does this loop for every input and parameter of any module, with a random
+# upstream gradient, and reports a relative error. It is how every layer in miniclip is
+# tested. Base e and base 3 both pass.
+
+# %%
+for base, name in [(3.0, "base 3"), (math.e, "base e")]:
+    result = gradcheck(ContrastiveLoss(base=base), S.copy(), label=f"ContrastiveLoss ({name})")
+    print(result.report())
+    assert result.ok
+
+# %% [markdown]
+# ## Mixing bases makes `ln b` visible
+#
+# Put a natural log on top of the base-3 softmax and the loss is measured in nats instead of
+# trits: `L · ln 3`. That is a base-e head applied to `z = S · ln 3` (same probabilities).
+# By the chain rule through `z`, its gradient with respect to `S` is `ln 3` times the
+# base-e head's `P − I` term: the stray factor that matching bases removes.
+
+# %%
+ln3 = math.log(3)
+head_e = ContrastiveLoss()  # base e
+assert math.isclose(float(head_e(S * ln3)), L * ln3)  # same probabilities, loss in nats
+dS_mixed = head_e.backward(1.0) * ln3  # (N, N): chain rule through z = S · ln 3
+step = np.zeros_like(S)
+step[2, 2] = eps
+numeric_22 = (float(head_e((S + step) * ln3)) - float(head_e((S - step) * ln3))) / (2 * eps)
+print(f"dL/dS[2, 2]: matching bases {dS[2, 2]:+.4f}, natural log on base 3 {dS_mixed[2, 2]:+.4f} (× ln 3)")
+assert math.isclose(numeric_22, dS_mixed[2, 2], rel_tol=1e-7)
+assert np.allclose(dS_mixed, dS * ln3)
+
+# %% [markdown]
+# ## What you should take away
+#
+# * softmax by rows asks "which image for this caption?", by columns "which caption for this
+#   image?"; the CLIP loss averages the two cross-entropies;
+# * subtracting the maximum changes nothing mathematically and prevents overflow;
+# * with the log in the softmax's own base, `d(−log p_i)/dx = p − onehot(i)`, so the whole
+#   head's backward is `((P_rows − I) + (P_cols − I)) / (2N)`: no Jacobian ever needs to be built.
+#
+# Outlook: when two captions in a batch are identical, the identity is the wrong target; a
+# later lesson replaces `I` by soft targets `Y` and the same derivation gives `(P − Y) / N`.
+print("lesson 02 passed: dL/dS = ((P_rows − I) + (P_cols − I)) / (2N), checked twice")

@@ -1,0 +1,8 @@
+"""Optimisers and what surrounds them: SGD, AdamW, gradient clipping, the learning-rate schedule."""
+
+from miniclip.optim.adamw import AdamW, decays
+from miniclip.optim.clip_grad import clip_grad_norm
+from miniclip.optim.schedule import warmup_cosine
+from miniclip.optim.sgd import SGD
+
+__all__ = ["SGD", "AdamW", "clip_grad_norm", "decays", "warmup_cosine"]

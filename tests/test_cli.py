@@ -1,0 +1,117 @@
+"""The ``miniclip`` command: help everywhere, and user mistakes end in exit status 2 without a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miniclip import backend, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _subcommands() -> list[str]:
+    """Every sub-command the parser knows, so new ones are covered without editing this file."""
+    parser = cli.build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(actions) == 1
+    return list(actions[0].choices)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "miniclip", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_there_are_subcommands():
+    assert {"walkthrough", "gradcheck"} <= set(_subcommands())
+
+
+def test_top_level_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: miniclip")
+    for name in _subcommands():
+        assert name in out
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_subcommand_help(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: miniclip {command}")
+    assert "--device" in out
+
+
+def test_python_dash_m_help():
+    result = _run("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: miniclip")
+
+
+BAD = {
+    "bad flag": (["gradcheck", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    "base 0.5": (["walkthrough", "--base", "0.5"], "base must be greater than 1, got '0.5'"),
+    "base word": (["walkthrough", "--base", "three"], "base must be a number greater than 1 or 'e'"),
+    "negative lr": (["walkthrough", "--lr", "-1"], "expected a positive number, got '-1'"),
+    "device tpu": (["--device", "tpu", "gradcheck"], "invalid choice: 'tpu'"),
+    "sub device tpu": (["gradcheck", "--device", "tpu"], "invalid choice: 'tpu'"),
+    "bad seed": (["gradcheck", "--seed", "x"], "invalid int value: 'x'"),
+    "bad command": (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+    "no command": ([], "the following arguments are required: COMMAND"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_arguments_exit_2(capsys, case):
+    args, message = BAD[case]
+    with pytest.raises(SystemExit) as info:
+        cli.main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "usage: miniclip" in err
+
+
+@pytest.mark.parametrize("case", ["bad flag", "base 0.5", "device tpu"])
+def test_bad_arguments_exit_2_without_traceback(case):
+    args, message = BAD[case]
+    result = _run(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
+def test_device_gpu_without_cupy_exits_2_with_one_line():
+    result = _run("--device", "gpu", "gradcheck")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "CuPy" in lines[0]
+    assert lines[0].startswith("miniclip: error:")
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
+@pytest.mark.parametrize("args", [["--device", "gpu", "gradcheck"], ["gradcheck", "--device", "gpu"]])
+def test_device_gpu_without_cupy_in_process(capsys, args):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "CuPy" in err and err.count("\n") == 1
+    assert backend.get_device() == "cpu"
+
+
+def test_device_cpu_flag_sets_the_device(capsys):
+    assert cli.main(["gradcheck", "--device", "cpu", "--only", "ReLU"]) == 0
+    assert backend.get_device() == "cpu"
+    assert "ReLU" in capsys.readouterr().out
