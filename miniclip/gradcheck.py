@@ -13,7 +13,7 @@ rounding noise (about 1e-16 / ε) stay far below the 1e-6 tolerance.
 
 The error reported for each tensor is ``max_k |analytic_k − numeric_k|`` divided by the
 largest magnitude in either gradient: a relative error that does not explode on entries
-that happen to be close to zero.
+that happen to be close to zero. A gradient that is zero everywhere is reported as such.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from miniclip.backend import to_device, to_float, to_host
 from miniclip.module import Module
 
 TOLERANCE = 1e-6
+ZERO_SCALE = 1e-5  # gradients smaller than this everywhere count as zero (see relative_error)
+UPSTREAM_STREAM = 0x75707374  # salt that keeps the upstream gradient's random stream apart
 
 
 @dataclass
@@ -36,6 +38,7 @@ class TensorError:
 
     name: str
     error: float  # max |analytic − numeric| / max(|analytic|, |numeric|)
+    zero: bool = False  # the gradient is zero everywhere (below ZERO_SCALE): the check proves little
     worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)  # (index, analytic, numeric)
 
 
@@ -55,24 +58,31 @@ class GradCheckResult:
     def max_error(self) -> float:
         return max((t.error for t in self.tensors), default=0.0)
 
-    def report(self) -> str:
+    def report(self, width: int = 28) -> str:
         """A readable account, listing the worst entries of any tensor that failed."""
         lines = []
         for t in self.tensors:
-            status = "ok" if t.error < self.tol else "FAIL"
-            lines.append(f"{self.label:<28} {t.name:<26} {t.error:10.2e}  {status}")
+            status = ("ok" if t.error < self.tol else "FAIL") + (" (zero gradient)" if t.zero else "")
+            lines.append(f"{self.label:<{width}} {t.name:<30} {t.error:10.2e}  {status}")
             if t.error >= self.tol:
                 for index, a, n in t.worst:
-                    lines.append(f"{'':<28}   at {index}: analytic {a:+.8e}  numeric {n:+.8e}")
+                    lines.append(f"{'':<{width}}   at {index}: analytic {a:+.8e}  numeric {n:+.8e}")
         return "\n".join(lines)
 
 
+def gradient_scale(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    """The largest magnitude in either gradient."""
+    return max(float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0)))
+
+
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """``max |a − n| / max(max |a|, max |n|)``, and 0 when both are exactly zero."""
-    scale = max(float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0)))
-    if scale == 0.0:
-        return 0.0
-    return float(np.abs(analytic - numeric).max()) / scale
+    """``max |a − n| / max(max |a|, max |n|, ZERO_SCALE)``.
+
+    The floor ``ZERO_SCALE`` matters only for a gradient that is zero in truth (every unit
+    behind a dead ReLU, say): finite differences then return rounding noise of about 1e-12,
+    which would otherwise count as a 100% error.
+    """
+    return float(np.abs(analytic - numeric).max(initial=0.0)) / max(gradient_scale(analytic, numeric), ZERO_SCALE)
 
 
 def numerical_gradient(phi: Callable[[], float], x: Any, eps: float = 1e-5) -> np.ndarray:
@@ -128,7 +138,9 @@ def gradcheck(
             raise ValueError(f"gradcheck needs float64 tensors, but {name} of {label} is {value.dtype}")
 
     out = module(*inputs, **kwargs)
-    g = to_device(np.random.default_rng(seed).standard_normal(np.shape(out)))  # random upstream gradient
+    # A random upstream gradient, from a stream of its own: were it drawn like the inputs, g could
+    # equal x, and e.g. L2 normalisation's gradient at g ∥ x is exactly zero — a check of nothing.
+    g = to_device(np.random.default_rng([seed, UPSTREAM_STREAM]).standard_normal(np.shape(out)))
 
     def phi() -> float:
         return to_float((module(*inputs, **kwargs) * g).sum())
@@ -158,7 +170,8 @@ def gradcheck(
         else:  # CuPy: perturb a host copy and copy it back before each evaluation
             n = numerical_gradient(_device_phi(phi, x, host_x), host_x, eps)
             x[...] = to_device(host_x)  # leave the device copy unperturbed
-        tensors.append(TensorError(name, relative_error(a, n), _worst(a, n)))
+        zero = gradient_scale(a, n) < ZERO_SCALE
+        tensors.append(TensorError(name, relative_error(a, n), zero=zero, worst=_worst(a, n)))
     return GradCheckResult(label, tensors, tol)
 
 

@@ -45,6 +45,7 @@ class Module:
     """Base class: parameter walking, gradient zeroing, train/eval mode, state in and out."""
 
     training: bool = True
+    BUFFERS: tuple[str, ...] = ()  # names of arrays saved with the model but never trained (running statistics)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
@@ -75,6 +76,13 @@ class Module:
             found.update(child.parameters(prefix + name + "."))
         return found
 
+    def buffers(self, prefix: str = "") -> dict[str, Any]:
+        """Every buffer (see ``BUFFERS``) of this module and its children, by dotted name: the live arrays."""
+        found = {prefix + name: getattr(self, name) for name in self.BUFFERS}
+        for name, child in self.children():
+            found.update(child.buffers(prefix + name + "."))
+        return found
+
     def zero_grad(self) -> None:
         """Set every gradient to zero (backward adds into them)."""
         for p in self.parameters().values():
@@ -91,19 +99,26 @@ class Module:
         """Switch to evaluation mode (dropout off, running statistics in batch norm)."""
         return self.train(False)
 
+    def _arrays(self) -> dict[str, Any]:
+        """Parameters' data and buffers together, by name: everything a checkpoint holds."""
+        return {name: p.data for name, p in self.parameters().items()} | self.buffers()
+
     def state(self) -> dict[str, np.ndarray]:
-        """A host (NumPy) copy of every parameter, by name: what a checkpoint stores."""
-        return {name: to_host(p.data).copy() for name, p in self.parameters().items()}
+        """A host (NumPy) copy of every parameter and buffer, by name: what a checkpoint stores."""
+        return {name: to_host(a).copy() for name, a in self._arrays().items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters of the same names; shapes must match exactly."""
-        params = self.parameters()
-        missing = sorted(set(params) - set(state))
-        unknown = sorted(set(state) - set(params))
+        """Copy arrays into the parameters and buffers of the same names; shapes must match exactly.
+
+        Everything is checked before anything is copied, so a mismatch leaves the model untouched.
+        """
+        arrays = self._arrays()
+        missing = sorted(set(arrays) - set(state))
+        unknown = sorted(set(state) - set(arrays))
         if missing or unknown:
             raise ValueError(f"state does not match the model: missing {missing}, unexpected {unknown}")
-        for name, p in params.items():
-            value = np.asarray(state[name])
-            if value.shape != p.data.shape:
-                raise ValueError(f"{name}: expected shape {tuple(p.data.shape)}, got {value.shape}")
-            p.data[...] = to_device(value, dtype=p.data.dtype)
+        for name, a in arrays.items():
+            if np.shape(state[name]) != a.shape:
+                raise ValueError(f"{name}: expected shape {tuple(a.shape)}, got {np.shape(state[name])}")
+        for name, a in arrays.items():
+            a[...] = to_device(np.asarray(state[name]), dtype=a.dtype)  # in place: others hold references

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from miniclip.checks import CASES, run_checks
+from miniclip.checks import run_checks
+from miniclip.checks.foundation import CASES
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
 from miniclip.sgd import SGD
 from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig

@@ -19,6 +19,11 @@ The gradient of each direction is simply (probabilities − targets) / N, so::
 
     dL/dlogits = ((P_rows − Y) + (P_cols − Y)) / (2N)
 
+That form needs every row *and* every column of ``Y`` to sum to 1, as the identity and the
+label-aware targets do. For any other ``Y`` the row direction's gradient is
+``P_rows · rowsum(Y) − Y`` (and likewise by columns); the backward uses that general form,
+which is exactly ``P − Y`` whenever the sums are 1.
+
 The logarithm is taken in the same base ``b`` as the softmax. For ``b = e`` (the default)
 this is the usual loss in nats; for the walkthrough's ``b = 3`` it keeps the gradient
 exactly (P − Y)/N, because the factor ln b from differentiating ``b^x`` cancels the
@@ -69,6 +74,7 @@ class ContrastiveLoss(Module):
         xp = get_array_module(self.p_rows)
         n = self.targets.shape[0]
         scale = xp.asarray(dloss, dtype=self.p_rows.dtype) / (2 * n)  # keeps float32 float32
-        grad_rows = self.p_rows - self.targets  # (N, N): the row direction's (P − Y)
-        grad_cols = self.p_cols - self.targets  # (N, N): the column direction's (P − Y)
+        y = self.targets
+        grad_rows = self.p_rows * y.sum(axis=1, keepdims=True) - y  # (N, N): P_rows − Y when rows of Y sum to 1
+        grad_cols = self.p_cols * y.sum(axis=0, keepdims=True) - y  # (N, N): P_cols − Y when columns sum to 1
         return (grad_rows + grad_cols) * scale  # (N, N)

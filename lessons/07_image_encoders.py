@@ -1,0 +1,391 @@
+# %% [markdown]
+# # Lesson 07 — Image encoders: convolutions and the Vision Transformer
+#
+# The walkthrough's image encoder cut an image into patches and sent each patch through the
+# same small linear layer. CLIP comes with two real image encoders, and miniclip has both:
+#
+# * a **CNN** (a small ResNet): slide small learned filters over the whole image, layer upon
+#   layer, each seeing a wider neighbourhood;
+# * a **ViT** (Vision Transformer): the walkthrough's patches, embedded and then read by the
+#   attention of lesson 06, so every patch can look at every other one.
+#
+# This lesson starts with one convolution on a real photograph, with filters set by hand,
+# shows how `im2col` turns a convolution into a single matrix product, and then puts the two
+# encoders side by side: parameters, cost per image, output shapes, and time on this CPU.
+
+# %%
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from miniclip import Module, set_device
+from miniclip.encoders.cnn import CNNEncoder
+from miniclip.encoders.vit import ViT
+from miniclip.layers import Linear
+from miniclip.layers.conv2d import Conv2d
+from miniclip.layers.im2col import col2im, im2col
+from miniclip.model_config import ModelConfig, build_image_encoder
+
+set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
+np.set_printoptions(precision=3, suppress=True, linewidth=120)
+out = os.environ.get("MINICLIP_LESSON_OUT")  # plots are saved only when this names a folder
+
+# %% [markdown]
+# ## A photograph
+#
+# Matplotlib ships a few sample images; the portrait of Grace Hopper is one. We crop it to a
+# square, turn it grey (one channel) and shrink it to 64×64, values in [0, 1]. If this
+# matplotlib has no sample photo, a drawn image stands in (the lesson says so).
+
+
+# %%
+def load_photo(size: int = 64) -> tuple[np.ndarray, str]:
+    """A grey (size, size) image in [0, 1] from matplotlib's sample data, or a drawn one."""
+    import matplotlib.cbook as cbook
+
+    for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png"):
+        try:
+            with cbook.get_sample_data(name) as f:
+                picture = Image.open(f)
+                picture.load()
+        except (OSError, ValueError):
+            continue
+        grey = picture.convert("L")
+        side = min(grey.size)
+        left, top = (grey.width - side) // 2, (grey.height - side) // 2
+        grey = grey.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+        return np.asarray(grey, dtype=np.float64) / 255.0, name
+    print("no sample photo found in this matplotlib: using a drawn image instead")
+    rows, cols = np.mgrid[0:size, 0:size] / size
+    drawn = 0.5 + 0.3 * np.sin(12 * rows) * np.cos(5 * cols)  # soft waves
+    drawn[size // 4 : size // 2, size // 4 : 3 * size // 4] = 1.0  # a bright bar
+    return drawn, "drawn image"
+
+
+photo, source = load_photo()
+print(f"image: {source}, shape {photo.shape}, values from {photo.min():.2f} to {photo.max():.2f}")
+assert photo.shape == (64, 64) and photo.min() >= 0.0 and photo.max() <= 1.0
+
+# %% [markdown]
+# ## One convolution, filters set by hand
+#
+# A convolution slides a small filter over the image; at each position it multiplies the
+# filter with the 3×3 window under it and adds up: `y[i, j] = Σ_ab w[a, b] · x[i+a−1, j+b−1]`
+# (with `padding=1`, a border of zeros keeps the output 64×64). The same 9 weights are used
+# at every position, which is why a convolution has so few parameters.
+#
+# Two classic filters (Sobel's): the first subtracts the row below from the row above, so it
+# answers where brightness changes from top to bottom, that is, on **horizontal** edges; its
+# transpose answers on **vertical** edges. A `Conv2d` with one input channel and two output
+# channels holds both: one forward pass gives both response maps.
+
+# %%
+horizontal = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])  # top minus bottom
+vertical = horizontal.T  # left minus right
+conv = Conv2d(1, 2, kernel=3, padding=1, bias=False, rng=np.random.default_rng(0), dtype=np.float64)
+conv.weight.data[0, 0] = horizontal  # weight: (out_channels, in_channels, 3, 3)
+conv.weight.data[1, 0] = vertical
+print("horizontal-edge filter:\n", horizontal)
+
+
+def edge_strength(image: np.ndarray) -> np.ndarray:
+    """Mean |response| of the two filters, (2,), ignoring the one-pixel border the zero padding creates."""
+    responses = conv(image[None, None])  # (1, 2, H, W)
+    return np.abs(responses[0, :, 1:-1, 1:-1]).mean(axis=(1, 2))
+
+
+# %% [markdown]
+# First a drawn test image whose edges we know: a bright rectangle on a dark ground. Its top
+# and bottom sides are horizontal edges, its left and right sides vertical ones.
+
+# %%
+box = np.zeros((16, 16))
+box[4:12, 3:13] = 1.0  # rows 4..11, columns 3..12
+box_response = conv(box[None, None])[0]  # (2, 16, 16)
+print("horizontal filter on the rectangle:\n", box_response[0, 2:14, 1:15])
+# The horizontal filter fires along the top and bottom sides and is exactly zero along the
+# left and right sides (rows 6..9, away from the corners), and the vertical filter the reverse.
+assert np.all(box_response[0, 6:10] == 0.0) and np.abs(box_response[0, 3:5, 4:12]).min() > 0
+assert np.all(box_response[1, :, 6:10] == 0.0) and np.abs(box_response[1, 4:12, 2:4]).min() > 0
+stripes = np.tile(np.repeat([0.0, 1.0], 4), 4)[:, None] * np.ones((1, 32))  # (32, 32): horizontal bands
+stripe_strength = edge_strength(stripes)
+print(
+    f"horizontal stripes: mean |response| horizontal filter {stripe_strength[0]:.3f}, vertical {stripe_strength[1]:.3f}"
+)
+assert stripe_strength[0] > 1.0 and stripe_strength[1] == 0.0
+
+# %% [markdown]
+# Now the photograph. A portrait has edges in every direction (the outline of the face and
+# the cap, the collar, the medals), so the two filters' *averages* over the whole picture come
+# out close; what differs is *where* they fire. Save the picture with `MINICLIP_LESSON_OUT`:
+# the horizontal filter picks out the glasses, the mouth and the rows of medal ribbons, the
+# vertical one the tie and the lapels (both also light up the frame, where the zero padding
+# meets the picture, which is why the border is left out of the averages). Turn the photo a
+# quarter turn and the horizontal edges become vertical ones: the two numbers swap, which is
+# the whole difference between the filters.
+
+# %%
+strength = edge_strength(photo)
+turned = edge_strength(np.rot90(photo))
+print(f"photo:        mean |response| horizontal filter {strength[0]:.4f}, vertical filter {strength[1]:.4f}")
+print(f"photo turned: mean |response| horizontal filter {turned[0]:.4f}, vertical filter {turned[1]:.4f}")
+assert np.allclose(turned, strength[::-1])
+
+if out:
+    maps = conv(photo[None, None])[0]  # (2, 64, 64)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    for ax, image, title in [
+        (axes[0], photo, f"{source}, 64×64 grey"),
+        (axes[1], np.abs(maps[0]), "|horizontal-edge filter|"),
+        (axes[2], np.abs(maps[1]), "|vertical-edge filter|"),
+    ]:
+        ax.imshow(image, cmap="gray")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(out) / "07_edges.png", dpi=120, bbox_inches="tight")
+    print("saved", Path(out) / "07_edges.png")
+
+# %% [markdown]
+# ## im2col: a convolution is one matrix product
+#
+# Looping over every output pixel in Python would be slow. Instead, `im2col` copies each 3×3
+# window into one row of a matrix. A 4×4 image (numbered 0..15) has 2×2 = 4 windows without
+# padding, so `cols` is 4 × 9:
+
+# %%
+tiny = np.arange(16.0).reshape(1, 1, 4, 4)  # (N, C, H, W)
+cols = im2col(tiny, kernel=3)  # (N·Ho·Wo, C·k·k) = (4, 9)
+print("image:\n", tiny[0, 0])
+print("cols (one window per row):\n", cols)
+assert cols.shape == (4, 9) and np.array_equal(cols[0], [0, 1, 2, 4, 5, 6, 8, 9, 10])
+
+# %% [markdown]
+# With the filters flattened into the columns of a matrix, `cols @ W` gives every output
+# pixel of every filter at once: one matrix product, which BLAS (or the GPU) does fast. That
+# is all `Conv2d.forward` does, plus reshapes. (The numbered image is a ramp that brightens by
+# 4 per row down and 1 per column across, so each edge filter sees the same slope in every
+# window: top minus bottom is 4 · (−8) = −32, left minus right is 4 · (−2) = −8.)
+
+# %%
+weights = conv.weight.data.reshape(2, 9).T  # (C·k·k, O) = (9, 2)
+by_gemm = (cols @ weights).reshape(2, 2, 2).transpose(2, 0, 1)  # (O, Ho, Wo)
+tiny_conv = Conv2d(1, 2, kernel=3, bias=False, rng=np.random.default_rng(0), dtype=np.float64)
+tiny_conv.weight.data[...] = conv.weight.data
+print("cols @ W, reshaped to (O, Ho, Wo):\n", by_gemm)
+assert np.allclose(by_gemm, tiny_conv(tiny)[0])
+
+# %% [markdown]
+# The backward of `im2col` is `col2im`: every entry of a row is added back to the pixel it
+# was copied from. A pixel that sits in several windows gets the sum, so `col2im` of a
+# matrix of ones counts how many windows cover each pixel: the corners are in one window,
+# the middle four in all four. (This is why `Conv2d.backward` is the linear layer's backward
+# followed by `col2im`.)
+
+# %%
+coverage = col2im(np.ones_like(cols), tiny.shape, kernel=3)  # (1, 1, 4, 4)
+print("windows covering each pixel:\n", coverage[0, 0])
+assert np.array_equal(coverage[0, 0], [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+
+# %% [markdown]
+# ## The two encoders side by side
+#
+# Both are built from the project's default configuration (`ModelConfig`) for 32×32 colour
+# images and the same shared width (`embed_dim` = 128):
+#
+# * CNN: a 3×3 stem conv with 32 channels, then one residual block per stage at 32, 64 and
+#   128 channels (the resolution halves at each new stage: 32 → 16 → 8), global average
+#   pooling, projection;
+# * ViT: 4×4 patches (64 of them), each embedded to width 128, plus a learned position per
+#   patch, 4 transformer blocks of 4 heads, LayerNorm, mean over the patches, projection.
+
+# %%
+cnn_cfg = ModelConfig(image_encoder="cnn")
+vit_cfg = ModelConfig(image_encoder="vit")
+cnn = build_image_encoder(cnn_cfg, rng=np.random.default_rng(0), dtype=np.float32)
+vit = build_image_encoder(vit_cfg, rng=np.random.default_rng(0), dtype=np.float32)
+assert isinstance(cnn, CNNEncoder) and isinstance(vit, ViT)
+image_shape = (cnn_cfg.channels, cnn_cfg.image_size, cnn_cfg.image_size)  # (3, 32, 32)
+
+
+def count(module: Module) -> int:
+    """Trainable numbers in a module."""
+    return sum(int(p.data.size) for p in module.parameters().values())
+
+
+# %% [markdown]
+# **Cost of the CNN.** A convolution with an `O × C × k × k` weight, producing an `Ho × Wo`
+# map, does one multiply-add per weight per output pixel: `Ho·Wo·O·C·k²`. `CNNEncoder.describe`
+# walks the shapes and adds this up (batch norm, ReLU and pooling are cheap by comparison and
+# not counted):
+
+# %%
+cnn_info = cnn.describe(image_shape)
+print(f"{'CNN layer':<10} {'output':<14} {'parameters':>10} {'multiply-adds':>14}")
+for row in cnn_info["layers"]:
+    print(f"{row['name']:<10} {str(row['output']):<14} {row['parameters']:>10,} {row['multiply_adds']:>14,}")
+print(f"{'total':<25} {cnn_info['parameters']:>10,} {cnn_info['multiply_adds']:>14,}")
+stem = cnn.stem_conv.weight.data  # (32, 3, 3, 3)
+assert cnn_info["layers"][0]["multiply_adds"] == 32 * 32 * stem.size  # every pixel, every weight
+assert cnn_info["parameters"] == count(cnn)
+
+# %% [markdown]
+# **Cost of the ViT, by hand.** With `P` patches of `C·p²` numbers, width `D`, MLP width
+# `r·D`, shared width `d`, per image:
+#
+#     patch embedding     P · (C·p²) · D
+#     per block:  qkv     P · D · 3D           three projections, fused
+#                 scores  P · P · D            Q Kᵀ: every query against every key (all heads: H · P² · D/H)
+#                 values  P · P · D            P V
+#                 output  P · D · D            the output projection
+#                 MLP     2 · P · D · rD       widen and narrow back
+#     projection          D · d                once, on the pooled vector
+#
+# (LayerNorm, softmax, GELU and the additions are not counted, as for the CNN.)
+
+
+# %%
+def vit_multiply_adds(cfg: ModelConfig) -> dict[str, int]:
+    """Multiply-adds per image of the ViT that ``cfg`` describes, by the table above."""
+    P = (cfg.image_size // cfg.patch_size) ** 2  # patches
+    D, r, Cp2 = cfg.image_width, cfg.mlp_ratio, cfg.channels * cfg.patch_size**2
+    per_block = {
+        "qkv": P * D * 3 * D,
+        "scores Q Kᵀ": P * P * D,
+        "values P V": P * P * D,
+        "output proj": P * D * D,
+        "MLP": 2 * P * D * r * D,
+    }
+    return {
+        "patch embedding": P * Cp2 * D,
+        **{name: cfg.image_depth * macs for name, macs in per_block.items()},  # all blocks together
+        "projection": D * cfg.embed_dim,
+    }
+
+
+vit_parts = vit_multiply_adds(vit_cfg)
+vit_macs = sum(vit_parts.values())
+P = (vit_cfg.image_size // vit_cfg.patch_size) ** 2  # 64 patches
+Dv, r, Cp2 = vit_cfg.image_width, vit_cfg.mlp_ratio, vit_cfg.channels * vit_cfg.patch_size**2
+print(f"ViT: P = {P} patches of {Cp2} numbers, width {Dv}, {vit_cfg.image_depth} blocks (summed over the blocks)")
+for name, macs in vit_parts.items():
+    print(f"  {name:<16} {macs:>12,}")
+print(f"  {'total':<16} {vit_macs:>12,}")
+
+# %% [markdown]
+# A cross-check that does not use the formula: walk the ViT's modules. Every `Linear` inside
+# runs once per patch (one multiply-add per weight), except the final projection, which runs
+# once per image; add the two P×P attention products of each block.
+
+
+# %%
+def linears(module: Module) -> list[Linear]:
+    """Every Linear layer inside ``module``, at any depth."""
+    found = []
+    for _, child in module.children():
+        found += [child] if isinstance(child, Linear) else linears(child)
+    return found
+
+
+walked = sum(int(m.weight.data.size) * (1 if m is vit.project else P) for m in linears(vit))
+walked += vit_cfg.image_depth * 2 * P * P * Dv  # Q Kᵀ and P V in every block
+print(f"walking the modules: {walked:,} multiply-adds ({len(linears(vit))} Linear layers)")
+assert walked == vit_macs
+
+# %% [markdown]
+# **Parameters of the ViT, by hand**, as a check on the description (biases included; each
+# LayerNorm has a gain and a shift of width D):
+
+# %%
+block_params = {
+    "2 LayerNorms": 2 * 2 * Dv,  # gain and shift each
+    "qkv": Dv * 3 * Dv + 3 * Dv,  # weight and bias
+    "output proj": Dv * Dv + Dv,
+    "MLP": (Dv * r * Dv + r * Dv) + (r * Dv * Dv + Dv),  # widen, narrow
+}
+vit_params_by_hand = (
+    (Cp2 * Dv + Dv)  # patch embedding, weight and bias
+    + P * Dv  # one learned position per patch
+    + vit_cfg.image_depth * sum(block_params.values())
+    + 2 * Dv  # final LayerNorm
+    + Dv * vit_cfg.embed_dim  # projection (no bias)
+)
+print("per block:", ", ".join(f"{name} {n:,}" for name, n in block_params.items()))
+print(f"ViT parameters: by hand {vit_params_by_hand:,}, counted {count(vit):,}")
+assert vit_params_by_hand == count(vit)
+
+# %% [markdown]
+# ## Output shapes and time for one training step's worth of work
+#
+# A batch of 16 random 32×32 RGB images through each encoder, forward and backward (the
+# backward takes a random upstream gradient, as a loss would supply), in float32. One small
+# untimed pass first, so that one-off set-up costs are not counted.
+
+# %%
+rng = np.random.default_rng(0)
+images = rng.standard_normal((16, *image_shape)).astype(np.float32)  # (N, 3, 32, 32)
+timings, shapes = {}, {}
+for name, encoder in [("CNN", cnn), ("ViT", vit)]:
+    warm = encoder(images[:2])  # untimed: the first call pays for setting things up
+    encoder.backward(np.zeros_like(warm))
+    start = time.perf_counter()
+    embeddings = encoder(images)  # (N, embed_dim)
+    encoder.zero_grad()
+    d_images = encoder.backward(rng.standard_normal(embeddings.shape).astype(np.float32))  # (N, 3, 32, 32)
+    timings[name] = time.perf_counter() - start
+    shapes[name] = embeddings.shape
+    assert embeddings.dtype == np.float32 and d_images.shape == images.shape
+
+header = f"{'':4} {'parameters':>11} {'multiply-adds/image':>20} {'FLOPs/image':>13} {'output':>10}"
+print(header, f"{'fwd+bwd, 16 images':>20}")
+for name, params, macs in [("CNN", count(cnn), cnn_info["multiply_adds"]), ("ViT", count(vit), vit_macs)]:
+    flops = 2 * macs  # a multiply-add is two floating-point operations
+    print(f"{name:4} {params:>11,} {macs:>20,} {flops / 1e6:>10.1f} M {str(shapes[name]):>10} {timings[name]:>18.3f} s")
+
+# %% [markdown]
+# (Times depend on the machine, and on what else it is doing: on a busy one they can be
+# several times larger. The multiply-adds do not change.)
+#
+# At these sizes the two cost about the same per image (≈ 50 million multiply-adds), but
+# they spend it differently. The CNN spends its largest share in its first, full-resolution
+# stage, and has fewer parameters because each 3×3 filter is shared by every pixel. The ViT
+# spends most of it in the MLPs and the projections (the P×P attention products are small at
+# 64 patches), and has more parameters. Halve the patch size and the ViT sees 4× as many
+# patches: the per-patch parts cost 4× more, the P×P products 16× more. Attention is what
+# makes small patches expensive:
+
+# %%
+small_patches = vit_multiply_adds(ModelConfig(image_encoder="vit", patch_size=2))
+for name in ("MLP", "scores Q Kᵀ"):
+    print(f"{name:<12} patch 4: {vit_parts[name]:>12,}   patch 2: {small_patches[name]:>13,}", end="")
+    print(f"   ×{small_patches[name] / vit_parts[name]:.0f}")
+assert small_patches["MLP"] == 4 * vit_parts["MLP"] and small_patches["scores Q Kᵀ"] == 16 * vit_parts["scores Q Kᵀ"]
+assert shapes["CNN"] == shapes["ViT"] == (16, cnn_cfg.embed_dim)
+assert (
+    cnn_info["flops"] == 2 * cnn_info["multiply_adds"] > 0
+    and vit_macs > 0
+    and timings["CNN"] > 0
+    and timings["ViT"] > 0
+)
+assert cnn_info["layers"][1]["multiply_adds"] == max(row["multiply_adds"] for row in cnn_info["layers"])
+assert vit_parts["MLP"] > vit_parts["scores Q Kᵀ"] + vit_parts["values P V"]
+assert 0.5 < vit_macs / cnn_info["multiply_adds"] < 2.0  # the same order of cost
+
+# %% [markdown]
+# ## What you should take away
+#
+# * a convolution slides one small shared filter over the image; hand-set filters already
+#   find edges of one orientation, and a CNN learns its filters instead;
+# * `im2col` lays every window out as a row, so a convolution is one matrix product, and its
+#   backward (`col2im`) adds overlapping windows' gradients back onto shared pixels;
+# * the CNN and the ViT both turn an image into one `embed_dim` vector; their parameters and
+#   multiply-adds can be counted from the configuration before anything runs.
+print("lesson 07 passed: edge filters, im2col, and the CNN and ViT counted, run and timed")

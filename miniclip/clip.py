@@ -1,0 +1,65 @@
+"""CLIP: any image encoder and any text encoder joined by the normalised contrastive head.
+
+    image encoder  images (N, C, H, W) → (N, d) ─L2 normalise→ I
+    text encoder   ids (N, L), mask    → (N, d) ─L2 normalise→ T
+    head           logits = e^s · T Iᵀ  → contrastive loss (both directions)
+
+The walkthrough's head took raw dot products; real CLIP normalises both embeddings so the
+similarity is a cosine in [−1, 1] and lets a learned temperature decide how sharp the
+softmax is (:mod:`miniclip.layers.logit_scale`). Everything else is the walkthrough's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniclip.layers.contrastive_loss import ContrastiveLoss
+from miniclip.layers.l2_normalize import L2Normalize
+from miniclip.layers.logit_scale import INIT, LogitScale
+from miniclip.layers.similarity import Similarity
+from miniclip.module import Module
+
+
+class CLIP(Module):
+    """Contrastive language–image model over two encoders with output width ``d`` each."""
+
+    def __init__(self, image_encoder: Module, text_encoder: Module, *, logit_scale: float = INIT, dtype: Any) -> None:
+        self.image = image_encoder
+        self.text = text_encoder
+        self.image_norm = L2Normalize()
+        self.text_norm = L2Normalize()
+        self.similarity = Similarity()
+        self.temperature = LogitScale(logit_scale, dtype=dtype)
+        self.loss = ContrastiveLoss()
+        self.logits: Any = None
+
+    def encode_image(self, images: Any) -> Any:
+        """Unit-length image embeddings (N, d)."""
+        return self.image_norm(self.image(images))
+
+    def encode_text(self, token_ids: Any, mask: Any = None) -> Any:
+        """Unit-length caption embeddings (N, d)."""
+        return self.text_norm(self.text(token_ids, mask))
+
+    def forward(self, token_ids: Any, images: Any, mask: Any = None, targets: Any = None) -> Any:
+        """The contrastive loss (0-d array) of N (caption, image) pairs; ``targets`` default to the identity."""
+        if token_ids.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
+                f"but {images.shape[0]} images (images {tuple(images.shape)})"
+            )
+        t = self.encode_text(token_ids, mask)  # (N, d)
+        i = self.encode_image(images)  # (N, d)
+        self.logits = self.temperature(self.similarity(t, i))  # (N, N)
+        return self.loss(self.logits, targets)
+
+    def backward(self, dloss: Any = 1.0) -> Any:
+        """Fill every gradient; return d(loss)/d(images)."""
+        dcos = self.temperature.backward(self.loss.backward(dloss))
+        dt, di = self.similarity.backward(dcos)
+        self.text.backward(self.text_norm.backward(dt))
+        return self.image.backward(self.image_norm.backward(di))
+
+    def clamp_temperature(self) -> None:
+        """Keep the logit scale in [0, ln 100]: call after every optimiser step."""
+        self.temperature.clamp()

@@ -1,0 +1,183 @@
+"""A small residual convolutional image encoder (a ResNet in the style of He et al., 2016).
+
+    images (N, 3, H, W)
+      ─stem: conv 3×3 → batch norm → ReLU→                      (N, C₁, H, W)
+      ─stage 1: residual blocks at C₁ channels→                 (N, C₁, H, W)
+      ─stage 2: residual blocks at C₂ channels, first stride 2→ (N, C₂, H/2, W/2)
+      ─ ... one stage per entry of ``channels`` ...
+      ─global average pool→                                     (N, C_last)
+      ─projection (linear, no bias)→                            (N, embed_dim)
+
+A residual block adds its input back to what two convolutions made of it::
+
+    main(x)  = bn₂(conv₂(relu(bn₁(conv₁(x)))))        conv₁ carries the block's stride
+    skip(x)  = x, or bn_s(conv_s(x)) with a 1×1 conv when the stride or the channel count changes
+    y        = relu(main(x) + skip(x))
+
+Backward: the gradient reaching the sum goes down *both* paths unchanged, and the input's
+gradient is the sum of what comes back from each::
+
+    d = relu'(·) ⊙ dy           dx = main.backward(d) + skip.backward(d)   (skip.backward(d) = d for the identity)
+
+The skip path gives every block a direct route for the gradient, which is what lets deep
+stacks of convolutions train.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from miniclip.layers import ReLU, projection
+from miniclip.layers.batch_norm import BatchNorm2d
+from miniclip.layers.conv2d import Conv2d
+from miniclip.layers.pooling import GlobalAvgPool
+from miniclip.module import Module
+
+
+class ResidualBlock(Module):
+    """conv 3×3 → bn → ReLU → conv 3×3 → bn, plus the skip path, then ReLU."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, *, rng: np.random.Generator, dtype: Any = np.float32
+    ) -> None:
+        self.conv1 = Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, rng=rng, dtype=dtype)
+        self.bn1 = BatchNorm2d(out_channels, dtype=dtype)
+        self.relu1 = ReLU()
+        self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, rng=rng, dtype=dtype)
+        self.bn2 = BatchNorm2d(out_channels, dtype=dtype)
+        self.shortcut_conv: Conv2d | None = None  # identity skip unless the shape changes
+        self.shortcut_bn: BatchNorm2d | None = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut_conv = Conv2d(in_channels, out_channels, 1, stride, 0, bias=False, rng=rng, dtype=dtype)
+            self.shortcut_bn = BatchNorm2d(out_channels, dtype=dtype)
+        self.relu_out = ReLU()
+
+    def forward(self, x: Any) -> Any:
+        main = self.relu1(self.bn1(self.conv1(x)))  # (N, O, Ho, Wo)
+        main = self.bn2(self.conv2(main))  # (N, O, Ho, Wo)
+        skip = x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))  # (N, O, Ho, Wo)
+        return self.relu_out(main + skip)
+
+    def backward(self, dy: Any) -> Any:
+        d = self.relu_out.backward(dy)  # (N, O, Ho, Wo): the sum hands it to both paths unchanged
+        dmain = self.conv2.backward(self.bn2.backward(d))  # (N, O, Ho, Wo)
+        dmain = self.conv1.backward(self.bn1.backward(self.relu1.backward(dmain)))  # (N, C, H, W)
+        if self.shortcut_conv is None:
+            return dmain + d  # identity skip
+        return dmain + self.shortcut_conv.backward(self.shortcut_bn.backward(d))  # (N, C, H, W)
+
+
+class CNNEncoder(Module):
+    """stem → residual stages (stride 2 between stages) → global average pool → projection."""
+
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (32, 64, 128),
+        blocks_per_stage: int = 1,
+        in_channels: int = 3,
+        embed_dim: int = 64,
+        *,
+        rng: np.random.Generator,
+        dtype: Any = np.float32,
+    ) -> None:
+        channels = tuple(channels)
+        if not channels or min(channels) < 1 or blocks_per_stage < 1 or in_channels < 1 or embed_dim < 1:
+            raise ValueError(
+                f"CNNEncoder needs at least one stage, positive channel counts, blocks_per_stage >= 1, "
+                f"in_channels >= 1 and embed_dim >= 1; got channels={channels}, blocks_per_stage={blocks_per_stage}, "
+                f"in_channels={in_channels}, embed_dim={embed_dim}"
+            )
+        self.channels, self.in_channels, self.embed_dim = channels, in_channels, embed_dim
+        self.stem_conv = Conv2d(in_channels, channels[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype)
+        self.stem_bn = BatchNorm2d(channels[0], dtype=dtype)
+        self.stem_relu = ReLU()
+        self.blocks: list[ResidualBlock] = []
+        previous = channels[0]
+        for stage, width in enumerate(channels):
+            for b in range(blocks_per_stage):
+                stride = 2 if stage > 0 and b == 0 else 1  # halve the resolution when a new stage begins
+                self.blocks.append(ResidualBlock(previous, width, stride, rng=rng, dtype=dtype))
+                previous = width
+        self.pool = GlobalAvgPool()
+        self.project = projection(channels[-1], embed_dim, rng=rng, dtype=dtype)
+
+    def forward(self, images: Any) -> Any:
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"CNNEncoder expects images (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
+            )
+        x = self.stem_relu(self.stem_bn(self.stem_conv(images)))  # (N, C₁, H, W)
+        for block in self.blocks:
+            x = block(x)  # (N, C_stage, H_stage, W_stage)
+        return self.project(self.pool(x))  # (N, C_last) → (N, embed_dim)
+
+    def backward(self, d: Any) -> Any:
+        dx = self.pool.backward(self.project.backward(d))  # (N, C_last, H_last, W_last)
+        for block in reversed(self.blocks):
+            dx = block.backward(dx)
+        return self.stem_conv.backward(self.stem_bn.backward(self.stem_relu.backward(dx)))  # (N, 3, H, W)
+
+    def describe(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+        """Size and cost per image of shape (C, H, W), found by walking the shapes (nothing is run).
+
+        Returns ``parameters`` (trainable numbers; batch-norm running statistics not counted),
+        ``multiply_adds`` (of the convolutions and the projection, per image; batch norm, ReLU,
+        pooling and the skip additions are cheap by comparison and not counted), ``flops``
+        (= 2 × multiply_adds) and ``layers``: one row per stage of the network with its name,
+        output shape, parameters and multiply-adds.
+        """
+        c, h, w = image_shape
+        if c != self.in_channels:
+            raise ValueError(f"image_shape {tuple(image_shape)} has {c} channels, the encoder takes {self.in_channels}")
+
+        def conv_cost(conv: Conv2d, h: int, w: int) -> tuple[int, int, int]:
+            ho, wo = conv.output_size(h, w)
+            return ho * wo * conv.weight.data.size, ho, wo  # each output pixel: one multiply-add per weight
+
+        def count(module: Module) -> int:
+            return sum(int(p.data.size) for p in module.parameters().values())
+
+        macs, h, w = conv_cost(self.stem_conv, h, w)
+        layers = [
+            {
+                "name": "stem",
+                "output": (self.channels[0], h, w),
+                "parameters": count(self.stem_conv) + count(self.stem_bn),
+                "multiply_adds": macs,
+            }
+        ]
+        for i, block in enumerate(self.blocks):
+            block_macs, ho, wo = conv_cost(block.conv1, h, w)
+            block_macs += conv_cost(block.conv2, ho, wo)[0]
+            if block.shortcut_conv is not None:
+                block_macs += conv_cost(block.shortcut_conv, h, w)[0]
+            h, w = ho, wo
+            out_channels = block.conv1.weight.data.shape[0]
+            layers.append(
+                {
+                    "name": f"blocks.{i}",
+                    "output": (out_channels, h, w),
+                    "parameters": count(block),
+                    "multiply_adds": block_macs,
+                }
+            )
+        layers.append({"name": "pool", "output": (self.channels[-1],), "parameters": 0, "multiply_adds": 0})
+        project_macs = int(self.project.weight.data.size)
+        layers.append(
+            {
+                "name": "project",
+                "output": (self.embed_dim,),
+                "parameters": count(self.project),
+                "multiply_adds": project_macs,
+            }
+        )
+        total_macs = sum(row["multiply_adds"] for row in layers)
+        return {
+            "image_shape": tuple(image_shape),
+            "parameters": count(self),
+            "multiply_adds": total_macs,
+            "flops": 2 * total_macs,
+            "layers": layers,
+        }

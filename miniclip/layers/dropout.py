@@ -1,0 +1,55 @@
+"""Dropout: in training, zero each entry with probability p and scale the survivors by 1/(1−p).
+
+Forward (training), with a fresh random mask ``m`` of the same shape as ``x``::
+
+    m_k = 1/(1−p) with probability 1−p, else 0
+    y   = x ⊙ m
+
+This is *inverted* dropout: the survivors are scaled up during training, so that
+``E[y] = (1−p) · x/(1−p) = x`` and evaluation needs no rescaling — in eval mode (and
+for p = 0) the layer is the identity. Backward sends the gradient through the same
+mask the forward drew (which is why the layer keeps it)::
+
+    dx = dy ⊙ m
+
+The mask is drawn on the current device with the array module's own generator
+(``numpy.random`` or ``cupy.random``, both seeded by :func:`miniclip.backend.seed`), so a
+GPU run never copies a mask from the host. The same seed gives different masks on CPU and
+GPU. For gradient checks pass ``seed=``: every forward then draws its mask from a new
+generator with that seed, so the layer is a fixed function of its input.
+(Srivastava et al., 2014, "Dropout".)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniclip.backend import get_array_module
+from miniclip.module import Module
+
+
+class Dropout(Module):
+    """Inverted dropout with drop probability ``p`` (0 <= p < 1); identity in eval mode."""
+
+    def __init__(self, p: float, *, seed: int | None = None) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must satisfy 0 <= p < 1, got {p}")
+        self.p = p
+        self.seed = seed  # None: the device's global generator; an int: the same mask every call
+        self._mask: Any = None  # None when the last forward was the identity
+
+    def forward(self, x: Any) -> Any:
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        xp = get_array_module(x)
+        # The device's global generator, or a new one with our seed (the same draw on every call).
+        generator = xp.random if self.seed is None else xp.random.default_rng(self.seed)
+        uniform = generator.random(x.shape)  # U[0, 1), on the device of x
+        self._mask = (uniform >= self.p).astype(x.dtype) * (1.0 / (1.0 - self.p))  # 0 or 1/(1−p)
+        return x * self._mask
+
+    def backward(self, dy: Any) -> Any:
+        if self._mask is None:
+            return dy
+        return dy * self._mask

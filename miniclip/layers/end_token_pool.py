@@ -1,0 +1,42 @@
+"""End-token pooling: represent each caption by the vector at its last real token.
+
+With captions laid out as ``<start> words… <end> <pad>…``, the end token sits at position
+``count − 1`` where ``count`` is the number of real tokens (the padding mask's row sum).
+After self-attention that position has seen the whole caption, so CLIP uses it as the
+caption's summary (mean pooling over real tokens is the other choice).
+
+    y[n] = x[n, end[n]]                      x (N, L, D) → y (N, D)
+    dx[n, end[n]] = dy[n], zero elsewhere
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniclip.backend import get_array_module
+from miniclip.module import Module
+
+
+class EndTokenPool(Module):
+    """Pick, for each item, the vector at its last real (unpadded) position."""
+
+    def __init__(self) -> None:
+        self._rows: Any = None
+        self._end: Any = None
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: Any, mask: Any = None) -> Any:
+        xp = get_array_module(x)
+        n, length, _ = x.shape
+        if mask is None:
+            end = xp.full((n,), length - 1, dtype=xp.int64)
+        else:
+            end = xp.maximum(xp.asarray(mask).astype(xp.int64).sum(axis=1) - 1, 0)  # (N,)
+        self._rows, self._end, self._shape = xp.arange(n), end, x.shape
+        return x[self._rows, end]  # (N, D)
+
+    def backward(self, dy: Any) -> Any:
+        xp = get_array_module(dy)
+        dx = xp.zeros(self._shape, dtype=dy.dtype)  # (N, L, D)
+        dx[self._rows, self._end] = dy  # one position per row: no repeated index
+        return dx

@@ -1,0 +1,153 @@
+"""Build a CLIP from a plain configuration: which image encoder, which text encoder, what sizes.
+
+    image_encoder:  "patch_mlp" (the walkthrough's patchify → linear+ReLU → mean pool)
+                    "cnn"       (residual convolutional network, :mod:`miniclip.encoders.cnn`)
+                    "vit"       (Vision Transformer, :mod:`miniclip.encoders.vit`)
+    text_encoder:   "bag_of_words" (the walkthrough's lookup → linear+ReLU → mean pool)
+                    "transformer"  (:mod:`miniclip.encoders.text_transformer`)
+
+The configuration is a dataclass of plain values, so it saves to and loads from JSON
+beside a checkpoint. Every encoder ends in a projection to ``embed_dim``; the CLIP head
+normalises both sides and applies the learned temperature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from miniclip.clip import CLIP
+from miniclip.module import Module
+
+IMAGE_ENCODERS = ("patch_mlp", "cnn", "vit")
+TEXT_ENCODERS = ("bag_of_words", "transformer")
+TEXT_POOLS = ("end", "mean")
+
+
+@dataclass
+class ModelConfig:
+    """Every size of a CLIP model, with a comment on each."""
+
+    image_encoder: str = "vit"  # one of IMAGE_ENCODERS
+    text_encoder: str = "transformer"  # one of TEXT_ENCODERS
+    embed_dim: int = 128  # width of the shared text–image space
+    # images
+    image_size: int = 32  # square images of this side
+    channels: int = 3  # colour channels
+    patch_size: int = 4  # patch side (patch_mlp, vit)
+    image_width: int = 128  # hidden width of the image encoder (patch_mlp, vit)
+    image_depth: int = 4  # transformer blocks (vit)
+    image_heads: int = 4  # attention heads (vit)
+    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage (cnn)
+    cnn_blocks: int = 1  # residual blocks per stage (cnn)
+    # text
+    vocab_size: int = 1000  # tokenizer vocabulary size, special tokens included
+    context_length: int = 16  # tokens per caption, <start> and <end> included
+    text_width: int = 128  # hidden width of the text encoder
+    text_depth: int = 2  # transformer blocks (transformer)
+    text_heads: int = 4  # attention heads (transformer)
+    text_pool: str = "end"  # "end" (CLIP) or "mean" over real tokens (transformer)
+    # shared
+    mlp_ratio: int = 4  # MLP hidden width = mlp_ratio × width
+    dropout: float = 0.0  # dropout inside transformer blocks
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field and value."""
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(f"unknown image encoder {self.image_encoder!r}; choose from {IMAGE_ENCODERS}")
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ValueError(f"unknown text encoder {self.text_encoder!r}; choose from {TEXT_ENCODERS}")
+        if self.image_encoder in ("patch_mlp", "vit") and (self.patch_size < 1 or self.image_size % self.patch_size):
+            raise ValueError(f"patch size {self.patch_size} does not divide the image size {self.image_size}")
+        for name in ("image_heads", "text_heads", "embed_dim", "image_width", "text_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.image_encoder == "vit" and self.image_width % self.image_heads:
+            raise ValueError(f"image width {self.image_width} is not divisible by image heads {self.image_heads}")
+        if self.text_encoder == "transformer" and self.text_width % self.text_heads:
+            raise ValueError(f"text width {self.text_width} is not divisible by text heads {self.text_heads}")
+        if self.text_pool not in TEXT_POOLS:
+            raise ValueError(f"unknown text pool {self.text_pool!r}; choose from {TEXT_POOLS}")
+        if self.context_length < 2:
+            raise ValueError(f"context length must be at least 2 (start and end tokens), got {self.context_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Build from a dict (e.g. loaded JSON); unknown keys are an error, not silently dropped."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model configuration keys {unknown}; known keys: {sorted(known)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+
+def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
+    """The image encoder named by ``cfg.image_encoder``."""
+    if cfg.image_encoder == "patch_mlp":
+        from miniclip.walkthrough_model import ImageEncoder, WalkthroughConfig
+
+        sizes = WalkthroughConfig(
+            channels=cfg.channels, patch_size=cfg.patch_size, image_hidden=cfg.image_width, embed_dim=cfg.embed_dim
+        )
+        return ImageEncoder(sizes, rng=rng, dtype=dtype)
+    if cfg.image_encoder == "cnn":
+        from miniclip.encoders.cnn import CNNEncoder
+
+        return CNNEncoder(tuple(cfg.cnn_channels), cfg.cnn_blocks, cfg.channels, cfg.embed_dim, rng=rng, dtype=dtype)
+    from miniclip.encoders.vit import ViT
+
+    return ViT(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        channels=cfg.channels,
+        width=cfg.image_width,
+        depth=cfg.image_depth,
+        heads=cfg.image_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        dropout=cfg.dropout,
+        embed_dim=cfg.embed_dim,
+        rng=rng,
+        dtype=dtype,
+    )
+
+
+def build_text_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
+    """The text encoder named by ``cfg.text_encoder``."""
+    if cfg.text_encoder == "bag_of_words":
+        from miniclip.walkthrough_model import TextEncoder, WalkthroughConfig
+
+        sizes = WalkthroughConfig(
+            vocab_size=cfg.vocab_size, word_dim=cfg.text_width, text_hidden=cfg.text_width, embed_dim=cfg.embed_dim
+        )
+        return TextEncoder(sizes, rng=rng, dtype=dtype)
+    from miniclip.encoders.text_transformer import TextTransformer
+
+    return TextTransformer(
+        vocab_size=cfg.vocab_size,
+        context_length=cfg.context_length,
+        width=cfg.text_width,
+        depth=cfg.text_depth,
+        heads=cfg.text_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        dropout=cfg.dropout,
+        embed_dim=cfg.embed_dim,
+        pool=cfg.text_pool,
+        rng=rng,
+        dtype=dtype,
+    )
+
+
+def build_clip(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> CLIP:
+    """Validate ``cfg`` and build the CLIP it describes, weights drawn from ``rng`` on the host."""
+    cfg.validate()
+    image = build_image_encoder(cfg, rng=rng, dtype=dtype)
+    text = build_text_encoder(cfg, rng=rng, dtype=dtype)
+    return CLIP(image, text, dtype=dtype)

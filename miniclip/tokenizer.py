@@ -1,0 +1,170 @@
+"""The tokenizer: captions to token ids and back, one id per lower-cased word.
+
+A caption is lower-cased and cut into words with the regular expression ``[^\\W_]+``: a run
+of letters or digits (of any script). Everything else — spaces, punctuation, apostrophes,
+underscores — separates words and is dropped, so ``"A dog's ball!"`` gives
+``["a", "dog", "s", "ball"]``. The text of a caption can therefore never spell a special token.
+
+The vocabulary is built from a caption corpus: four special tokens first, then the words by
+falling frequency, ties broken alphabetically (so the same corpus always gives the same ids)::
+
+    0 <pad>    fills a row up to the context length; the mask is 0 there
+    1 <unk>    any word not in the vocabulary
+    2 <start>  opens every caption
+    3 <end>    closes every caption (the text transformer may pool its output here)
+    4 ...      the most frequent word, and so on
+
+A batch is an (N, L) array of ids and an (N, L) mask, 1 on real tokens (start and end
+included) and 0 on padding::
+
+    "a dog runs", L = 6   →   ids  [2, 5, 9, 7, 3, 0]      mask [1, 1, 1, 1, 1, 0]
+
+A caption longer than L keeps its start token and its first L − 2 words, and ends with
+``<end>`` as the last token. The vocabulary is saved as JSON (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miniclip.backend import get_array_module
+
+WORD = re.compile(r"[^\W_]+")  # a run of letters or digits; everything else separates words
+PAD, UNK, START, END = 0, 1, 2, 3
+SPECIALS = ("<pad>", "<unk>", "<start>", "<end>")
+FORMAT, VERSION = "miniclip-tokenizer", 1
+
+
+def words(caption: str) -> list[str]:
+    """Lower-case ``caption`` and split it into words, dropping punctuation."""
+    if not isinstance(caption, str):
+        raise ValueError(f"a caption must be a str, got {type(caption).__name__}: {caption!r}")
+    return WORD.findall(caption.lower())
+
+
+def end_positions(ids: Any) -> Any:
+    """The index of the ``<end>`` token in each row of ``ids`` (N, L) → (N,).
+
+    Every row must hold an end token; checking that reads one boolean back from the GPU,
+    so call this on the host ids (as :meth:`Tokenizer.encode_batch` returns them) if you can.
+    """
+    xp = get_array_module(ids)
+    if ids.ndim != 2:
+        raise ValueError(f"ids must be (N, L), got shape {tuple(ids.shape)}")
+    is_end = ids == END  # (N, L)
+    if not bool(is_end.any(axis=1).all()):
+        raise ValueError("every row of ids must contain the <end> token (id 3)")
+    return xp.argmax(is_end, axis=1)  # (N,): the first end token of each row
+
+
+class Tokenizer:
+    """A word-level vocabulary: ``tokens[i]`` is the word (or special token) with id ``i``."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        tokens = list(tokens)
+        if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError(f"a vocabulary must start with the special tokens {SPECIALS}, got {tokens[:4]}")
+        if not all(isinstance(t, str) and t for t in tokens):
+            raise ValueError("every token must be a non-empty str")
+        if len(set(tokens)) != len(tokens):
+            duplicates = sorted(t for t, c in Counter(tokens).items() if c > 1)
+            raise ValueError(f"the vocabulary repeats tokens: {duplicates[:10]}")
+        self.tokens = tokens
+        self.ids = {t: i for i, t in enumerate(tokens)}
+
+    @classmethod
+    def build(cls, captions: Iterable[str], min_count: int = 1, max_size: int | None = None) -> Tokenizer:
+        """Count the words of ``captions``; keep those seen ``min_count`` times or more.
+
+        ``max_size`` caps ``vocab_size`` (special tokens included) by dropping the rarest words.
+        """
+        if isinstance(captions, str):
+            raise ValueError("captions must be a list of strings, not one string")
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        if max_size is not None and max_size < len(SPECIALS):
+            raise ValueError(f"max_size must be at least {len(SPECIALS)} (the special tokens), got {max_size}")
+        counts = Counter(w for caption in captions for w in words(caption))
+        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            kept = kept[: max_size - len(SPECIALS)]
+        return cls([*SPECIALS, *kept])
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows the embedding table needs: special tokens plus words."""
+        return len(self.tokens)
+
+    def encode(self, caption: str) -> list[int]:
+        """``<start>``, one id per word (``<unk>`` for unknown words), ``<end>``."""
+        return [START, *(self.ids.get(w, UNK) for w in words(caption)), END]
+
+    def encode_batch(self, captions: Sequence[str], context_length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Encode, truncate and pad: ids (N, L) int64 and mask (N, L) float32, 1 on real tokens."""
+        if isinstance(captions, str):
+            raise ValueError("encode_batch takes a list of captions, not one string")
+        if context_length < 2:
+            raise ValueError(f"context_length must be >= 2 (room for <start> and <end>), got {context_length}")
+        ids = np.full((len(captions), context_length), PAD, dtype=np.int64)  # (N, L)
+        mask = np.zeros((len(captions), context_length), dtype=np.float32)  # (N, L)
+        for n, caption in enumerate(captions):
+            row = self.encode(caption)
+            if len(row) > context_length:
+                row = row[: context_length - 1] + [END]  # keep <start>, cut words, end with <end>
+            ids[n, : len(row)] = row
+            mask[n, : len(row)] = 1.0
+        return ids, mask
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The words of ``ids`` joined by spaces; padding, start and end are skipped, unknowns shown as <unk>."""
+        out = []
+        for i in np.asarray(ids).reshape(-1).tolist():
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"token id {i} is outside the vocabulary [0, {self.vocab_size - 1}]")
+            if i not in (PAD, START, END):
+                out.append(self.tokens[i])
+        return " ".join(out)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the vocabulary as JSON, atomically: a temporary file in the same folder, then a rename."""
+        path = Path(path)
+        text = json.dumps({"format": FORMAT, "version": VERSION, "tokens": self.tokens}, ensure_ascii=False, indent=0)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            os.chmod(tmp, 0o644)  # mkstemp makes the file private; a vocabulary is not a secret
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        """Read a vocabulary written by :meth:`save`; a file of any other kind raises ``ValueError``."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not a miniclip tokenizer file (not valid JSON: {exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f'{path} is not a miniclip tokenizer file (expected "format": "{FORMAT}")')
+        if data.get("version") != VERSION:
+            raise ValueError(
+                f"{path}: tokenizer format version {data.get('version')!r} is not supported (want {VERSION})"
+            )
+        tokens = data.get("tokens")
+        if not isinstance(tokens, list):
+            raise ValueError(f'{path}: "tokens" must be a list of strings')
+        try:
+            return cls(tokens)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
