@@ -1,0 +1,130 @@
+"""Captions from class names: the prompt templates CLIP uses, and the ones we train with.
+
+A dataset of labelled images becomes a dataset of (image, caption) pairs by filling a
+*template* with the class name of each image::
+
+    "a blurry photo of a {}."  +  "cat"   →   "a blurry photo of a cat."
+
+During training each image gets one template drawn at random (:func:`make_captions`), so the
+text encoder sees many phrasings of the same class. For zero-shot classification every class
+is written with every template (:func:`prompts`); the CLIP paper averages the text embeddings
+of one class's prompts into a single class embedding ("prompt ensembling", section 3.1.4).
+
+Three lists of templates:
+
+* :data:`CLIP_CIFAR10_TEMPLATES` — the 18 templates the CLIP paper used for zero-shot
+  CIFAR-10 (from the public openai/CLIP repository, ``data/prompts.md``);
+* :data:`TRAIN_TEMPLATES` — what miniclip trains with; several of them are CLIP's;
+* :data:`UNSEEN_TEMPLATES` — never used in training (disjoint from :data:`TRAIN_TEMPLATES`),
+  to measure how zero-shot accuracy holds up under phrasings the model has never read.
+
+:data:`SHAPES_TEMPLATES` are the shorter captions of the synthetic shapes dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from miniclip.backend import to_host
+
+CLIP_CIFAR10_TEMPLATES: list[str] = [
+    "a photo of a {}.",
+    "a blurry photo of a {}.",
+    "a black and white photo of a {}.",
+    "a low contrast photo of a {}.",
+    "a high contrast photo of a {}.",
+    "a bad photo of a {}.",
+    "a good photo of a {}.",
+    "a photo of a small {}.",
+    "a photo of a big {}.",
+    "a photo of the {}.",
+    "a blurry photo of the {}.",
+    "a black and white photo of the {}.",
+    "a low contrast photo of the {}.",
+    "a high contrast photo of the {}.",
+    "a bad photo of the {}.",
+    "a good photo of the {}.",
+    "a photo of the small {}.",
+    "a photo of the big {}.",
+]
+
+TRAIN_TEMPLATES: list[str] = [
+    "a photo of a {}.",  # the first seven are also CLIP's
+    "a blurry photo of a {}.",
+    "a good photo of a {}.",
+    "a photo of a small {}.",
+    "a photo of a big {}.",
+    "a photo of the {}.",
+    "a photo of the small {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a close-up photo of a {}.",
+    "a cropped photo of the {}.",
+    "a bright photo of a {}.",
+    "a dark photo of the {}.",
+    "a low resolution photo of a {}.",
+    "a photo of one {}.",
+    "a snapshot of the {}.",
+]
+
+UNSEEN_TEMPLATES: list[str] = [
+    "art of the {}.",
+    "a drawing of a {}.",
+    "itap of a {}.",
+    "a sketch of the {}.",
+    "a painting of a {}.",
+    "a cartoon {}.",
+    "a toy {}.",
+    "a rendering of the {}.",
+]
+
+SHAPES_TEMPLATES: list[str] = [
+    "a {}.",
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "there is a {}.",
+]
+
+
+def check_templates(templates: Sequence[str]) -> list[str]:
+    """Return ``templates`` as a list after checking each is a str holding exactly one ``{}``."""
+    if isinstance(templates, str) or len(templates) == 0:
+        raise ValueError(f"templates must be a non-empty list of strings, got {templates!r}")
+    for t in templates:
+        if not isinstance(t, str) or t.count("{}") != 1:
+            raise ValueError(f"each template must be a str with exactly one '{{}}' for the class name, got {t!r}")
+    return list(templates)
+
+
+def fill(template: str, class_name: str) -> str:
+    """Put the class name into the template's ``{}`` (plain replacement: names may hold any text)."""
+    return template.replace("{}", class_name)
+
+
+def make_captions(
+    labels: Any, class_names: Sequence[str], templates: Sequence[str], rng: np.random.Generator
+) -> list[str]:
+    """One caption per label: a template drawn uniformly at random (from ``rng``), filled with the class name.
+
+    ``labels`` is an (N,) integer array (NumPy or CuPy) or a list; the same ``rng`` state gives the
+    same captions.
+    """
+    templates = check_templates(templates)
+    labels = np.asarray(to_host(labels)).reshape(-1)  # (N,)
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(
+            f"labels must be integers in [0, {len(class_names)}) for {len(class_names)} class names, "
+            f"got dtype {labels.dtype} with range [{labels.min()}, {labels.max()}]"
+        )
+    choice = rng.integers(0, len(templates), size=labels.size)  # (N,): which template for each example
+    return [fill(templates[t], class_names[c]) for c, t in zip(labels.tolist(), choice.tolist(), strict=True)]
+
+
+def prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
+    """Every class with every template: ``prompts(...)[c][t]`` is class ``c`` written with template ``t``."""
+    templates = check_templates(templates)
+    return [[fill(t, name) for t in templates] for name in class_names]
