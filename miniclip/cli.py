@@ -2,6 +2,10 @@
 
     miniclip walkthrough            the 3-pair walkthrough, every number printed (13 steps)
     miniclip gradcheck              finite-difference check of every hand-written backward
+    miniclip train                  train a CLIP (CIFAR-10, shapes, or your own image folders)
+    miniclip eval CKPT              zero-shot accuracy, confusion matrix, similarity heatmap, recall@k
+    miniclip classify CKPT IMG...   classify image files zero-shot with any --labels
+    miniclip search CKPT "QUERY"    the test images that best match a caption, as a grid
 
 ``--device cpu|gpu`` (or ``MINICLIP_DEVICE``) picks NumPy or CuPy. Errors a user can fix
 (a missing GPU, a bad value) end with a one-line message and a non-zero exit, not a traceback.
@@ -14,6 +18,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from miniclip import backend
 
@@ -62,6 +67,126 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from miniclip.train import Trainer, TrainingDivergedError, named_config
+
+    name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
+    overrides: dict = {"model": {}}
+    for field_name in ("data", "data_dir", "epochs", "batch_size", "lr", "seed", "targets"):
+        if getattr(args, field_name) is not None:
+            overrides[field_name] = getattr(args, field_name)
+    if args.out is not None:
+        overrides["out_dir"] = args.out
+    elif args.data not in (None, "cifar10", "shapes"):
+        overrides["out_dir"] = f"runs/{Path(args.data).name or 'images'}"
+    if args.no_augment:
+        overrides["augment"] = False
+    if args.image_encoder is not None:
+        overrides["model"]["image_encoder"] = args.image_encoder
+    if args.text_encoder is not None:
+        overrides["model"]["text_encoder"] = args.text_encoder
+    cfg = named_config(name, **overrides)
+    print(f"miniclip train: configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}")
+    trainer = Trainer(cfg, resume=args.resume)
+    try:
+        metrics = trainer.run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {cfg.out_dir}; continue with the same command and --resume")
+        return 130
+    except TrainingDivergedError as exc:
+        print(f"miniclip train: error: {exc}", file=sys.stderr)
+        return 1
+    last = metrics[-1] if metrics else {}
+    for set_name, acc in last.get("zero_shot", {}).items():
+        print(f"zero-shot top-1 ({set_name}): {acc['top1']:.2%}   top-5: {acc['top5']:.2%}")
+    print(f"checkpoint, metrics.jsonl and curves.png in {cfg.out_dir}")
+    return 0
+
+
+def _load_run(path: str) -> tuple:
+    """A checkpoint with what using it needs: the model, tokenizer, normaliser, context length and dataset name."""
+    from miniclip.checkpoint import load_checkpoint
+    from miniclip.data.augment import normalize
+
+    ckpt = load_checkpoint(path)
+    train_cfg = ckpt.train_config.get("config", {})
+    mean, std = ckpt.train_config.get("state", {}).get("mean_std", ([0.5] * 3, [0.25] * 3))
+    ckpt.model.eval()
+    return ckpt, (lambda images: normalize(images, mean, std)), train_cfg
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from miniclip.evaluate import evaluate_run
+
+    print(evaluate_run(args.checkpoint, out_dir=args.out, data_dir=args.data_dir, pairs=args.pairs))
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES
+    from miniclip.usage import classify_images
+
+    ckpt, normalize_fn, train_cfg = _load_run(args.checkpoint)
+    templates = [args.template] if args.template else CLIP_CIFAR10_TEMPLATES
+    results = classify_images(
+        ckpt.model,
+        ckpt.tokenizer,
+        args.images,
+        args.labels,
+        templates,
+        ckpt.model_config.image_size,
+        normalize_fn,
+        ckpt.model_config.context_length,
+    )
+    for path, ranked in zip(args.images, results, strict=True):
+        print(path)
+        for label, prob in ranked[: args.top]:
+            print(f"  {prob:7.2%}  {label}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from miniclip.data import load_dataset
+    from miniclip.plots import plot_image_grid
+    from miniclip.usage import search_images
+
+    ckpt, normalize_fn, train_cfg = _load_run(args.checkpoint)
+    data = args.data or train_cfg.get("data", "cifar10")
+    dataset = load_dataset(  # the run's own test split: shapes and folders depend on its seed and sizes
+        data,
+        args.data_dir or train_cfg.get("data_dir"),
+        download=False,
+        seed=train_cfg.get("seed", 0),
+        n_train=train_cfg.get("n_train", 4000),
+        n_test=train_cfg.get("n_test", 1000),
+    )
+    indices, scores = search_images(
+        ckpt.model,
+        ckpt.tokenizer,
+        args.query,
+        dataset.test_images,
+        normalize_fn,
+        ckpt.model_config.context_length,
+        top=args.top,
+    )
+    titles = [f"{dataset.class_names[dataset.test_labels[i]]} {s:.2f}" for i, s in zip(indices, scores, strict=True)]
+    out = Path(args.out) if args.out else Path(ckpt.path).parent / "search.png"
+    plot_image_grid(dataset.test_images[indices], titles, out, ncols=min(8, len(indices)))
+    print(f"best {len(indices)} test images for {args.query!r}: {', '.join(titles)}")
+    print(f"saved {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument(
@@ -98,6 +223,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only checks whose name contains one of these words")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and upstream gradients")
     p.set_defaults(func=cmd_gradcheck)
+
+    from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS
+    from miniclip.train import CONFIGS, TARGETS
+
+    p = sub.add_parser(
+        "train",
+        parents=[device],
+        help="train a CLIP on CIFAR-10, the synthetic shapes, or a folder of your own images",
+        description="Train a CLIP with a progress bar; evaluate zero-shot every epoch; write metrics.jsonl, "
+        "curves.png and an atomic checkpoint to the output folder. Ctrl-C saves; --resume continues.",
+    )
+    p.add_argument("--config", choices=sorted(CONFIGS), help="named configuration (default: cpu, gpu or shapes)")
+    p.add_argument("--data", help="cifar10 (default), shapes, or a folder with one sub-folder per class")
+    p.add_argument("--data-dir", help="where datasets are kept (default: $MINICLIP_DATA or ./datasets)")
+    p.add_argument("--out", help="output folder for checkpoint, metrics and plots")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--lr", type=_positive, help="peak learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS)
+    p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
+    p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
+    p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in the output folder")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        parents=[device],
+        help="zero-shot accuracy, confusion matrix, similarity heatmap and retrieval recall of a checkpoint",
+        description="Evaluate a trained checkpoint on its dataset's test split: zero-shot top-1/top-5 with one "
+        "template and with prompt ensembles, per-class accuracy, a confusion-matrix plot, an image-caption "
+        "similarity heatmap, and text-to-image / image-to-text recall@1/5/10.",
+    )
+    p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
+    p.add_argument("--out", help="folder for the plots (default: the run folder)")
+    p.add_argument("--pairs", type=_positive_int, default=5, help="images in the similarity heatmap (default 5)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "classify",
+        parents=[device],
+        help="classify your own image files zero-shot, with any labels",
+        description="Zero-shot classification of image files: each label becomes prompts ('a photo of a {}.', ...), "
+        "and the probabilities over the labels are printed.",
+    )
+    p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
+    p.add_argument("--labels", nargs="+", required=True, help="candidate labels, e.g. --labels cat dog ship")
+    p.add_argument("--template", help="one prompt template with {} (default: the CLIP ensemble of 18)")
+    p.add_argument("--top", type=_positive_int, default=5, help="labels to print per image (default 5)")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser(
+        "search",
+        parents=[device],
+        help="find the test images that best match a text query and save them as a grid",
+        description="Text-to-image search over the test split of the checkpoint's dataset; saves a PNG grid.",
+    )
+    p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    p.add_argument("query", help='e.g. "a photo of a ship"')
+    p.add_argument("--top", type=_positive_int, default=16, help="images to show (default 16)")
+    p.add_argument("--data", help="dataset to search (default: the one trained on)")
+    p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
+    p.add_argument("--out", help="PNG file to write (default: search.png in the run folder)")
+    p.set_defaults(func=cmd_search)
     return parser
 
 
@@ -112,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except backend.DeviceUnavailableError as exc:
         print(f"miniclip: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad values, missing or corrupt files, failed downloads
         print(f"miniclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -43,6 +43,7 @@ class ModelConfig:
     image_heads: int = 4  # attention heads (vit)
     cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage (cnn)
     cnn_blocks: int = 1  # residual blocks per stage (cnn)
+    cnn_stem_patch: int = 1  # 1: 3×3 stem at full resolution; p > 1: p×p patchify stem, stride p (cnn)
     # text
     vocab_size: int = 1000  # tokenizer vocabulary size, special tokens included
     context_length: int = 16  # tokens per caption, <start> and <end> included
@@ -101,7 +102,15 @@ def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: An
     if cfg.image_encoder == "cnn":
         from miniclip.encoders.cnn import CNNEncoder
 
-        return CNNEncoder(tuple(cfg.cnn_channels), cfg.cnn_blocks, cfg.channels, cfg.embed_dim, rng=rng, dtype=dtype)
+        return CNNEncoder(
+            tuple(cfg.cnn_channels),
+            cfg.cnn_blocks,
+            cfg.channels,
+            cfg.embed_dim,
+            cfg.cnn_stem_patch,
+            rng=rng,
+            dtype=dtype,
+        )
     from miniclip.encoders.vit import ViT
 
     return ViT(

@@ -137,7 +137,7 @@ class Tokenizer:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the vocabulary as JSON, atomically: a temporary file in the same folder, then a rename."""
         path = Path(path)
-        text = json.dumps({"format": FORMAT, "version": VERSION, "tokens": self.tokens}, ensure_ascii=False, indent=0)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=0)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -155,16 +155,25 @@ class Tokenizer:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a miniclip tokenizer file (not valid JSON: {exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, as :meth:`save` writes it and a checkpoint embeds it."""
+        return {"format": FORMAT, "version": VERSION, "tokens": list(self.tokens)}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "tokenizer") -> Tokenizer:
+        """Rebuild from :meth:`to_dict`'s form; ``source`` names where it came from in error messages."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f'{path} is not a miniclip tokenizer file (expected "format": "{FORMAT}")')
+            raise ValueError(f'{source} is not a miniclip tokenizer file (expected "format": "{FORMAT}")')
         if data.get("version") != VERSION:
             raise ValueError(
-                f"{path}: tokenizer format version {data.get('version')!r} is not supported (want {VERSION})"
+                f"{source}: tokenizer format version {data.get('version')!r} is not supported (want {VERSION})"
             )
         tokens = data.get("tokens")
         if not isinstance(tokens, list):
-            raise ValueError(f'{path}: "tokens" must be a list of strings')
+            raise ValueError(f'{source}: "tokens" must be a list of strings')
         try:
             return cls(tokens)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise ValueError(f"{source}: {exc}") from None

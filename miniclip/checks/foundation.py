@@ -9,6 +9,7 @@ import numpy as np
 from miniclip.backend import to_device
 from miniclip.checks.common import F64, Case, CaseBuilder, normal
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
+from miniclip.targets import label_aware_targets
 from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 
@@ -53,6 +54,11 @@ CASES: dict[str, CaseBuilder] = {
         ContrastiveLoss(),
         (normal(r, 4, 4),),
         {"targets": _soft_targets(r, 4)},
+    ),
+    "ContrastiveLoss (label-aware targets)": lambda r: (
+        ContrastiveLoss(),
+        (normal(r, 6, 6),),
+        {"targets": label_aware_targets(to_device(np.array([2, 0, 2, 1, 0, 2])), F64)},  # classes of 3, 2 and 1
     ),
     "WalkthroughCLIP (base e)": _walkthrough,
     "WalkthroughCLIP (base 3)": lambda r: (

@@ -1,9 +1,9 @@
 """A small residual convolutional image encoder (a ResNet in the style of He et al., 2016).
 
     images (N, 3, H, W)
-      ─stem: conv 3×3 → batch norm → ReLU→                      (N, C₁, H, W)
-      ─stage 1: residual blocks at C₁ channels→                 (N, C₁, H, W)
-      ─stage 2: residual blocks at C₂ channels, first stride 2→ (N, C₂, H/2, W/2)
+      ─stem: conv → batch norm → ReLU→                          (N, C₁, H/s, W/s)
+      ─stage 1: residual blocks at C₁ channels→                 (N, C₁, H/s, W/s)
+      ─stage 2: residual blocks at C₂ channels, first stride 2→ (N, C₂, H/2s, W/2s)
       ─ ... one stage per entry of ``channels`` ...
       ─global average pool→                                     (N, C_last)
       ─projection (linear, no bias)→                            (N, embed_dim)
@@ -21,6 +21,12 @@ gradient is the sum of what comes back from each::
 
 The skip path gives every block a direct route for the gradient, which is what lets deep
 stacks of convolutions train.
+
+The stem is a 3×3 convolution (``stem_patch=1``, s = 1) or, with ``stem_patch=p``, a p×p
+convolution with stride p (s = p): each non-overlapping p×p patch becomes one vector — the
+walkthrough's patchify followed by a linear layer, in convolution form. A patch stem of 2
+makes every later layer work on a quarter of the pixels, so the network costs about four
+times less; that is what makes training on a laptop CPU practical.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class CNNEncoder(Module):
         blocks_per_stage: int = 1,
         in_channels: int = 3,
         embed_dim: int = 64,
+        stem_patch: int = 1,
         *,
         rng: np.random.Generator,
         dtype: Any = np.float32,
@@ -90,7 +97,14 @@ class CNNEncoder(Module):
                 f"in_channels={in_channels}, embed_dim={embed_dim}"
             )
         self.channels, self.in_channels, self.embed_dim = channels, in_channels, embed_dim
-        self.stem_conv = Conv2d(in_channels, channels[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype)
+        if stem_patch < 1:
+            raise ValueError(f"stem_patch must be at least 1, got {stem_patch}")
+        if stem_patch == 1:  # a 3×3 convolution that keeps the resolution
+            self.stem_conv = Conv2d(in_channels, channels[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype)
+        else:  # a patchify stem: p×p patches, stride p
+            self.stem_conv = Conv2d(
+                in_channels, channels[0], stem_patch, stem_patch, 0, bias=False, rng=rng, dtype=dtype
+            )
         self.stem_bn = BatchNorm2d(channels[0], dtype=dtype)
         self.stem_relu = ReLU()
         self.blocks: list[ResidualBlock] = []
@@ -108,7 +122,7 @@ class CNNEncoder(Module):
             raise ValueError(
                 f"CNNEncoder expects images (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
             )
-        x = self.stem_relu(self.stem_bn(self.stem_conv(images)))  # (N, C₁, H, W)
+        x = self.stem_relu(self.stem_bn(self.stem_conv(images)))  # (N, C₁, H/s, W/s)
         for block in self.blocks:
             x = block(x)  # (N, C_stage, H_stage, W_stage)
         return self.project(self.pool(x))  # (N, C_last) → (N, embed_dim)

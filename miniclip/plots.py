@@ -1,0 +1,191 @@
+"""Figures for a trained CLIP: training curves, confusion matrix, image–caption similarities, search results.
+
+Every figure is drawn on a bare :class:`matplotlib.figure.Figure` (no ``pyplot``), which renders
+with the Agg canvas: nothing depends on a display, no window ever opens, and the global
+matplotlib backend is left alone. Each function writes a PNG atomically (a temporary file
+in the same folder, then ``os.replace``), so a reader never sees half a file, and returns
+the path it wrote.
+
+* :func:`plot_curves` — train loss and zero-shot accuracy against the epoch, side by side.
+* :func:`plot_confusion` — ``confusion[true, predicted]`` with every count written in.
+* :func:`plot_similarity` — the cosine ``t_i · v_j`` of every caption with every image, the
+  images along the top, the captions down the side (Figure 1 of the CLIP paper, on your data).
+* :func:`plot_image_grid` — images in a grid, each with a title (search results).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from miniclip.backend import to_host
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)  # render off-screen with Agg
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG: temporary file beside ``path``, then an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", bbox_inches="tight")
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a figure is not a secret
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A (C, H, W) uint8 image as something ``imshow`` draws: (H, W, 3) colour or (H, W) grey."""
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"each image must be (C, H, W) with C = 1 or 3, got shape {image.shape}")
+    if image.shape[0] == 1:
+        return image[0], "gray"
+    return image.transpose(1, 2, 0), None
+
+
+def _accuracy(value: Any, key: str = "top1") -> float | None:
+    """A template set's accuracy as logged: a number (its top-1), or a dict holding ``key``."""
+    if isinstance(value, dict):
+        value = value.get(key)
+    elif key != "top1":
+        return None
+    return None if value is None else float(value)
+
+
+def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Loss and zero-shot accuracy against the epoch, one dict per epoch::
+
+        {"epoch": 3, "train_loss": 1.92, "test_loss": 2.01,               # test_loss optional
+         "zero_shot": {"one template": 0.41, "CLIP ensemble (18)": 0.44}}  # optional at any epoch
+
+    A ``zero_shot`` value may also be a row of :func:`miniclip.zeroshot.accuracy_table`
+    (``{"top1": ..., "heldout_top1": ...}``); held-out accuracy is then drawn dashed.
+    """
+    if not metrics:
+        raise ValueError("metrics is empty: nothing to plot")
+    for m in metrics:
+        if "epoch" not in m or "train_loss" not in m:
+            raise ValueError(f"each metrics entry needs 'epoch' and 'train_loss', got keys {sorted(m)}")
+    fig = _figure(11, 4)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for key, label in (("train_loss", "train loss"), ("test_loss", "test loss")):
+        points = [(m["epoch"], float(m[key])) for m in metrics if m.get(key) is not None]
+        if points:
+            loss_ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+    loss_ax.set(xlabel="epoch", ylabel="contrastive loss", title="loss")
+    loss_ax.legend()
+    names = list(dict.fromkeys(name for m in metrics for name in m.get("zero_shot", {})))
+    for colour, name in enumerate(names):
+        for key, style, suffix in (("top1", "-", ""), ("heldout_top1", "--", " (held-out classes)")):
+            points = [
+                (m["epoch"], 100 * a)
+                for m in metrics
+                if name in m.get("zero_shot", {}) and (a := _accuracy(m["zero_shot"][name], key)) is not None
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                acc_ax.plot(xs, ys, style, color=f"C{colour}", marker="o", markersize=3, label=name + suffix)
+    acc_ax.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="zero-shot accuracy on the test split")
+    if names:
+        acc_ax.legend()
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_confusion(
+    confusion: Any, class_names: Sequence[str], path: str | os.PathLike[str], title: str = "zero-shot confusion"
+) -> Path:
+    """The (K, K) matrix ``confusion[true, predicted]``, shaded by row share, each count written in."""
+    counts = np.asarray(to_host(confusion))
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise ValueError(f"confusion must be ({k}, {k}) for {k} class names, got shape {counts.shape}")
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (K, K) each row sums to 1
+    side = 2 + 0.55 * k
+    fig = _figure(side + 1, side)
+    ax = fig.subplots()
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    for i, j in zip(*np.nonzero(counts), strict=True):  # write the counts, skipping the empty cells
+        colour = "white" if share[i, j] > 0.5 else "black"
+        ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8 if k <= 20 else 5)
+    ax.set_xticks(range(k), labels=class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=class_names)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    return _save(fig, path)
+
+
+def plot_similarity(
+    image_embs: Any, text_embs: Any, images_uint8: np.ndarray, captions: Sequence[str], path: str | os.PathLike[str]
+) -> Path:
+    """Cosine similarity of every caption (rows) with every image (columns), values written in.
+
+    ``image_embs`` (M, d) and ``text_embs`` (T, d) are unit-length embeddings (host or device) of
+    ``images_uint8`` (M, C, H, W) and ``captions`` (T); the images are drawn above their columns.
+    """
+    images_h, texts_h = np.asarray(to_host(image_embs)), np.asarray(to_host(text_embs))
+    m, t = images_h.shape[0], texts_h.shape[0]
+    if len(images_uint8) != m or len(captions) != t or images_h.shape[1:] != texts_h.shape[1:]:
+        raise ValueError(
+            f"need one embedding per image and per caption: {len(images_uint8)} images, {len(captions)} captions, "
+            f"image embeddings {images_h.shape}, text embeddings {texts_h.shape}"
+        )
+    cos = texts_h @ images_h.T  # (T, M)
+    fig = _figure(2.5 + 1.1 * m, 1.5 + 0.6 * t)
+    ax = fig.subplots()
+    ax.imshow(cos, cmap="viridis", extent=(-0.5, m - 0.5, t - 0.5, -0.5))
+    for i in range(t):
+        for j in range(m):
+            colour = "black" if cos[i, j] > cos.min() + 0.6 * np.ptp(cos) else "white"
+            ax.text(j, i, f"{cos[i, j]:.2f}", ha="center", va="center", color=colour, fontsize=9)
+    for j in range(m):  # each image drawn in a cell above its column
+        picture, cmap = _picture(images_uint8[j])
+        ax.imshow(picture, cmap=cmap, extent=(j - 0.45, j + 0.45, -0.6, -1.5), interpolation="nearest")
+    ax.set_xlim(-0.5, m - 0.5)
+    ax.set_ylim(t - 0.5, -1.55)
+    ax.set_xticks([])
+    ax.set_yticks(range(t), labels=[textwrap.shorten(c, 40) for c in captions])
+    ax.set_title("cosine similarity of captions and images")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return _save(fig, path)
+
+
+def plot_image_grid(
+    images_uint8: np.ndarray, titles: Sequence[str], path: str | os.PathLike[str], ncols: int = 8
+) -> Path:
+    """Images (N, C, H, W) uint8 in a grid of ``ncols`` columns, each under its title."""
+    n = len(images_uint8)
+    if n == 0 or len(titles) != n:
+        raise ValueError(f"need at least one image and one title per image, got {n} images and {len(titles)} titles")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)  # ceil
+    fig = _figure(1.6 * ncols, 1.9 * nrows)
+    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False)).reshape(-1)
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, title in zip(axes, images_uint8, titles, strict=False):
+        picture, cmap = _picture(np.asarray(image))
+        ax.imshow(picture, cmap=cmap, interpolation="nearest")
+        ax.set_title(textwrap.fill(str(title), 18), fontsize=8)
+    return _save(fig, path)

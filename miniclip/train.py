@@ -1,0 +1,435 @@
+"""Training a CLIP: the loop behind ``miniclip train``.
+
+One step, on a batch of B images and their labels::
+
+    images ─random crop + flip─→ normalise ─→ image encoder ┐
+    labels ─one caption each, from a random template──────→ text encoder ┤→ logits (B, B) → loss
+                                                                            targets: identity, or
+                                                                            label-aware (same class = match)
+    backward → clip the global gradient norm → AdamW step → clamp the temperature
+
+Every epoch ends with a zero-shot evaluation on the test split, a line in ``metrics.jsonl``,
+the curves in ``curves.png`` and an atomically written checkpoint. All randomness comes from
+two host generators whose states are saved in the checkpoint — ``order`` (the shuffling of
+each epoch) and ``augment`` (crops, flips, caption templates) — so ``--resume`` continues
+exactly where the run stopped, even in the middle of an epoch, and gives the same numbers as
+a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from miniclip import backend
+from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint, write_atomically
+from miniclip.data import load_dataset
+from miniclip.data.augment import CIFAR10_MEAN, CIFAR10_STD, channel_stats, horizontal_flip, normalize, random_crop
+from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, UNSEEN_TEMPLATES, fill
+from miniclip.data.dataset import ImageTextDataset
+from miniclip.model_config import ModelConfig, build_clip
+from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
+from miniclip.plots import plot_curves
+from miniclip.targets import label_aware_targets
+from miniclip.tokenizer import Tokenizer
+from miniclip.zeroshot import accuracy_table, evaluate_zero_shot
+
+TARGETS = ("label_aware", "identity")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs besides the model sizes (``model`` overrides :class:`ModelConfig` fields)."""
+
+    data: str = "cifar10"  # "cifar10", "shapes", or a folder with one sub-folder of images per class
+    data_dir: str | None = None  # where datasets live (default: $MINICLIP_DATA or ./datasets)
+    out_dir: str = "runs/cifar10-cpu"  # checkpoint, metrics.jsonl and plots go here
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 3e-3  # peak learning rate, after linear warm-up, before cosine decay
+    min_lr: float = 0.0  # learning rate at the end of the cosine decay
+    warmup: float = 0.05  # fraction of all steps spent warming up
+    weight_decay: float = 0.05  # AdamW's decoupled decay, on weight matrices only
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
+    targets: str = "label_aware"  # "label_aware": same class counts as a match; "identity": CLIP's
+    augment: bool = True  # random crop (4 px of padding) and horizontal flip
+    seed: int = 0
+    context_length: int = 16  # tokens per caption, <start> and <end> included
+    eval_images: int = 0  # test images for the evaluation after each epoch but the last (0: all); the last uses all
+    n_train: int = 4000  # shapes only: training images
+    n_test: int = 1000  # shapes only: test images
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
+        for name in ("epochs", "batch_size", "context_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.min_lr < 0 or self.min_lr > self.lr:
+            raise ValueError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+        if self.batch_size < 2:
+            raise ValueError(f"a contrastive batch needs at least 2 pairs, got batch_size={self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training configuration keys {unknown}")
+        return cls(**values)
+
+
+# Named configurations: a starting point each, every field can be overridden on the command line.
+CONFIGS: dict[str, TrainConfig] = {
+    # CIFAR-10 on a laptop CPU in about a quarter of an hour: a residual CNN with a 2×2 patchify
+    # stem, and the walkthrough's bag-of-words text encoder (ten class names need no attention).
+    "cpu": TrainConfig(
+        out_dir="runs/cifar10-cpu",
+        epochs=6,
+        batch_size=256,
+        lr=3e-3,
+        context_length=12,
+        eval_images=2000,
+        model={
+            "image_encoder": "cnn",
+            "cnn_channels": [32, 64, 128],
+            "cnn_stem_patch": 2,
+            "text_encoder": "bag_of_words",
+            "text_width": 128,
+            "embed_dim": 128,
+        },
+    ),
+    # CIFAR-10 on one GPU: a wider CNN at full resolution and a deeper text transformer.
+    "gpu": TrainConfig(
+        out_dir="runs/cifar10-gpu",
+        epochs=30,
+        batch_size=512,
+        lr=3e-3,
+        model={
+            "image_encoder": "cnn",
+            "cnn_channels": [64, 128, 256],
+            "cnn_blocks": 2,
+            "cnn_stem_patch": 1,
+            "text_encoder": "transformer",
+            "text_width": 256,
+            "text_depth": 2,
+            "text_heads": 4,
+            "embed_dim": 256,
+        },
+    ),
+    # The synthetic shapes: no download, about two minutes on a CPU.
+    "shapes": TrainConfig(
+        data="shapes",
+        out_dir="runs/shapes",
+        epochs=8,
+        batch_size=128,
+        lr=3e-3,
+        augment=False,
+        model={
+            "image_encoder": "cnn",
+            "cnn_channels": [32, 64, 128],
+            "cnn_stem_patch": 2,
+            "text_encoder": "transformer",
+            "text_width": 64,
+            "text_depth": 1,
+            "text_heads": 4,
+            "embed_dim": 64,
+        },
+    ),
+}
+
+
+def named_config(name: str, **overrides: Any) -> TrainConfig:
+    """A copy of ``CONFIGS[name]`` with some fields replaced (``model`` entries are merged)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown configuration {name!r}; choose from {sorted(CONFIGS)}")
+    base = CONFIGS[name].to_dict()
+    model = {**base.pop("model"), **overrides.pop("model", {})}
+    cfg = TrainConfig.from_dict({**base, **overrides, "model": model})
+    cfg.validate()
+    return cfg
+
+
+def _eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
+    """The template sets reported each epoch: one template, an ensemble, and templates never trained on."""
+    if dataset.name == "cifar10":
+        return {
+            "one template": [CLIP_CIFAR10_TEMPLATES[0]],
+            "CLIP 18 templates": CLIP_CIFAR10_TEMPLATES,
+            "unseen templates": UNSEEN_TEMPLATES,
+        }
+    return {
+        "one template": dataset.train_templates[:1],
+        "train templates": dataset.train_templates,
+        "unseen templates": UNSEEN_TEMPLATES,
+    }
+
+
+def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std: CIFAR-10's published values, or measured on the training images."""
+    if dataset.name == "cifar10":
+        return list(CIFAR10_MEAN), list(CIFAR10_STD)
+    mean, std = channel_stats(dataset.train_images)
+    return list(mean), list(std)
+
+
+class Trainer:
+    """A training run: its data, model, optimiser and generators, and the loop over epochs."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.show_progress = show_progress
+        self.dataset = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, n_train=cfg.n_train, n_test=cfg.n_test)
+        if len(self.dataset.train_labels) < cfg.batch_size:
+            raise ValueError(
+                f"batch size {cfg.batch_size} is larger than the {len(self.dataset.train_labels)} training images"
+            )
+        self.templates = self.dataset.train_templates
+        self._pending: list[Any] = []  # losses of the last steps, still on the device
+        self.steps_per_epoch = len(self.dataset.train_labels) // cfg.batch_size
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+
+        if resume:
+            self._resume()
+        else:
+            self._start()
+        self.mean_std = self.train_state["mean_std"]
+        self.normalize_fn = lambda images: normalize(images, *self.mean_std)
+        # Every caption that can occur in training, tokenised once: (classes × templates, L).
+        captions = [fill(t, c) for c in self.dataset.class_names for t in self.templates]
+        ids, mask = self.tokenizer.encode_batch(captions, cfg.context_length)
+        self.caption_ids, self.caption_mask = backend.to_device(ids), backend.to_device(mask)
+        # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
+        self.train_images = backend.to_device(self.dataset.train_images)
+        self.train_labels = backend.to_device(self.dataset.train_labels)
+
+    def _start(self) -> None:
+        cfg, ds = self.cfg, self.dataset
+        if checkpoint_file(self.out).exists():
+            raise ValueError(
+                f"{checkpoint_file(self.out)} already exists: pass --resume to continue that run, "
+                f"or choose another --out directory"
+            )
+        captions = [fill(t, c) for c in ds.class_names for t in self.templates]
+        self.tokenizer = Tokenizer.build(captions)  # only training words: anything else maps to <unk>
+        c, h, w = ds.image_shape
+        if h != w:
+            raise ValueError(f"images must be square, got {h}x{w}")
+        sizes = {
+            "vocab_size": self.tokenizer.vocab_size,
+            "context_length": cfg.context_length,
+            "image_size": h,
+            "channels": c,
+        }
+        self.model_config = ModelConfig.from_dict({**cfg.model, **sizes})
+        rng = backend.seed(cfg.seed)  # weights drawn on the host, then moved: CPU and GPU start alike
+        self.model = build_clip(self.model_config, rng=rng)
+        self.optimizer = AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.order_rng = np.random.default_rng([cfg.seed, 1])
+        self.augment_rng = np.random.default_rng([cfg.seed, 2])
+        self.epoch, self.batch = 0, 0
+        self.loss_sum, self.metrics = 0.0, []
+        self._order_state = self.order_rng.bit_generator.state
+        self.train_state = {"mean_std": _normaliser(cfg, ds)}
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.out)
+        saved = TrainConfig.from_dict(ckpt.train_config["config"])
+        for name in ("data", "batch_size", "seed", "targets", "context_length", "model"):
+            if getattr(saved, name) != getattr(self.cfg, name):
+                raise ValueError(
+                    f"cannot resume {self.out}: {name} was {getattr(saved, name)!r}, now {getattr(self.cfg, name)!r}"
+                )
+        self.tokenizer, self.model_config, self.model = ckpt.tokenizer, ckpt.model_config, ckpt.model
+        self.optimizer = AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if ckpt.optimizer_state is not None:
+            self.optimizer.load_state(ckpt.optimizer_state)
+        self.order_rng, self.augment_rng = np.random.default_rng(), np.random.default_rng()
+        self.order_rng.bit_generator.state = self._order_state = ckpt.rng_state["order"]
+        self.augment_rng.bit_generator.state = ckpt.rng_state["augment"]
+        self.epoch, self.batch = ckpt.progress["epoch"], ckpt.progress["batch"]
+        self.loss_sum, self.metrics = ckpt.progress["loss_sum"], ckpt.metrics
+        self.train_state = ckpt.train_config["state"]
+
+    # -- one step -------------------------------------------------------------------------
+    def step(self, idx: np.ndarray, step: int) -> Any:
+        """One optimisation step on the training examples ``idx``; returns the loss (0-d, on the device)."""
+        cfg, xp = self.cfg, backend.get_array_module(self.train_images)
+        dev_idx = backend.to_device(idx)
+        images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
+        if cfg.augment:
+            images = horizontal_flip(random_crop(images, 4, self.augment_rng), 0.5, self.augment_rng)
+        template = backend.to_device(self.augment_rng.integers(0, len(self.templates), len(idx)))  # (B,)
+        caption = labels * len(self.templates) + template  # row of the caption table for each example
+        targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
+        self.optimizer.set_lr(
+            warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
+        )
+        self.model.zero_grad()
+        loss = self.model(self.caption_ids[caption], self.normalize_fn(images), self.caption_mask[caption], targets)
+        if xp is np and not math.isfinite(float(loss)):  # free on the CPU; the GPU checks every few steps
+            raise TrainingDivergedError(
+                f"the loss became {float(loss)} at step {step}: stopping; "
+                f"the last good checkpoint in {self.out} is kept (try a lower --lr)"
+            )
+        self.model.backward()
+        if cfg.grad_clip > 0:
+            clip_grad_norm(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.model.clamp_temperature()
+        return loss
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, on_step: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Train until ``cfg.epochs``; return the metrics of every epoch.
+
+        Ctrl-C does not cut a step in half: the first one asks the loop to stop at the next step
+        boundary, where it saves a checkpoint (with its position inside the epoch) and raises
+        ``KeyboardInterrupt``; a second Ctrl-C stops at once. ``on_step(step)`` is called at every
+        boundary (tests raise ``KeyboardInterrupt`` from it to simulate Ctrl-C).
+        """
+        self._stop_requested = False
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            while self.epoch < self.cfg.epochs:
+                self._run_epoch(on_step)
+        except KeyboardInterrupt:
+            self._flush_losses()
+            self.save()  # --resume continues from this very step
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        return self.metrics
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+
+    def _flush_losses(self) -> list[float]:
+        """Bring the losses of the last few steps to the host (one wait for the device), check them, sum them."""
+        recent = [backend.to_float(x) for x in self._pending]
+        self._pending = []
+        if not all(math.isfinite(x) for x in recent):
+            raise TrainingDivergedError(
+                f"the loss became {next(x for x in recent if not math.isfinite(x))} in epoch {self.epoch + 1}: "
+                f"stopping; the last good checkpoint in {self.out} is kept (try a lower --lr)"
+            )
+        self.loss_sum += sum(recent)
+        return recent
+
+    def _run_epoch(self, on_step: Callable[[int], None] | None) -> None:
+        cfg = self.cfg
+        order_state = self.order_rng.bit_generator.state  # saved so a resumed epoch shuffles the same way
+        order = self.order_rng.permutation(len(self.dataset.train_labels))
+        self._order_state = order_state
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.batch,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not self.show_progress,
+            leave=True,
+        )
+        check_every = 1 if backend.get_device() == "cpu" else 20  # a float() waits for the GPU: not every step
+        start, done_before = time.perf_counter(), self.batch
+        while self.batch < self.steps_per_epoch:
+            step = self.epoch * self.steps_per_epoch + self.batch
+            if on_step is not None:
+                on_step(step)
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            idx = order[self.batch * cfg.batch_size : (self.batch + 1) * cfg.batch_size]
+            self._pending.append(self.step(idx, step))
+            self.batch += 1
+            bar.update(1)
+            if len(self._pending) >= check_every or self.batch == self.steps_per_epoch:
+                recent = self._flush_losses()
+                rate = (self.batch - done_before) * cfg.batch_size / (time.perf_counter() - start)
+                bar.set_postfix(
+                    loss=f"{recent[-1]:.3f}",
+                    scale=f"{backend.to_float(self.model.temperature.scale):.1f}",
+                    img_s=f"{rate:.0f}",
+                )
+        bar.close()
+        seconds = time.perf_counter() - start
+        self._end_epoch(seconds, (self.steps_per_epoch - done_before) * cfg.batch_size / seconds)
+
+    def _end_epoch(self, seconds: float, images_per_second: float) -> None:
+        results = self.evaluate()
+        self.metrics.append(
+            {
+                "epoch": self.epoch + 1,
+                "train_loss": self.loss_sum / self.steps_per_epoch,
+                "logit_scale": backend.to_float(self.model.temperature.scale),
+                "zero_shot": accuracy_table(results),
+                "seconds": seconds,
+                "images_per_second": images_per_second,
+            }
+        )
+        self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
+        self._order_state = self.order_rng.bit_generator.state
+        self.save()
+        lines = "".join(json.dumps(m) + "\n" for m in self.metrics)
+        write_atomically(self.out / "metrics.jsonl", lambda f: f.write(lines.encode("utf-8")))
+        plot_curves(self.metrics, self.out / "curves.png")
+        if self.show_progress:
+            accuracies = ", ".join(f"{name} {v['top1']:.1%}" for name, v in self.metrics[-1]["zero_shot"].items())
+            tqdm.write(f"epoch {self.epoch}: loss {self.metrics[-1]['train_loss']:.3f}, zero-shot top-1: {accuracies}")
+
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        """Zero-shot accuracy on the test split for each template set (before the last epoch ends: ``eval_images``)."""
+        ds = self.dataset
+        if self.cfg.eval_images and self.epoch + 1 < self.cfg.epochs:
+            n = self.cfg.eval_images
+            ds = dataclasses.replace(ds, test_images=ds.test_images[:n], test_labels=ds.test_labels[:n])
+        return evaluate_zero_shot(
+            self.model, self.tokenizer, ds, self.normalize_fn, self.cfg.context_length, _eval_templates(self.dataset)
+        )
+
+    def save(self) -> Path:
+        """Write the checkpoint atomically: weights, optimiser, generators, position and metrics."""
+        return save_checkpoint(
+            self.out,
+            model=self.model,
+            model_config=self.model_config,
+            tokenizer=self.tokenizer,
+            optimizer=self.optimizer,
+            train_config={"config": self.cfg.to_dict(), "state": self.train_state},
+            progress={"epoch": self.epoch, "batch": self.batch, "loss_sum": self.loss_sum},
+            rng_state={"order": self._order_state, "augment": self.augment_rng.bit_generator.state},
+            metrics=self.metrics,
+        )
+
+
+def train(
+    cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True, on_step: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Build (or resume) a run from ``cfg`` and train it; return the per-epoch metrics."""
+    return Trainer(cfg, resume=resume, show_progress=show_progress).run(on_step)

@@ -1,0 +1,208 @@
+"""Zero-shot classification: name the classes in words, pick the caption closest to the image.
+
+CLIP never sees a class label. To classify, each class name is written into caption templates
+("a photo of a {}."), the captions are encoded, and every image goes to the class whose
+caption embedding is nearest (largest cosine)::
+
+    t_{c,j}  = encode_text(template_j filled with class c)        unit length, (K, T, d)
+    w_c      = mean_j t_{c,j} / ‖mean_j t_{c,j}‖                   the prompt ensemble, (K, d)
+    s_{n,c}  = i_n · w_c                                          cosine of image n with class c, (N, K)
+    ŷ_n      = argmax_c s_{n,c}
+
+Averaging over templates (CLIP's "prompt ensembling", Radford et al. 2021, §3.1.4) smooths
+out the quirks of any one wording; with a single template ``w_c`` is that template's embedding.
+
+Top-k accuracy counts an image as right when its true class is among the k highest scores.
+Ties are broken as ``argmax`` breaks them (the lower class index first), so top-1 agrees with
+the predictions exactly. The confusion matrix counts ``confusion[true, predicted]``.
+
+Embeddings stay on the device (NumPy or CuPy); :func:`zero_shot` makes one device → host copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from miniclip.backend import get_array_module, to_device, to_host
+from miniclip.data.captions import check_templates, prompts
+from miniclip.module import Module
+from miniclip.tokenizer import Tokenizer
+
+
+@contextlib.contextmanager
+def evaluating(model: Module) -> Iterator[Module]:
+    """Evaluation mode (dropout off, batch-norm running statistics) inside the block; the old mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def encode_images(
+    model: Any, images_uint8: np.ndarray, normalize_fn: Callable[[Any], Any], batch_size: int = 500
+) -> Any:
+    """Unit-length image embeddings (N, d), ON THE DEVICE, in evaluation mode.
+
+    Each batch of uint8 images (host) is moved with ``to_device`` and then turned into floats
+    by ``normalize_fn`` (e.g. :func:`miniclip.data.augment.normalize`), so it normalises on the
+    device: four times less to copy than floats.
+    """
+    if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    parts = []
+    with evaluating(model):
+        for start in range(0, images_uint8.shape[0], batch_size):
+            x = normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
+            parts.append(model.encode_image(x))  # (B, d)
+    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
+
+
+def encode_texts(
+    model: Any, tokenizer: Tokenizer, captions: Sequence[str], context_length: int, batch_size: int = 500
+) -> Any:
+    """Unit-length caption embeddings (N, d), on the device, in evaluation mode."""
+    if isinstance(captions, str) or len(captions) == 0:
+        raise ValueError(f"captions must be a non-empty list of strings, got {captions!r}")
+    parts = []
+    with evaluating(model):
+        for start in range(0, len(captions), batch_size):
+            ids, mask = tokenizer.encode_batch(captions[start : start + batch_size], context_length)  # (B, L) each
+            parts.append(model.encode_text(to_device(ids), to_device(mask)))  # (B, d)
+    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
+
+
+def class_embeddings(
+    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+) -> Any:
+    """The prompt ensemble (K, d) on the device: per class, the renormalised mean of its templates' embeddings."""
+    templates = check_templates(templates)
+    if isinstance(class_names, str) or len(class_names) == 0:
+        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
+    k, t = len(class_names), len(templates)
+    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
+    e = encode_texts(model, tokenizer, captions, context_length)  # (K·T, d), each row unit length
+    xp = get_array_module(e)
+    w = e.reshape(k, t, -1).mean(axis=1)  # (K, d)
+    return w / xp.sqrt((w * w).sum(axis=1, keepdims=True))  # (K, d) unit length again
+
+
+def _check_labels(labels: Any, n: int, k: int) -> np.ndarray:
+    """``labels`` as a host int64 array (N,), each in [0, K), before anything reaches the device."""
+    host = np.asarray(to_host(labels))
+    if host.shape != (n,) or (n and host.dtype.kind not in "iu"):
+        raise ValueError(f"labels must be {n} integers (one per image), got dtype {host.dtype} shape {host.shape}")
+    if n and (host.min() < 0 or host.max() >= k):
+        raise ValueError(f"labels must lie in [0, {k}) for {k} classes, got range [{host.min()}, {host.max()}]")
+    return host.astype(np.int64)
+
+
+def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[int] = (1, 5)) -> dict[str, Any]:
+    """Classify N image embeddings (N, d) among K class embeddings (K, d); score against ``labels`` (N,).
+
+    Returns (all on the host)::
+
+        "top1", "top5", ...  accuracy (fraction) for each k in ``k``
+        "per_class"          list of K accuracies, nan for a class with no images
+        "confusion"          (K, K) int64, confusion[true, predicted]
+        "predictions"        (N,) int64, argmax_c of the cosines
+        "ranks"              (N,) int64, how many classes score ahead of the true one (0 = correct)
+        "n"                  N
+    """
+    n, d = image_embeddings.shape
+    num_classes = class_embs.shape[0]
+    if class_embs.ndim != 2 or class_embs.shape[1] != d or n == 0:
+        raise ValueError(
+            f"need image embeddings (N, d) with N >= 1 and class embeddings (K, d) of the same d, "
+            f"got {tuple(image_embeddings.shape)} and {tuple(class_embs.shape)}"
+        )
+    if not k or any(int(j) < 1 for j in k):
+        raise ValueError(f"k must be a non-empty list of positive integers, got {k!r}")
+    xp = get_array_module(image_embeddings)
+    y = xp.asarray(_check_labels(labels, n, num_classes))  # (N,)
+    s = image_embeddings @ class_embs.T  # (N, K) cosines
+    predictions = xp.argmax(s, axis=1)  # (N,)
+    true = s[xp.arange(n), y][:, None]  # (N, 1) score of the true class
+    classes = xp.arange(num_classes)[None, :]  # (1, K)
+    ahead = (s > true) | ((s == true) & (classes < y[:, None]))  # (N, K): ranked before the true class
+    ranks = ahead.sum(axis=1).astype(xp.int64)  # (N,)
+    confusion = xp.bincount(y * num_classes + predictions, minlength=num_classes * num_classes)  # (K·K,)
+    packed = to_host(xp.concatenate([confusion.astype(xp.int64), predictions.astype(xp.int64), ranks]))  # one copy
+    confusion_h = packed[: num_classes * num_classes].reshape(num_classes, num_classes)  # (K, K)
+    predictions_h, ranks_h = packed[num_classes * num_classes :].reshape(2, n)  # (N,), (N,)
+    per_image = confusion_h.sum(axis=1)  # (K,) images of each true class
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.diag(confusion_h) / per_image  # (K,) nan where a class has no images
+    out: dict[str, Any] = {f"top{int(j)}": float((ranks_h < int(j)).mean()) for j in k}
+    out |= {
+        "per_class": per_class.tolist(),
+        "confusion": confusion_h,
+        "predictions": predictions_h,
+        "ranks": ranks_h,
+        "n": n,
+    }
+    return out
+
+
+def _subset_accuracy(ranks: np.ndarray, keep: np.ndarray, k: Sequence[int]) -> dict[str, Any]:
+    """Top-k accuracies over the images where ``keep`` is true (nan when there are none)."""
+    chosen = ranks[keep]
+    return {f"top{int(j)}": float((chosen < int(j)).mean()) if chosen.size else float("nan") for j in k} | {
+        "n": int(chosen.size)
+    }
+
+
+def evaluate_zero_shot(
+    model: Any,
+    tokenizer: Tokenizer,
+    dataset: Any,
+    normalize_fn: Callable[[Any], Any],
+    context_length: int,
+    templates_by_name: dict[str, Sequence[str]],
+    k: Sequence[int] = (1, 5),
+    batch_size: int = 500,
+) -> dict[str, dict[str, Any]]:
+    """Zero-shot accuracy on ``dataset``'s test split for each named template set, e.g.::
+
+        {"one template": ["a photo of a {}."], "CLIP ensemble (18)": CLIP_CIFAR10_TEMPLATES}
+
+    The test images are encoded once. Each set's result is :func:`zero_shot`'s dict; when the
+    dataset holds classes out of training it also has ``"heldout"`` (test images of held-out
+    classes) and ``"seen"`` (the rest), each ``{"top1": ..., "top5": ..., "n": ...}``,
+    predicted among ALL classes.
+    """
+    if not templates_by_name:
+        raise ValueError("templates_by_name must name at least one template set")
+    images = encode_images(model, dataset.test_images, normalize_fn, batch_size)  # (N, d)
+    heldout = dataset.heldout_mask(dataset.test_labels) if dataset.heldout_classes else None  # (N,) bool
+    results = {}
+    for name, templates in templates_by_name.items():
+        classes = class_embeddings(model, tokenizer, dataset.class_names, templates, context_length)  # (K, d)
+        result = zero_shot(images, dataset.test_labels, classes, k)
+        if heldout is not None:
+            result["heldout"] = _subset_accuracy(result["ranks"], heldout, k)
+            result["seen"] = _subset_accuracy(result["ranks"], ~heldout, k)
+        results[name] = result
+    return results
+
+
+def accuracy_table(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The plain numbers of :func:`evaluate_zero_shot` (JSON-ready, for logs and :func:`~miniclip.plots.plot_curves`).
+
+    ``{"one template": {"top1": 0.41, "top5": 0.88, "heldout_top1": ..., "seen_top1": ...}, ...}``
+    """
+    table = {}
+    for name, result in results.items():
+        row = {key: value for key, value in result.items() if key.startswith("top")}
+        for part in ("heldout", "seen"):
+            if part in result:
+                row |= {f"{part}_{key}": v for key, v in result[part].items() if key.startswith("top")}
+        table[name] = row
+    return table
