@@ -30,7 +30,7 @@ from miniclip.data.augment import normalize
 from miniclip.data.captions import fill
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.retrieval import recall_at_k
-from miniclip.train import _eval_templates
+from miniclip.train import eval_templates
 from miniclip.zeroshot import encode_images, encode_texts, evaluate_zero_shot
 
 
@@ -64,7 +64,7 @@ def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None 
     def normalize_fn(images: Any) -> Any:
         return normalize(images, mean, std)
 
-    results = evaluate_zero_shot(model, tokenizer, dataset, normalize_fn, length, _eval_templates(dataset))
+    results = evaluate_zero_shot(model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset))
     lines = [
         f"{ckpt.path}: {len(dataset.test_labels)} test images of {dataset.name}, {dataset.num_classes} classes",
         "",

@@ -172,7 +172,7 @@ def named_config(name: str, **overrides: Any) -> TrainConfig:
     return cfg
 
 
-def _eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
+def eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
     """The template sets reported each epoch: one template, an ensemble, and templates never trained on."""
     if dataset.name == "cifar10":
         return {
@@ -410,7 +410,7 @@ class Trainer:
             n = self.cfg.eval_images
             ds = dataclasses.replace(ds, test_images=ds.test_images[:n], test_labels=ds.test_labels[:n])
         return evaluate_zero_shot(
-            self.model, self.tokenizer, ds, self.normalize_fn, self.cfg.context_length, _eval_templates(self.dataset)
+            self.model, self.tokenizer, ds, self.normalize_fn, self.cfg.context_length, eval_templates(self.dataset)
         )
 
     def save(self) -> Path:

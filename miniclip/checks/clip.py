@@ -16,12 +16,17 @@ import numpy as np
 
 from miniclip.backend import to_device
 from miniclip.checks.common import F64, Case, CaseBuilder, normal, padding_mask, randomise
-from miniclip.encoders.text_transformer import TextTransformer
-from miniclip.encoders.vit import ViT
 from miniclip.layers.end_token_pool import EndTokenPool
 from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import LogitScale
-from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
+from miniclip.model_config import (
+    IMAGE_ENCODERS,
+    TEXT_ENCODERS,
+    ModelConfig,
+    build_clip,
+    build_image_encoder,
+    build_text_encoder,
+)
 
 N = 4  # pairs per batch
 LENGTHS = [5, 3, 1, 4]  # real tokens per caption (context 5): full, padded, start only, padded
@@ -64,36 +69,14 @@ def _token_ids(rng: np.random.Generator, vocab: int, lengths: list[int], length:
 
 def _vit(rng: np.random.Generator) -> Case:
     cfg = tiny_config()
-    vit = ViT(
-        image_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        channels=cfg.channels,
-        width=cfg.image_width,
-        depth=cfg.image_depth,
-        heads=cfg.image_heads,
-        mlp_ratio=cfg.mlp_ratio,
-        embed_dim=cfg.embed_dim,
-        rng=rng,
-        dtype=F64,
-    )
+    vit = build_image_encoder(cfg, rng=rng, dtype=F64)
     return randomise(vit, rng), (normal(rng, 3, cfg.channels, cfg.image_size, cfg.image_size),), {}
 
 
 def _text(pool: str) -> Callable[[np.random.Generator], Case]:
     def case(rng: np.random.Generator) -> Case:
-        cfg = tiny_config()
-        text = TextTransformer(
-            vocab_size=cfg.vocab_size,
-            context_length=cfg.context_length,
-            width=cfg.text_width,
-            depth=cfg.text_depth,
-            heads=cfg.text_heads,
-            mlp_ratio=cfg.mlp_ratio,
-            embed_dim=cfg.embed_dim,
-            pool=pool,
-            rng=rng,
-            dtype=F64,
-        )
+        cfg = tiny_config(text_pool=pool)
+        text = build_text_encoder(cfg, rng=rng, dtype=F64)
         ids = _token_ids(rng, cfg.vocab_size, LENGTHS, cfg.context_length)
         return randomise(text, rng), (ids,), {"mask": padding_mask(LENGTHS, cfg.context_length)}
 
