@@ -213,15 +213,15 @@ class Trainer:
         self.steps_per_epoch = len(self.dataset.train_labels) // cfg.batch_size
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
+        # Every caption that can occur in training, row label·T + template: (classes × templates) of them.
+        self.captions = [fill(t, c) for c in self.dataset.class_names for t in self.templates]
         if resume:
             self._resume()
         else:
             self._start()
         self.mean_std = self.train_state["mean_std"]
         self.normalize_fn = lambda images: normalize(images, *self.mean_std)
-        # Every caption that can occur in training, tokenised once: (classes × templates, L).
-        captions = [fill(t, c) for c in self.dataset.class_names for t in self.templates]
-        ids, mask = self.tokenizer.encode_batch(captions, cfg.context_length)
+        ids, mask = self.tokenizer.encode_batch(self.captions, cfg.context_length)  # tokenised once: (K·T, L)
         self.caption_ids, self.caption_mask = backend.to_device(ids), backend.to_device(mask)
         # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
         self.train_images = backend.to_device(self.dataset.train_images)
@@ -234,8 +234,7 @@ class Trainer:
                 f"{checkpoint_file(self.out)} already exists: pass --resume to continue that run, "
                 f"or choose another --out directory"
             )
-        captions = [fill(t, c) for c in ds.class_names for t in self.templates]
-        self.tokenizer = Tokenizer.build(captions)  # only training words: anything else maps to <unk>
+        self.tokenizer = Tokenizer.build(self.captions)  # only training words: anything else maps to <unk>
         c, h, w = ds.image_shape
         if h != w:
             raise ValueError(f"images must be square, got {h}x{w}")
