@@ -18,6 +18,7 @@ from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import INIT, LogitScale
 from miniclip.layers.similarity import Similarity
 from miniclip.module import Module
+from miniclip.walkthrough_model import check_pairs
 
 
 class CLIP(Module):
@@ -43,11 +44,7 @@ class CLIP(Module):
 
     def forward(self, token_ids: Any, images: Any, mask: Any = None, targets: Any = None) -> Any:
         """The contrastive loss (0-d array) of N (caption, image) pairs; ``targets`` default to the identity."""
-        if token_ids.shape[0] != images.shape[0]:
-            raise ValueError(
-                f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
-                f"but {images.shape[0]} images (images {tuple(images.shape)})"
-            )
+        check_pairs(token_ids, images)
         t = self.encode_text(token_ids, mask)  # (N, d)
         i = self.encode_image(images)  # (N, d)
         self.logits = self.temperature(self.similarity(t, i))  # (N, N)

@@ -34,6 +34,15 @@ class WalkthroughConfig:
     base: float = math.e  # softmax base (3 for the by-hand version)
 
 
+def check_pairs(token_ids: Any, images: Any) -> None:
+    """Raise ``ValueError`` unless there are as many captions as images (one pair each)."""
+    if token_ids.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
+            f"but {images.shape[0]} images (images {tuple(images.shape)})"
+        )
+
+
 class TextEncoder(Module):
     """lookup → linear + ReLU → mean pool (over real tokens) → project."""
 
@@ -97,11 +106,7 @@ class WalkthroughCLIP(Module):
             raise ValueError(f"token_ids must be (N, L) integers, got shape {tuple(token_ids.shape)}")
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        if token_ids.shape[0] != images.shape[0]:
-            raise ValueError(
-                f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
-                f"but {images.shape[0]} images (images {tuple(images.shape)})"
-            )
+        check_pairs(token_ids, images)
         t = self.text(token_ids, mask)  # (N, d)
         i = self.image(images)  # (N, d)
         self.logits = self.similarity(t, i)  # (N, N)

@@ -32,3 +32,15 @@ def _cpu_device() -> Iterator[None]:
         yield
     finally:
         backend._device = before
+
+
+# The smallest CLIP that still trains visibly on the shapes data: shared by the training tests.
+TINY_TRAIN_MODEL = {
+    "image_encoder": "cnn",
+    "cnn_channels": [4, 8],
+    "cnn_stem_patch": 2,
+    "text_encoder": "transformer",
+    "text_width": 16,
+    "text_heads": 2,
+    "embed_dim": 16,
+}

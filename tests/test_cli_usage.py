@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN_MODEL
 from PIL import Image
 
 import miniclip.train
@@ -28,15 +29,7 @@ from miniclip.cli import main
 from miniclip.data import load_shapes
 from miniclip.train import CONFIGS, named_config, train
 
-TINY_MODEL = {
-    "image_encoder": "cnn",
-    "cnn_channels": [4, 8],
-    "cnn_stem_patch": 2,
-    "text_encoder": "transformer",
-    "text_width": 16,
-    "text_heads": 2,
-    "embed_dim": 16,
-}
+TINY_MODEL = TINY_TRAIN_MODEL
 N_TEST = 96  # test images of the tiny run
 TEMPLATE_SETS = ("one template", "train templates", "unseen templates")  # what shapes runs report
 

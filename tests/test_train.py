@@ -6,19 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN_MODEL
 
 from miniclip.checkpoint import load_checkpoint
 from miniclip.train import Trainer, TrainingDivergedError, named_config, train
 
-TINY_MODEL = {
-    "image_encoder": "cnn",
-    "cnn_channels": [4, 8],
-    "cnn_stem_patch": 2,
-    "text_encoder": "transformer",
-    "text_width": 16,
-    "text_heads": 2,
-    "embed_dim": 16,
-}
+TINY_MODEL = TINY_TRAIN_MODEL
 
 
 def tiny(tmp_path, name="run", **changes):
