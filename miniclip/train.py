@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from miniclip import backend
 from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint, write_atomically
+from miniclip.clip import CLIP
 from miniclip.data import load_dataset
 from miniclip.data.augment import CIFAR10_MEAN, CIFAR10_STD, channel_stats, horizontal_flip, normalize, random_crop
 from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, UNSEEN_TEMPLATES, fill
@@ -195,6 +196,31 @@ def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float
     return list(mean), list(std)
 
 
+def train_step(
+    model: CLIP, optimizer: AdamW, token_ids: Any, images: Any, mask: Any, targets: Any, *, grad_clip: float
+) -> Any:
+    """One optimisation step of ``model`` on a prepared batch; returns the loss (0-d, still on the device).
+
+    zero the gradients → forward (both encoders, the contrastive head) → backward → clip the
+    global gradient norm → AdamW → clamp the temperature. :class:`Trainer` and ``miniclip bench``
+    both call this very function, so what the benchmark times is what training runs.
+
+    On the CPU a loss that is not finite stops the step before any weight moves
+    (:class:`TrainingDivergedError`); on the GPU that check would wait for the device, so the
+    trainer looks at the losses every few steps instead.
+    """
+    model.zero_grad()
+    loss = model(token_ids, images, mask, targets)
+    if backend.get_array_module(loss) is np and not math.isfinite(float(loss)):
+        raise TrainingDivergedError(f"the loss became {float(loss)}")
+    model.backward()
+    if grad_clip > 0:
+        clip_grad_norm(model.parameters(), grad_clip)
+    optimizer.step()
+    model.clamp_temperature()
+    return loss
+
+
 class Trainer:
     """A training run: its data, model, optimiser and generators, and the loop over epochs."""
 
@@ -277,7 +303,7 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------
     def step(self, idx: np.ndarray, step: int) -> Any:
         """One optimisation step on the training examples ``idx``; returns the loss (0-d, on the device)."""
-        cfg, xp = self.cfg, backend.get_array_module(self.train_images)
+        cfg = self.cfg
         dev_idx = backend.to_device(idx)
         images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
         if cfg.augment:
@@ -288,19 +314,20 @@ class Trainer:
         self.optimizer.set_lr(
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
         )
-        self.model.zero_grad()
-        loss = self.model(self.caption_ids[caption], self.normalize_fn(images), self.caption_mask[caption], targets)
-        if xp is np and not math.isfinite(float(loss)):  # free on the CPU; the GPU checks every few steps
-            raise TrainingDivergedError(
-                f"the loss became {float(loss)} at step {step}: stopping; "
-                f"the last good checkpoint in {self.out} is kept (try a lower --lr)"
+        try:
+            return train_step(
+                self.model,
+                self.optimizer,
+                self.caption_ids[caption],
+                self.normalize_fn(images),
+                self.caption_mask[caption],
+                targets,
+                grad_clip=cfg.grad_clip,
             )
-        self.model.backward()
-        if cfg.grad_clip > 0:
-            clip_grad_norm(self.model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
-        self.model.clamp_temperature()
-        return loss
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(
+                f"{exc} at step {step}: stopping; the last good checkpoint in {self.out} is kept (try a lower --lr)"
+            ) from None
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, on_step: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
