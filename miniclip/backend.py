@@ -123,9 +123,13 @@ def to_float(a: Any) -> float:
 
 
 def seed(n: int) -> np.random.Generator:
-    """Seed NumPy (and CuPy, if in use) and return a fresh host generator for initial weights."""
+    """Seed NumPy (and CuPy, if the current device is the GPU) and return a fresh host generator for initial weights.
+
+    The device is asked for with :func:`get_device`, so a GPU chosen only by ``MINICLIP_DEVICE``
+    (not read yet when ``seed`` is the first call that needs it) is seeded too.
+    """
     np.random.seed(n)
-    if _device == "gpu":
+    if get_device() == "gpu":
         _cupy().random.seed(n)
     return np.random.default_rng(n)
 

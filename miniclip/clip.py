@@ -34,6 +34,11 @@ class CLIP(Module):
         self.loss = ContrastiveLoss()
         self.logits: Any = None
 
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the text encoder's token table (``text.lookup``): token ids must lie in ``[0, vocab_size)``."""
+        return self.text.lookup.vocab_size
+
     def encode_image(self, images: Any) -> Any:
         """Unit-length image embeddings (N, d)."""
         return self.image_norm(self.image(images))

@@ -36,7 +36,16 @@ from miniclip import backend
 from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint, write_atomically
 from miniclip.clip import CLIP
 from miniclip.data import load_dataset
-from miniclip.data.augment import CIFAR10_MEAN, CIFAR10_STD, channel_stats, horizontal_flip, normalize, random_crop
+from miniclip.data.augment import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    channel_stats,
+    draw_crop_offsets,
+    draw_flips,
+    horizontal_flip,
+    normalize,
+    random_crop,
+)
 from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, UNSEEN_TEMPLATES, fill
 from miniclip.data.dataset import ImageTextDataset
 from miniclip.model_config import ModelConfig, build_clip
@@ -47,6 +56,8 @@ from miniclip.tokenizer import Tokenizer
 from miniclip.zeroshot import accuracy_table, evaluate_zero_shot
 
 TARGETS = ("label_aware", "identity")
+CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
+FLIP_P = 0.5  # probability of mirroring a training image
 
 
 class TrainingDivergedError(RuntimeError):
@@ -246,8 +257,16 @@ class Trainer:
         else:
             self._start()
         self.mean_std = self.train_state["mean_std"]
-        self.normalize_fn = lambda images: normalize(images, *self.mean_std)
+        mean, std = (backend.to_device(np.asarray(v, dtype=np.float32)) for v in self.mean_std)  # (C,) each
+        self.normalize_fn = lambda images: normalize(images, mean, std)  # moved once, not on every step
         ids, mask = self.tokenizer.encode_batch(self.captions, cfg.context_length)  # tokenised once: (K·T, L)
+        # Checked here, once, on the host: on the GPU an id past the model's token table would wrap
+        # silently, and checking inside the embedding would wait for the device on every step.
+        if ids.max() >= self.model.vocab_size:
+            raise ValueError(
+                f"the tokenizer gives token ids up to {ids.max()} for the training captions, but the model's "
+                f"token table has only {self.model.vocab_size} rows: the checkpoint's tokenizer and model disagree"
+            )
         self.caption_ids, self.caption_mask = backend.to_device(ids), backend.to_device(mask)
         # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
         self.train_images = backend.to_device(self.dataset.train_images)
@@ -303,12 +322,21 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------
     def step(self, idx: np.ndarray, step: int) -> Any:
         """One optimisation step on the training examples ``idx``; returns the loss (0-d, on the device)."""
-        cfg = self.cfg
-        dev_idx = backend.to_device(idx)
+        cfg, rng, b = self.cfg, self.augment_rng, len(idx)
+        # All of this step's random numbers are drawn on the host, in a fixed order (crop offsets,
+        # flips, templates), so a CPU and a GPU run with one seed draw alike and a checkpoint's
+        # generator state resumes them exactly. Stacked under the batch indices they reach the
+        # device in one copy rather than one per kind.
+        rows = [idx]  # (B,) which training examples
+        if cfg.augment:
+            rows += [*draw_crop_offsets(rng, b, CROP_PADDING), draw_flips(rng, b, FLIP_P)]  # dy, dx, flip
+        rows.append(rng.integers(0, len(self.templates), b))  # (B,) template of each caption
+        packed = backend.to_device(np.stack(rows).astype(np.int64))  # (5, B), or (2, B) without augmentation
+        dev_idx, template = packed[0], packed[-1]  # (B,) each
         images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
         if cfg.augment:
-            images = horizontal_flip(random_crop(images, 4, self.augment_rng), 0.5, self.augment_rng)
-        template = backend.to_device(self.augment_rng.integers(0, len(self.templates), len(idx)))  # (B,)
+            images = random_crop(images, CROP_PADDING, offsets=packed[1:3])  # (B, C, H, W)
+            images = horizontal_flip(images, flips=packed[3])
         caption = labels * len(self.templates) + template  # row of the caption table for each example
         targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
         self.optimizer.set_lr(
@@ -360,7 +388,10 @@ class Trainer:
 
     def _flush_losses(self) -> list[float]:
         """Bring the losses of the last few steps to the host (one wait for the device), check them, sum them."""
-        recent = [backend.to_float(x) for x in self._pending]
+        if not self._pending:
+            return []
+        xp = backend.get_array_module(self._pending[0])
+        recent = backend.to_host(xp.stack(self._pending)).tolist()  # one device → host copy for all of them
         self._pending = []
         if not all(math.isfinite(x) for x in recent):
             raise TrainingDivergedError(

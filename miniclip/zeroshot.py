@@ -29,6 +29,7 @@ import numpy as np
 
 from miniclip.backend import get_array_module, to_device, to_host
 from miniclip.data.captions import check_templates, prompts
+from miniclip.layers.embedding import check_token_ids
 from miniclip.module import Module
 from miniclip.tokenizer import Tokenizer
 
@@ -68,13 +69,18 @@ def encode_images(
 def encode_texts(
     model: Any, tokenizer: Tokenizer, captions: Sequence[str], context_length: int, batch_size: int = 500
 ) -> Any:
-    """Unit-length caption embeddings (N, d), on the device, in evaluation mode."""
+    """Unit-length caption embeddings (N, d), on the device, in evaluation mode.
+
+    The ids are checked against ``model.vocab_size`` on the host, before they are moved (a
+    tokenizer larger than the model's token table would otherwise index past it unnoticed on the GPU).
+    """
     if isinstance(captions, str) or len(captions) == 0:
         raise ValueError(f"captions must be a non-empty list of strings, got {captions!r}")
     parts = []
     with evaluating(model):
         for start in range(0, len(captions), batch_size):
             ids, mask = tokenizer.encode_batch(captions[start : start + batch_size], context_length)  # (B, L) each
+            check_token_ids(ids, model.vocab_size)  # on the host: on the GPU a bad id would wrap silently
             parts.append(model.encode_text(to_device(ids), to_device(mask)))  # (B, d)
     return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -99,6 +101,28 @@ def test_seed_returns_a_reproducible_generator():
     a = backend.seed(7).standard_normal(4)
     b = backend.seed(7).standard_normal(4)
     np.testing.assert_array_equal(a, b)
+
+
+def test_seed_seeds_cupy_when_the_gpu_was_chosen_by_the_environment(monkeypatch):
+    """``MINICLIP_DEVICE=gpu`` not read yet when ``seed`` runs: CuPy's generator must still be seeded."""
+    seeded = []
+    fake_cupy = types.SimpleNamespace(random=types.SimpleNamespace(seed=seeded.append))
+    monkeypatch.setattr(backend, "_cupy", lambda: fake_cupy)  # stands in for CuPy and a GPU
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("MINICLIP_DEVICE", "gpu")
+    backend.seed(11)
+    assert seeded == [11]
+    assert backend._device == "gpu"
+
+
+def test_seed_leaves_cupy_alone_on_the_cpu(monkeypatch):
+    def no_cupy():
+        raise AssertionError("seed() asked for CuPy on the CPU")
+
+    monkeypatch.setattr(backend, "_cupy", no_cupy)
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.delenv("MINICLIP_DEVICE", raising=False)
+    np.testing.assert_array_equal(backend.seed(3).random(2), np.random.default_rng(3).random(2))
 
 
 def test_scatter_add_with_repeated_indices_adds_all():

@@ -39,6 +39,7 @@ from miniclip.data import (
     random_crop,
     shapes,
 )
+from miniclip.data.augment import draw_crop_offsets, draw_flips
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PROMPTS_FILE = Path("/work/shared/data/clip_cifar10_prompts.txt")
@@ -469,6 +470,38 @@ def test_horizontal_flip() -> None:
     np.testing.assert_array_equal(some[changed], images[changed][..., ::-1])
 
 
+def test_precomputed_offsets_and_flips_give_what_the_generator_path_gives() -> None:
+    """The trainer draws crops and flips on the host in one go; the images must come out as with ``rng=``."""
+    images = np.random.default_rng(0).integers(1, 256, (16, 3, 6, 6), dtype=np.uint8)
+    via_rng = np.random.default_rng(4)
+    expected = horizontal_flip(random_crop(images, 2, via_rng), 0.5, via_rng)
+    drawn = np.random.default_rng(4)
+    offsets, flips = draw_crop_offsets(drawn, 16, 2), draw_flips(drawn, 16, 0.5)  # (2, N) int64, (N,) bool
+    assert offsets.shape == (2, 16) and offsets.dtype == np.int64 and flips.dtype == bool
+    assert 0 < flips.sum() < 16 and len(set(offsets[0].tolist())) > 1  # the draws do vary
+    got = horizontal_flip(random_crop(images, 2, offsets=offsets), flips=flips.astype(np.int64))  # 0/1 ints too
+    np.testing.assert_array_equal(got, expected)
+    assert drawn.bit_generator.state == via_rng.bit_generator.state  # the same numbers were consumed
+
+    with pytest.raises(ValueError, match=r"dx must lie in \[0, 4\]"):
+        random_crop(images, 2, offsets=(offsets[0], offsets[1] + 5))
+    with pytest.raises(ValueError, match=r"one number per image, shape \(16,\)"):
+        random_crop(images, 2, offsets=offsets[:, :3])
+    with pytest.raises(ValueError, match="not both"):
+        random_crop(images, 2, np.random.default_rng(0), offsets=offsets)
+    with pytest.raises(ValueError, match=r"flips must hold one number per image"):
+        horizontal_flip(images, flips=flips[:3])
+    with pytest.raises(ValueError, match="not both"):
+        horizontal_flip(images, rng=np.random.default_rng(0), flips=flips)
+
+
+def test_normalize_accepts_arrays_for_its_statistics() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (4, 3, 4, 4), dtype=np.uint8)
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    as_arrays = normalize(images, np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32))
+    np.testing.assert_array_equal(as_arrays, normalize(images, mean, std))
+
+
 def test_normalize_and_channel_stats() -> None:
     images = np.random.default_rng(0).integers(0, 256, (32, 3, 4, 4), dtype=np.uint8)
     x = normalize(images)
@@ -516,6 +549,14 @@ def test_augment_on_the_gpu_matches_the_cpu() -> None:
         x = normalize(device)
         assert isinstance(x, cupy.ndarray) and x.dtype == np.float32
         np.testing.assert_allclose(backend.to_host(x), normalize(images), rtol=1e-6)
+        drawn = np.random.default_rng(1)
+        offsets = backend.to_device(draw_crop_offsets(drawn, 8, 2))  # (2, N) on the device
+        flips = backend.to_device(draw_flips(drawn, 8).astype(np.int64))  # (N,) 0/1 on the device
+        precomputed = horizontal_flip(random_crop(device, 2, offsets=offsets), flips=flips)
+        assert isinstance(precomputed, cupy.ndarray)
+        via_rng = np.random.default_rng(1)
+        expected = horizontal_flip(random_crop(images, 2, via_rng), 0.5, via_rng)
+        np.testing.assert_array_equal(backend.to_host(precomputed), expected)
 
 
 # ---------------------------------------------------------------- load_dataset

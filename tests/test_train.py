@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_MODEL
 
+from miniclip import backend
+from miniclip import train as train_module
 from miniclip.checkpoint import load_checkpoint
+from miniclip.data import augment
+from miniclip.data.augment import horizontal_flip, normalize, random_crop
+from miniclip.tokenizer import SPECIALS, Tokenizer
 from miniclip.train import Trainer, TrainingDivergedError, named_config, train
 
 TINY_MODEL = TINY_TRAIN_MODEL
@@ -117,3 +122,69 @@ def test_bad_training_configuration_is_a_clear_error(tmp_path, changes, message)
 def test_identity_targets_train_too(tmp_path):
     metrics = train(tiny(tmp_path, epochs=1, targets="identity"), show_progress=False)
     assert np.isfinite(metrics[0]["train_loss"])
+
+
+# ---------------------------------------------------------------- one step's batch
+
+
+def _capture_step(trainer, monkeypatch, idx):
+    """Run ``trainer.step(idx, 0)`` with train_step replaced by a recorder; return what it was given."""
+    seen = {}
+
+    def record(model, optimizer, token_ids, images, mask, targets, *, grad_clip):
+        seen.update(token_ids=token_ids, images=images, mask=mask, targets=targets)
+        return np.float32(0.0)
+
+    monkeypatch.setattr(train_module, "train_step", record)
+    trainer.step(idx, 0)
+    return seen
+
+
+@pytest.mark.parametrize("augmented", [True, False], ids=["augmented", "plain"])
+def test_a_step_draws_what_the_augment_functions_would_draw(tmp_path, monkeypatch, augmented):
+    """The batch a step builds is the one the rng= path of crop, flip and templates gives (so old runs resume)."""
+    trainer = Trainer(tiny(tmp_path, augment=augmented), show_progress=False)
+    idx = np.random.default_rng(9).permutation(192)[:32]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = trainer.augment_rng.bit_generator.state
+    seen = _capture_step(trainer, monkeypatch, idx)
+
+    images = trainer.dataset.train_images[idx]  # (B, C, H, W) uint8
+    if augmented:
+        images = horizontal_flip(random_crop(images, 4, rng), 0.5, rng)
+    templates = len(trainer.templates)
+    rows = trainer.dataset.train_labels[idx] * templates + rng.integers(0, templates, 32)  # (B,)
+    np.testing.assert_array_equal(seen["images"], normalize(images, *trainer.mean_std))
+    np.testing.assert_array_equal(seen["token_ids"], trainer.caption_ids[rows])
+    np.testing.assert_array_equal(seen["mask"], trainer.caption_mask[rows])
+    assert trainer.augment_rng.bit_generator.state == rng.bit_generator.state  # nothing more, nothing less drawn
+
+
+def test_a_step_moves_its_random_numbers_and_indices_to_the_device_in_one_copy(tmp_path, monkeypatch):
+    trainer = Trainer(tiny(tmp_path), show_progress=False)
+    copies = []
+    to_device = backend.to_device
+
+    def counting(a, dtype=None):
+        copies.append(np.shape(a))
+        return to_device(a, dtype)
+
+    def no_draws(*args):
+        raise AssertionError("the step drew per-image numbers inside the augment functions")
+
+    monkeypatch.setattr(backend, "to_device", counting)
+    monkeypatch.setattr(augment, "_integers", no_draws)
+    monkeypatch.setattr(augment, "_uniform", no_draws)
+    _capture_step(trainer, monkeypatch, np.arange(32))
+    assert copies == [(5, 32)]  # indices, dy, dx, flip, template: one array
+
+
+def test_a_tokenizer_larger_than_the_models_token_table_is_refused_before_training(tmp_path):
+    """On the GPU such ids would wrap silently, so the caption table is checked once, when it is built."""
+    cfg = tiny(tmp_path)
+    trainer = Trainer(cfg, show_progress=False)
+    words = trainer.tokenizer.tokens[len(SPECIALS) :]
+    trainer.tokenizer = Tokenizer([*SPECIALS, "unused", "words", *words])  # every word's id moves up by 2
+    trainer.save()
+    with pytest.raises(ValueError, match=r"token table has only \d+ rows: the checkpoint's tokenizer and model"):
+        Trainer(cfg, resume=True, show_progress=False)

@@ -66,6 +66,30 @@ def test_encode_images_batches_in_eval_mode_and_restores_the_mode(clip):
     assert not model.training  # eval stays eval
 
 
+class _SmallVocabulary:
+    """A stand-in model whose token table has 5 rows and that must never be asked to encode."""
+
+    training = False
+    vocab_size = 5
+
+    def train(self, mode: bool = True) -> _SmallVocabulary:
+        return self
+
+    def eval(self) -> _SmallVocabulary:
+        return self
+
+    def encode_text(self, token_ids, mask=None):
+        raise AssertionError("ids outside the token table reached the model")
+
+
+def test_encode_texts_checks_the_ids_against_the_model_on_the_host(clip):
+    """On the GPU the embedding does not look at its ids (that would wait for the device), so this must."""
+    _, tokenizer = clip
+    assert tokenizer.vocab_size > 5
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 4\] for a table of 5 rows"):
+        encode_texts(_SmallVocabulary(), tokenizer, ["a photo of a ship."], L)
+
+
 def test_one_template_ensemble_is_that_templates_embedding(clip):
     model, tokenizer = clip
     ensemble = class_embeddings(model, tokenizer, NAMES, ["a photo of a {}."], L)

@@ -20,6 +20,11 @@ Randomness: pass ``rng``, a NumPy ``Generator`` (draws on the host, then the few
 image are moved to the images' device) or a CuPy ``Generator`` (``cupy.random.default_rng``,
 draws on the GPU). With ``rng=None`` the array module's global generator is used
 (``numpy.random`` / ``cupy.random``), which :func:`miniclip.backend.seed` seeds.
+
+Or draw the numbers yourself and pass them in: ``random_crop(..., offsets=(dy, dx))`` and
+``horizontal_flip(..., flips=flips)``. :func:`draw_crop_offsets` and :func:`draw_flips` draw
+on the host exactly what the ``rng=`` path draws from a NumPy generator, so the trainer can
+draw a whole step's numbers at once and move them to the GPU in one copy.
 """
 
 from __future__ import annotations
@@ -50,14 +55,45 @@ def _uniform(rng: Any, xp: Any, size: int) -> Any:
     return xp.asarray(rng.random(size))
 
 
+def draw_crop_offsets(rng: np.random.Generator, n: int, padding: int) -> np.ndarray:
+    """Host draws for :func:`random_crop`: (2, N) int64, rows ``dy`` and ``dx``, each in [0, 2·padding].
+
+    The same numbers, in the same order, as ``random_crop(images, padding, rng)`` draws from ``rng``.
+    """
+    dy = rng.integers(0, 2 * padding + 1, size=n)  # (N,) top edge of each window
+    dx = rng.integers(0, 2 * padding + 1, size=n)  # (N,) left edge
+    return np.stack([dy, dx]).astype(np.int64, copy=False)  # (2, N)
+
+
+def draw_flips(rng: np.random.Generator, n: int, p: float = 0.5) -> np.ndarray:
+    """Host draws for :func:`horizontal_flip`: (N,) bool, True where an image is mirrored (as its ``rng=`` path)."""
+    return rng.random(n) < p  # (N,)
+
+
+def _given(values: Any, xp: Any, n: int, what: str) -> Any:
+    """Precomputed per-image numbers (N,) as an array of module ``xp`` (a copy only if they are elsewhere)."""
+    values = xp.asarray(values)
+    if tuple(values.shape) != (n,):
+        raise ValueError(f"{what} must hold one number per image, shape ({n},), got {tuple(values.shape)}")
+    return values
+
+
 def _check_images(images: Any) -> None:
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
 
 
-def random_crop(images: Any, padding: int, rng: Any = None, mode: str = "constant") -> Any:
-    """Shift each image by up to ``padding`` pixels: pad (zeros, or ``mode="reflect"``), crop back at random."""
+def random_crop(images: Any, padding: int, rng: Any = None, mode: str = "constant", *, offsets: Any = None) -> Any:
+    """Shift each image by up to ``padding`` pixels: pad (zeros, or ``mode="reflect"``), crop back at random.
+
+    ``offsets``: precomputed ``(dy, dx)`` (a (2, N) array or a pair of (N,) arrays, integers in
+    [0, 2·padding], e.g. from :func:`draw_crop_offsets`) instead of drawing from ``rng``. Host
+    offsets are range-checked; offsets on the GPU are not (that would wait for the device, and
+    CuPy wraps a bad index silently), so draw them with :func:`draw_crop_offsets`.
+    """
     _check_images(images)
+    if offsets is not None and rng is not None:
+        raise ValueError("pass rng or offsets to random_crop, not both")
     if not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be an int >= 0, got {padding!r}")
     if mode not in ("constant", "reflect"):
@@ -68,8 +104,17 @@ def random_crop(images: Any, padding: int, rng: Any = None, mode: str = "constan
         raise ValueError(f"reflect padding must be smaller than the image side, got {padding} for {h}x{w}")
     pad = ((0, 0), (0, 0), (padding, padding), (padding, padding))
     padded = xp.pad(images, pad, mode=mode)  # (N, C, H + 2p, W + 2p)
-    dy = _integers(rng, xp, 2 * padding + 1, n)  # (N,) top edge of each window
-    dx = _integers(rng, xp, 2 * padding + 1, n)  # (N,) left edge
+    if offsets is None:
+        dy = _integers(rng, xp, 2 * padding + 1, n)  # (N,) top edge of each window
+        dx = _integers(rng, xp, 2 * padding + 1, n)  # (N,) left edge
+    else:
+        if len(offsets) != 2:
+            raise ValueError(f"offsets must be (dy, dx), got {len(offsets)} rows")
+        for name, o in zip(("dy", "dx"), offsets, strict=True):
+            if get_array_module(o) is np and np.size(o) and (np.min(o) < 0 or np.max(o) > 2 * padding):
+                raise ValueError(f"crop offsets {name} must lie in [0, {2 * padding}] for padding {padding}")
+        dy = _given(offsets[0], xp, n, "offsets dy")  # (N,)
+        dx = _given(offsets[1], xp, n, "offsets dx")  # (N,)
     rows = dy[:, None] + xp.arange(h)  # (N, H)
     cols = dx[:, None] + xp.arange(w)  # (N, W)
     return padded[
@@ -80,13 +125,20 @@ def random_crop(images: Any, padding: int, rng: Any = None, mode: str = "constan
     ]  # (N, C, H, W)
 
 
-def horizontal_flip(images: Any, p: float = 0.5, rng: Any = None) -> Any:
-    """Mirror each image left–right with probability ``p`` (``p=1`` flips all: its own inverse)."""
+def horizontal_flip(images: Any, p: float = 0.5, rng: Any = None, *, flips: Any = None) -> Any:
+    """Mirror each image left–right with probability ``p`` (``p=1`` flips all: its own inverse).
+
+    ``flips``: precomputed (N,) booleans or 0/1 integers, nonzero = mirror (e.g. from
+    :func:`draw_flips`), instead of drawing from ``rng``; ``p`` is then not used.
+    """
     _check_images(images)
     if not 0 <= p <= 1:
         raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if flips is not None and rng is not None:
+        raise ValueError("pass rng or flips to horizontal_flip, not both")
     xp = get_array_module(images)
-    flip = _uniform(rng, xp, images.shape[0]) < p  # (N,)
+    n = images.shape[0]
+    flip = _uniform(rng, xp, n) < p if flips is None else _given(flips, xp, n, "flips") != 0  # (N,) bool
     return xp.where(flip[:, None, None, None], images[..., ::-1], images)  # (N, C, H, W)
 
 
@@ -96,7 +148,11 @@ def normalize(
     std: Sequence[float] = CIFAR10_STD,
     dtype: Any = np.float32,
 ) -> Any:
-    """uint8 pixels (N, C, H, W) → floats of ``dtype``: ``(pixels / 255 − mean[c]) / std[c]``."""
+    """uint8 pixels (N, C, H, W) → floats of ``dtype``: ``(pixels / 255 − mean[c]) / std[c]``.
+
+    ``mean`` and ``std``: C numbers each, or (C,) arrays of ``dtype`` already on the images'
+    device, which are then used as they are (lists are copied to the device on every call).
+    """
     _check_images(images)
     xp = get_array_module(images)
     if len(mean) != images.shape[1] or len(std) != images.shape[1]:

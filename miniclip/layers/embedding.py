@@ -5,8 +5,15 @@
 
 When a word appears twice in a batch its row of the table receives both gradients, so the
 backward is a scatter-*add*; a plain ``dtable[ids] += g`` would keep only one of them.
-Ids are checked against the table before they are used: CuPy would silently wrap an
-out-of-range index instead of raising.
+
+Ids must lie in ``[0, vocab_size)``. NumPy would raise for a too-large id but silently take
+``-1`` as the last row, and CuPy silently wraps *every* out-of-range index, so nothing at the
+lookup itself would catch a bad id on the GPU. Checking there would cost a device → host wait
+on every call, so the check (:func:`check_token_ids`) runs on the host instead: in
+:meth:`Embedding.forward` for host (NumPy) ids, where it is free, and where device ids are
+made — the trainer checks its caption table once when it builds it, and
+:func:`miniclip.zeroshot.encode_texts` checks each batch before moving it. Ids that are
+already on the device when they reach :meth:`Embedding.forward` are trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +26,17 @@ from miniclip.backend import get_array_module, scatter_add, to_device
 from miniclip.module import Module, Parameter
 
 
+def check_token_ids(ids: np.ndarray, vocab_size: int) -> None:
+    """Raise ``ValueError`` unless the host ids are integers in ``[0, vocab_size)`` (min/max on the host)."""
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(
+            f"token ids must lie in [0, {vocab_size - 1}] for a table of {vocab_size} rows; "
+            f"got values from {ids.min()} to {ids.max()}"
+        )
+
+
 class Embedding(Module):
     """A ``(vocab_size, dim)`` table of vectors, indexed by integer token ids."""
 
@@ -26,16 +44,18 @@ class Embedding(Module):
         self.table = Parameter.from_host(rng.normal(0.0, 1.0, (vocab_size, dim)), dtype)
         self._ids: Any = None
 
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the table: every token id must lie in ``[0, vocab_size)``."""
+        return int(self.table.data.shape[0])
+
     def forward(self, ids: Any) -> Any:
         xp = get_array_module(ids)
         if not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
-        vocab = self.table.data.shape[0]
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-            raise ValueError(
-                f"token ids must lie in [0, {vocab - 1}] for a table of {vocab} rows; "
-                f"got values from {int(ids.min())} to {int(ids.max())}"
-            )
+        if xp is np:
+            check_token_ids(ids, self.vocab_size)  # host ids: free to check here
+        # Device ids are not checked: min/max would wait for the GPU on every step (see the module docstring).
         ids = to_device(ids) if get_array_module(self.table.data) is not xp else ids
         self._ids = ids
         return self.table.data[ids]  # (N, L, D)
