@@ -6,6 +6,7 @@
     miniclip eval CKPT              zero-shot accuracy, confusion matrix, similarity heatmap, recall@k
     miniclip classify CKPT IMG...   classify image files zero-shot with any --labels
     miniclip search CKPT "QUERY"    the test images that best match a caption, as a grid
+    miniclip bench                  images/s of a training step, GFLOP/s, PyTorch beside it, time per layer
 
 ``--device cpu|gpu`` (or ``MINICLIP_DEVICE``) picks NumPy or CuPy. Errors a user can fix
 (a missing GPU, a bad value) end with a one-line message and a non-zero exit, not a traceback.
@@ -74,6 +75,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return value
 
 
@@ -187,6 +198,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from miniclip.bench import run_bench
+
+    result = run_bench(
+        args.config,
+        image_encoder=args.image_encoder,
+        text_encoder=args.text_encoder,
+        batch_size=args.batch_size,
+        warmup=args.warmup,
+        steps=args.steps,
+        compare_torch=not args.no_torch,
+        torch_threads=args.torch_threads,
+        layers=args.layers,
+        layer_steps=args.layer_steps,
+        gemm_size=args.gemm_size,
+        show=print,
+    )
+    return 1 if result["torch"].get("same_loss") is False else 0  # PyTorch computed another loss: a bug somewhere
+
+
 def build_parser() -> argparse.ArgumentParser:
     device = argparse.ArgumentParser(add_help=False)
     device.add_argument(
@@ -290,6 +321,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
     p.add_argument("--out", help="PNG file to write (default: search.png in the run folder)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "bench",
+        parents=[device],
+        help="time a training step: images/s, GFLOP/s against a GEMM, PyTorch beside it, time per layer",
+        description="Time miniclip.train.train_step (the step miniclip train takes) on a fixed random batch and "
+        "print images/s and ms/step (median, min, max); achieved GFLOP/s (counted forward FLOPs x 3) against the "
+        "float32 GEMM of the same array library; the same model in PyTorch when it imports (same first loss, "
+        "speed ratio); and, from a separate pass, the forward and backward time of every layer. "
+        "Measure on an otherwise idle machine.",
+    )
+    p.add_argument("--config", choices=sorted(CONFIGS), default="cpu", help="named configuration (default cpu)")
+    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS, help="replace the configuration's image encoder")
+    p.add_argument("--text-encoder", choices=TEXT_ENCODERS, help="replace the configuration's text encoder")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per step, at least 2 (default 256)")
+    p.add_argument("--warmup", type=_non_negative_int, default=5, help="untimed steps first (default 5)")
+    p.add_argument("--steps", type=_positive_int, default=10, help="timed steps (default 10)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--torch-threads", type=_positive_int, help="PyTorch's CPU threads (default: every core)")
+    p.add_argument(
+        "--layers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time every layer in a separate pass (default: on)",
+    )
+    p.add_argument("--layer-steps", type=_positive_int, default=3, help="steps of the per-layer pass (default 3)")
+    p.add_argument("--gemm-size", type=_positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
