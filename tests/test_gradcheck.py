@@ -3,6 +3,8 @@ broken backward passes (both through ``gradcheck`` and through ``miniclip gradch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,11 @@ def test_cli_gradcheck_only(capsys):
 def test_cli_gradcheck_only_with_no_match(capsys):
     assert cli.main(["gradcheck", "--only", "nosuchlayer"]) == 2
     assert "no check matches" in capsys.readouterr().err
+
+
+def test_readme_states_the_number_of_checks():
+    """The README gradcheck excerpt gives the count ``miniclip gradcheck`` prints (regenerate it when cases change)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    n = len(CASES)
+    assert f"({n} checks," in readme
+    assert f"{n}/{n} checks passed" in readme

@@ -1,4 +1,9 @@
-"""The convolutional layers and encoder against PyTorch autograd, in float64 with copied weights."""
+"""The convolutional layers and encoder against PyTorch autograd, in float64 with copied weights.
+
+Our layers are channels-last, (N, H, W, C), PyTorch's (N, C, H, W): arrays are transposed at the
+boundary (``nchw``), weights are not (both store (out, in, k, k)). The encoder takes (N, C, H, W)
+images on both sides.
+"""
 
 from __future__ import annotations
 
@@ -26,21 +31,35 @@ def close(ours: np.ndarray, theirs: torch.Tensor, what: str) -> None:
     np.testing.assert_allclose(ours, theirs.detach().numpy(), **TOL, err_msg=what)
 
 
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (3, 1, 0), (1, 1, 0), (2, 3, 2), (4, 2, 1)])
-def test_conv2d(kernel: int, stride: int, padding: int) -> None:
+def nchw(a: np.ndarray) -> np.ndarray:
+    """Ours (N, H, W, C) → PyTorch's (N, C, H, W)."""
+    return a.transpose(0, 3, 1, 2)
+
+
+CONV_CASES = [(3, 2, 1), (3, 1, 0), (1, 1, 0), (2, 3, 2), (4, 2, 1), (3, 1, 1), (2, 1, 1), (5, 1, 2), (3, 1, 2)]
+ROUTES = [
+    (k, s, p, route)
+    for k, s, p in CONV_CASES
+    for route in ("col2im", "flipped")
+    if route == "col2im" or (s == 1 and p <= k - 1)  # the flipped kernel needs stride 1 and padding <= k - 1
+]
+
+
+@pytest.mark.parametrize("kernel,stride,padding,backward_by", ROUTES)
+def test_conv2d(kernel: int, stride: int, padding: int, backward_by: str) -> None:
     rng = np.random.default_rng([kernel, stride, padding])
-    conv = Conv2d(3, 4, kernel, stride, padding, rng=rng, dtype=np.float64)
+    conv = Conv2d(3, 4, kernel, stride, padding, rng=rng, dtype=np.float64, backward_by=backward_by)
     conv.bias.data[...] = rng.standard_normal(4)
-    x = rng.standard_normal((2, 3, 7, 9))
-    y = conv(x)
+    x = rng.standard_normal((2, 7, 9, 3))  # (N, H, W, C)
+    y = conv(x)  # (N, Ho, Wo, O)
     g = rng.standard_normal(y.shape)
     dx = conv.backward(g)
 
-    tx, tw, tb = leaf(x), leaf(conv.weight.data), leaf(conv.bias.data)  # same weight layout, no transpose
+    tx, tw, tb = leaf(nchw(x)), leaf(conv.weight.data), leaf(conv.bias.data)  # same weight layout, no transpose
     ty = F.conv2d(tx, tw, tb, stride=stride, padding=padding)
-    ty.backward(torch.tensor(g))
-    close(y, ty, "y")
-    close(dx, tx.grad, "dx")
+    ty.backward(torch.tensor(nchw(g)))
+    close(nchw(y), ty, "y")
+    close(nchw(dx), tx.grad, "dx")
     close(conv.weight.grad, tw.grad, "dW")
     close(conv.bias.grad, tb.grad, "db")
 
@@ -58,17 +77,17 @@ def test_batch_norm_train_then_eval() -> None:
     for mode in ["train"] * 3 + ["eval"] * 2:
         ours.train(mode == "train")
         theirs.train(mode == "train")
-        x = rng.standard_normal((4, 3, 5, 6)) * 3 + 2
+        x = rng.standard_normal((4, 5, 6, 3)) * 3 + 2  # (N, H, W, C)
         g = rng.standard_normal(x.shape)
         ours.zero_grad()
         theirs.zero_grad()
         y = ours(x)
         dx = ours.backward(g)
-        tx = leaf(x)
+        tx = leaf(nchw(x))
         ty = theirs(tx)
-        ty.backward(torch.tensor(g))
-        close(y, ty, f"{mode}: y")
-        close(dx, tx.grad, f"{mode}: dx")
+        ty.backward(torch.tensor(nchw(g)))
+        close(nchw(y), ty, f"{mode}: y")
+        close(nchw(dx), tx.grad, f"{mode}: dx")
         close(ours.weight.grad, theirs.weight.grad, f"{mode}: dγ")
         close(ours.bias.grad, theirs.bias.grad, f"{mode}: dβ")
         close(ours.running_mean, theirs.running_mean, f"{mode}: running_mean")
@@ -78,19 +97,26 @@ def test_batch_norm_train_then_eval() -> None:
 @pytest.mark.parametrize("kernel,stride", [(2, None), (3, 2), (2, 1), (3, None)])
 def test_pooling(kernel: int, stride: int | None) -> None:
     rng = np.random.default_rng(kernel * 10 + (stride or 0))
-    x = rng.permutation(2 * 3 * 8 * 7).reshape(2, 3, 8, 7) * 0.01  # distinct values: no ties in max pooling
+    x = rng.permutation(2 * 8 * 7 * 3).reshape(2, 8, 7, 3) * 0.01  # (N, H, W, C), distinct: no ties in max pooling
     for ours, theirs in [
         (MaxPool2d(kernel, stride), lambda t: F.max_pool2d(t, kernel, stride)),
         (AvgPool2d(kernel, stride), lambda t: F.avg_pool2d(t, kernel, stride)),
-        (GlobalAvgPool(), lambda t: t.mean(dim=(2, 3))),
     ]:
         y = ours(x)
         g = rng.standard_normal(y.shape)
-        tx = leaf(x)
+        tx = leaf(nchw(x))
         ty = theirs(tx)
-        ty.backward(torch.tensor(g))
-        close(y, ty, f"{type(ours).__name__}: y")
-        close(ours.backward(g), tx.grad, f"{type(ours).__name__}: dx")
+        ty.backward(torch.tensor(nchw(g)))
+        close(nchw(y), ty, f"{type(ours).__name__}: y")
+        close(nchw(ours.backward(g)), tx.grad, f"{type(ours).__name__}: dx")
+    pool = GlobalAvgPool()
+    y = pool(x)  # (N, C)
+    g = rng.standard_normal(y.shape)
+    tx = leaf(nchw(x))
+    ty = tx.mean(dim=(2, 3))
+    ty.backward(torch.tensor(g))
+    close(y, ty, "GlobalAvgPool: y")
+    close(nchw(pool.backward(g)), tx.grad, "GlobalAvgPool: dx")
 
 
 def torch_encoder(enc: CNNEncoder, images: torch.Tensor, params: dict, buffers: dict) -> torch.Tensor:
@@ -132,9 +158,12 @@ def _bn_modules(enc: CNNEncoder) -> dict[str, BatchNorm2d]:
     return found
 
 
-def test_cnn_encoder_end_to_end() -> None:
+@pytest.mark.parametrize("stem_patch", [1, 2])  # a 3x3 stem, and a patch stem that reads a transposed view unpadded
+def test_cnn_encoder_end_to_end(stem_patch: int) -> None:
     rng = np.random.default_rng(6)
-    enc = CNNEncoder(channels=(4, 6, 8), blocks_per_stage=2, embed_dim=5, rng=rng, dtype=np.float64)
+    enc = CNNEncoder(
+        channels=(4, 6, 8), blocks_per_stage=2, embed_dim=5, stem_patch=stem_patch, rng=rng, dtype=np.float64
+    )
     params = {name: leaf(p.data) for name, p in enc.parameters().items()}
     bns = _bn_modules(enc)
     buffers = {name: torch.tensor(arr.copy()) for n, m in bns.items() for name, arr in m.buffers(n + ".").items()}

@@ -50,10 +50,10 @@ def _distinct(rng: np.random.Generator, *shape: int) -> Any:
     return to_device(rng.permutation(int(np.prod(shape))).reshape(shape) * 0.01 - 0.5)
 
 
-def _conv(rng: np.random.Generator) -> Case:
-    conv = Conv2d(2, 3, 3, stride=2, padding=1, rng=rng, dtype=F64)
+def _conv(rng: np.random.Generator, stride: int, padding: int, backward_by: str = "auto") -> Case:
+    conv = Conv2d(2, 3, 3, stride=stride, padding=padding, rng=rng, dtype=F64, backward_by=backward_by)
     conv.bias.data[...] = to_device(rng.standard_normal(3))  # a non-zero bias
-    return conv, (normal(rng, 2, 2, 5, 6),), {}
+    return conv, (normal(rng, 2, 5, 6, 2),), {}
 
 
 def _batch_norm(rng: np.random.Generator, training: bool) -> Case:
@@ -66,23 +66,28 @@ def _batch_norm(rng: np.random.Generator, training: bool) -> Case:
     return bn, (normal(rng, 4, 3, 3, 3) * 2 + 1,), {}
 
 
+# Images are channels-last: every input below is (N, H, W, C).
 CASES: dict[str, CaseBuilder] = {
-    "im2col (backward: col2im)": lambda r: (Im2Col(3, 2, 1), (normal(r, 2, 2, 5, 6),), {}),
-    "Conv2d (stride 2, padding 1)": _conv,
-    "Conv2d (1x1, no bias)": lambda r: (Conv2d(3, 2, 1, bias=False, rng=r, dtype=F64), (normal(r, 2, 3, 3, 4),), {}),
+    "im2col (backward: col2im)": lambda r: (Im2Col(3, 2, 1), (normal(r, 2, 5, 6, 2),), {}),
+    "Conv2d (stride 2, padding 1)": lambda r: _conv(r, 2, 1),
+    "Conv2d (stride 1, padding 1, flipped kernel)": lambda r: _conv(r, 1, 1),
+    "Conv2d (stride 1, padding 0, flipped kernel)": lambda r: _conv(r, 1, 0),
+    "Conv2d (stride 1, padding 1, col2im)": lambda r: _conv(r, 1, 1, "col2im"),
+    "Conv2d (1x1, no bias)": lambda r: (Conv2d(3, 2, 1, bias=False, rng=r, dtype=F64), (normal(r, 2, 3, 4, 3),), {}),
     "BatchNorm2d (train)": lambda r: _batch_norm(r, training=True),
     "BatchNorm2d (eval)": lambda r: _batch_norm(r, training=False),
-    "MaxPool2d (2)": lambda r: (MaxPool2d(2), (_distinct(r, 2, 2, 4, 6),), {}),
-    "MaxPool2d (3, stride 2)": lambda r: (MaxPool2d(3, stride=2), (_distinct(r, 2, 2, 5, 5),), {}),
-    "AvgPool2d (2)": lambda r: (AvgPool2d(2), (normal(r, 2, 2, 4, 6),), {}),
-    "AvgPool2d (3, stride 2)": lambda r: (AvgPool2d(3, stride=2), (normal(r, 2, 2, 5, 5),), {}),
-    "GlobalAvgPool": lambda r: (GlobalAvgPool(), (normal(r, 2, 3, 4, 5),), {}),
-    "ResidualBlock (identity skip)": lambda r: (ResidualBlock(3, 3, rng=r, dtype=F64), (normal(r, 2, 3, 4, 4),), {}),
+    "MaxPool2d (2)": lambda r: (MaxPool2d(2), (_distinct(r, 2, 4, 6, 2),), {}),
+    "MaxPool2d (3, stride 2)": lambda r: (MaxPool2d(3, stride=2), (_distinct(r, 2, 5, 5, 2),), {}),
+    "AvgPool2d (2)": lambda r: (AvgPool2d(2), (normal(r, 2, 4, 6, 2),), {}),
+    "AvgPool2d (3, stride 2)": lambda r: (AvgPool2d(3, stride=2), (normal(r, 2, 5, 5, 2),), {}),
+    "GlobalAvgPool": lambda r: (GlobalAvgPool(), (normal(r, 2, 4, 5, 3),), {}),
+    "ResidualBlock (identity skip)": lambda r: (ResidualBlock(3, 3, rng=r, dtype=F64), (normal(r, 2, 4, 4, 3),), {}),
     "ResidualBlock (1x1 conv skip)": lambda r: (
         ResidualBlock(2, 3, stride=2, rng=r, dtype=F64),
-        (normal(r, 2, 2, 6, 6),),
+        (normal(r, 2, 6, 6, 2),),
         {},
     ),
+    # the encoder itself takes (N, C, H, W) images, like every image encoder, and turns them channels-last
     "CNNEncoder": lambda r: (
         CNNEncoder(channels=(3, 4), in_channels=3, embed_dim=3, rng=r, dtype=F64),
         (normal(r, 2, 3, 6, 6),),

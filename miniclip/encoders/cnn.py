@@ -1,12 +1,18 @@
 """A small residual convolutional image encoder (a ResNet in the style of He et al., 2016).
 
     images (N, 3, H, W)
-      ─stem: conv → batch norm → ReLU→                          (N, C₁, H/s, W/s)
-      ─stage 1: residual blocks at C₁ channels→                 (N, C₁, H/s, W/s)
-      ─stage 2: residual blocks at C₂ channels, first stride 2→ (N, C₂, H/2s, W/2s)
+      ─to channels-last→                                        (N, H, W, 3)
+      ─stem: conv → batch norm → ReLU→                          (N, H/s, W/s, C₁)
+      ─stage 1: residual blocks at C₁ channels→                 (N, H/s, W/s, C₁)
+      ─stage 2: residual blocks at C₂ channels, first stride 2→ (N, H/2s, W/2s, C₂)
       ─ ... one stage per entry of ``channels`` ...
       ─global average pool→                                     (N, C_last)
       ─projection (linear, no bias)→                            (N, embed_dim)
+
+Images arrive (N, C, H, W), as every image encoder takes them; inside, the activations are
+channels-last from the stem to the pool, the layout the convolutions' matrix products want
+(:mod:`miniclip.layers.conv2d` says why). The one transpose happens on the way in, and its
+reverse on the gradient on the way out.
 
 A residual block adds its input back to what two convolutions made of it::
 
@@ -61,18 +67,17 @@ class ResidualBlock(Module):
         self.relu_out = ReLU()
 
     def forward(self, x: Any) -> Any:
-        main = self.relu1(self.bn1(self.conv1(x)))  # (N, O, Ho, Wo)
-        main = self.bn2(self.conv2(main))  # (N, O, Ho, Wo)
-        skip = x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))  # (N, O, Ho, Wo)
-        return self.relu_out(main + skip)
+        main = self.relu1(self.bn1(self.conv1(x)))  # (N, Ho, Wo, O)
+        main = self.bn2(self.conv2(main))  # (N, Ho, Wo, O)
+        main += x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))  # in place: main is ours
+        return self.relu_out(main)
 
     def backward(self, dy: Any) -> Any:
-        d = self.relu_out.backward(dy)  # (N, O, Ho, Wo): the sum hands it to both paths unchanged
-        dmain = self.conv2.backward(self.bn2.backward(d))  # (N, O, Ho, Wo)
-        dmain = self.conv1.backward(self.bn1.backward(self.relu1.backward(dmain)))  # (N, C, H, W)
-        if self.shortcut_conv is None:
-            return dmain + d  # identity skip
-        return dmain + self.shortcut_conv.backward(self.shortcut_bn.backward(d))  # (N, C, H, W)
+        d = self.relu_out.backward(dy)  # (N, Ho, Wo, O): the sum hands it to both paths unchanged
+        dmain = self.conv2.backward(self.bn2.backward(d))  # (N, Ho, Wo, O)
+        dmain = self.conv1.backward(self.bn1.backward(self.relu1.backward(dmain)))  # (N, H, W, C)
+        dmain += d if self.shortcut_conv is None else self.shortcut_conv.backward(self.shortcut_bn.backward(d))
+        return dmain  # (N, H, W, C)
 
 
 class CNNEncoder(Module):
@@ -122,16 +127,18 @@ class CNNEncoder(Module):
             raise ValueError(
                 f"CNNEncoder expects images (N, {self.in_channels}, H, W), got shape {tuple(images.shape)}"
             )
-        x = self.stem_relu(self.stem_bn(self.stem_conv(images)))  # (N, C₁, H/s, W/s)
+        x = images.transpose(0, 2, 3, 1)  # (N, H, W, C): channels-last from here to the pool (a view)
+        x = self.stem_relu(self.stem_bn(self.stem_conv(x)))  # (N, H/s, W/s, C₁)
         for block in self.blocks:
-            x = block(x)  # (N, C_stage, H_stage, W_stage)
+            x = block(x)  # (N, H_stage, W_stage, C_stage)
         return self.project(self.pool(x))  # (N, C_last) → (N, embed_dim)
 
     def backward(self, d: Any) -> Any:
-        dx = self.pool.backward(self.project.backward(d))  # (N, C_last, H_last, W_last)
+        dx = self.pool.backward(self.project.backward(d))  # (N, H_last, W_last, C_last)
         for block in reversed(self.blocks):
             dx = block.backward(dx)
-        return self.stem_conv.backward(self.stem_bn.backward(self.stem_relu.backward(dx)))  # (N, 3, H, W)
+        dx = self.stem_conv.backward(self.stem_bn.backward(self.stem_relu.backward(dx)))  # (N, H, W, 3)
+        return dx.transpose(0, 3, 1, 2)  # (N, 3, H, W), as the images came in
 
     def describe(self, image_shape: tuple[int, int, int]) -> dict[str, Any]:
         """Size and cost per image of shape (C, H, W), found by walking the shapes (nothing is run).

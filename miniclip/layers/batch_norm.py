@@ -1,11 +1,13 @@
 """Batch normalisation over the channels of images (Ioffe & Szegedy, 2015).
 
 Each channel c is normalised with statistics taken over the M = N·H·W values it has in the
-batch, then scaled and shifted by a learned gain γ (``weight``) and shift β (``bias``)::
+batch, then scaled and shifted by a learned gain γ (``weight``) and shift β (``bias``). The
+images are channels-last, (N, H, W, C), so they are a (M, C) matrix with no copy: one row per
+pixel, one column per channel, and every statistic below is a sum down the columns::
 
     μ_c  = mean of x[:, c]                  σ²_c = mean of (x[:, c] − μ_c)²    (biased: divide by M)
     x̂    = (x − μ) / √(σ² + ε)
-    y    = γ · x̂ + β                         x, x̂, y (N, C, H, W);  μ, σ², γ, β (C,)
+    y    = γ · x̂ + β                         x, x̂, y (N, H, W, C);  μ, σ², γ, β (C,)
 
 Training mode uses the batch's μ and σ² and updates running averages for later use::
 
@@ -23,6 +25,12 @@ which gives the compact formula::
 
 In evaluation the statistics are constants, so ``dx = dy · γ / √(running_var + ε)``.
 
+Speed: the column sums Σ dy and Σ over rows are taken as matrix–vector products with a vector
+of ones (``ones @ X``), which BLAS does in one streaming pass, several times faster than
+``X.sum(axis=0)``; the sums of products (Σ (x − μ)², Σ dy·x̂) go through ``einsum``, which
+multiplies and adds without building the product array. The forward makes x̂ in place from
+x − μ, and the backward's dx is built in one output array.
+
 The running statistics are *buffers*, not parameters: state that is saved with the model but
 never receives a gradient or an optimiser update. :meth:`BatchNorm2d.buffers` returns them by
 name (the arrays themselves, so a checkpoint loader can write into them in place).
@@ -39,7 +47,7 @@ from miniclip.module import Module, Parameter
 
 
 class BatchNorm2d(Module):
-    """Per-channel normalisation of (N, C, H, W) activations with learned ``weight`` (γ) and ``bias`` (β)."""
+    """Per-channel normalisation of (N, H, W, C) activations with learned ``weight`` (γ) and ``bias`` (β)."""
 
     BUFFERS = ("running_mean", "running_var")  # saved with the model, never trained
 
@@ -54,39 +62,60 @@ class BatchNorm2d(Module):
         self.bias = Parameter.from_host(np.zeros(channels), dtype)  # β
         self.running_mean = to_device(np.zeros(channels), dtype=dtype)  # (C,)
         self.running_var = to_device(np.ones(channels), dtype=dtype)  # (C,)
-        self._xhat: Any = None
-        self._inv_std: Any = None  # (1, C, 1, 1): 1 / √(σ² + ε) as used by the last forward
+        self._xhat: Any = None  # (M, C)
+        self._inv_std: Any = None  # (C,): 1 / √(σ² + ε) as used by the last forward
         self._trained: bool = True  # which formula the last forward used
 
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
         channels = self.weight.data.shape[0]
-        if x.ndim != 4 or x.shape[1] != channels:
-            raise ValueError(f"BatchNorm2d expects (N, {channels}, H, W) inputs, got shape {tuple(x.shape)}")
-        m = x.shape[0] * x.shape[2] * x.shape[3]  # values per channel
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(
+                f"BatchNorm2d expects channels-last (N, H, W, {channels}) inputs, got shape {tuple(x.shape)}"
+            )
+        rows = x.reshape(-1, channels)  # (M, C): one row per pixel (no copy for a contiguous x)
+        m = rows.shape[0]  # values per channel
         if self.training:
             if m < 2:
                 raise ValueError(f"BatchNorm2d in training needs more than 1 value per channel, got shape {x.shape}")
-            mean = x.mean(axis=(0, 2, 3))  # (C,)
-            var = x.var(axis=(0, 2, 3))  # (C,) biased
+            mean = column_sums(rows) / m  # (C,)
+            centred = rows - mean  # (M, C)
+            var = xp.einsum("mc,mc->c", centred, centred) / m  # (C,) biased
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
             self.running_var *= 1 - self.momentum
             self.running_var += (self.momentum * m / (m - 1)) * var
         else:
             mean, var = self.running_mean, self.running_var
+            centred = rows - mean  # (M, C)
         self._trained = self.training
-        self._inv_std = (1 / xp.sqrt(var + self.eps)).reshape(1, -1, 1, 1)  # (1, C, 1, 1)
-        self._xhat = (x - mean.reshape(1, -1, 1, 1)) * self._inv_std  # (N, C, H, W)
-        return self.weight.data.reshape(1, -1, 1, 1) * self._xhat + self.bias.data.reshape(1, -1, 1, 1)
+        self._inv_std = 1 / xp.sqrt(var + self.eps)  # (C,)
+        centred *= self._inv_std  # in place: x̂ = (x − μ) / √(σ² + ε), kept for the backward
+        self._xhat = centred
+        y = centred * self.weight.data  # (M, C)
+        y += self.bias.data
+        return y.reshape(x.shape)  # (N, H, W, C)
 
     def backward(self, dy: Any) -> Any:
-        xhat, inv_std = self._xhat, self._inv_std
-        self.bias.grad += dy.sum(axis=(0, 2, 3))  # dβ (C,)
-        self.weight.grad += (dy * xhat).sum(axis=(0, 2, 3))  # dγ (C,)
-        dxhat = dy * self.weight.data.reshape(1, -1, 1, 1)  # (N, C, H, W)
+        xp = get_array_module(dy)
+        xhat, inv_std, gamma = self._xhat, self._inv_std, self.weight.data
+        m, channels = xhat.shape
+        dy_rows = dy.reshape(-1, channels)  # (M, C)
+        dbeta = column_sums(dy_rows)  # Σ dy (C,)
+        dgamma = xp.einsum("mc,mc->c", dy_rows, xhat)  # Σ dy·x̂ (C,)
+        self.bias.grad += dbeta
+        self.weight.grad += dgamma
+        scale = gamma * inv_std  # (C,): dx̂ · inv_std = dy · γ · inv_std
         if not self._trained:  # fixed statistics: a per-channel affine map
-            return dxhat * inv_std
-        mean_dxhat = dxhat.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
-        mean_dxhat_xhat = (dxhat * xhat).mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
-        return (dxhat - mean_dxhat - xhat * mean_dxhat_xhat) * inv_std  # (N, C, H, W)
+            return (dy_rows * scale).reshape(dy.shape)
+        # dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) · inv_std with dx̂ = γ·dy, so mean(dx̂) = γ·dβ/M, mean(dx̂·x̂) = γ·dγ/M
+        dx = xhat * (-scale * dgamma / m)  # (M, C)
+        dx += dy_rows * scale
+        dx -= scale * dbeta / m
+        return dx.reshape(dy.shape)  # (N, H, W, C)
+
+
+def column_sums(rows: Any) -> Any:
+    """Σ over the rows of an (M, C) matrix, as ``ones(M) @ rows``: one BLAS pass, faster than ``sum(axis=0)``."""
+    xp = get_array_module(rows)
+    return xp.ones(rows.shape[0], dtype=rows.dtype) @ rows  # (C,)

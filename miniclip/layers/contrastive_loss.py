@@ -36,7 +36,7 @@ import math
 from typing import Any
 
 from miniclip.backend import get_array_module
-from miniclip.layers.softmax import log_softmax, softmax
+from miniclip.layers.softmax import softmax_and_log
 from miniclip.module import Module
 
 
@@ -64,10 +64,11 @@ class ContrastiveLoss(Module):
         elif tuple(targets.shape) != (n, n):
             raise ValueError(f"targets must have shape {(n, n)}, got {tuple(targets.shape)}")
         self.targets = targets
-        self.p_rows = softmax(logits, axis=1, base=self.base)
-        self.p_cols = softmax(logits, axis=0, base=self.base)
-        loss_rows = -(targets * log_softmax(logits, axis=1, base=self.base)).sum() / n
-        loss_cols = -(targets * log_softmax(logits, axis=0, base=self.base)).sum() / n
+        # one exponential per direction gives both the probabilities and their logarithms
+        self.p_rows, log_p_rows = softmax_and_log(logits, axis=1, base=self.base)  # (N, N) each
+        self.p_cols, log_p_cols = softmax_and_log(logits, axis=0, base=self.base)  # (N, N) each
+        loss_rows = -(targets * log_p_rows).sum() / n
+        loss_cols = -(targets * log_p_cols).sum() / n
         return (loss_rows + loss_cols) / 2
 
     def backward(self, dloss: Any = 1.0) -> Any:

@@ -1,22 +1,43 @@
-"""2-D convolution as im2col + one matrix product (GEMM).
+"""2-D convolution on channels-last images, as im2col + one matrix product (GEMM).
 
 Each output pixel is a dot product between a k×k window of all input channels and one
 filter per output channel. ``im2col`` lays the windows out as rows, so with the filters
 flattened into a matrix the whole layer is a linear layer applied to every window::
 
-    cols = im2col(x)                      x (N, C, H, W)  →  cols (N·Ho·Wo, k·k·C)
+    cols = im2col(x)                      x (N, H, W, C)  →  cols (N·Ho·Wo, k·k·C)
     Wm   = weight as a (k·k·C, O) matrix  row (ki, kj, c), column o  =  weight[o, c, ki, kj]
-    y    = cols @ Wm + b                  (N·Ho·Wo, O)  →  reshaped to (N, O, Ho, Wo)
+    y    = cols @ Wm + b                  (N·Ho·Wo, O)  →  reshaped to (N, Ho, Wo, O)
 
     Ho = ⌊(H + 2·padding − k) / stride⌋ + 1,   Wo likewise
 
-``weight`` has PyTorch's layout (out_channels, in_channels, k, k), so weights copy across
-unchanged. The backward is the linear layer's, followed by col2im (the adjoint of im2col,
-which adds the gradients of overlapping windows back onto the shared pixels)::
+Why channels-last, (N, H, W, C)? The product ``cols @ Wm`` reads, for every pixel, its C
+channel values one after the other. Stored (N, H, W, C) those numbers already sit side by
+side in memory, so im2col copies whole runs of them and the GEMM's output (N·Ho·Wo, O) *is*
+the next layer's input with no transpose; stored (N, C, H, W) every layer would have to flip
+its input and output around each product. ``weight`` keeps PyTorch's layout
+(out_channels, in_channels, k, k), so weights and checkpoints copy across unchanged; the
+small (k·k·C, O) matrix is rebuilt from it at each call.
 
-    dWm = colsᵀ @ dy                      (k·k·C, N·Ho·Wo) @ (N·Ho·Wo, O)   → reordered to weight's shape
-    db  = Σ dy over the N·Ho·Wo rows      (O,)
-    dx  = col2im(dy @ Wmᵀ)                (N·Ho·Wo, k·k·C)  →  (N, C, H, W)
+The backward is the linear layer's::
+
+    dWm   = colsᵀ @ dy                    (k·k·C, N·Ho·Wo) @ (N·Ho·Wo, O)   → reordered to weight's shape
+    db    = Σ dy over the N·Ho·Wo rows    (O,)
+    dcols = dy @ Wmᵀ                      (N·Ho·Wo, k·k·C)
+
+and ``dx = col2im(dcols)``: the adjoint of im2col adds the gradients of overlapping windows
+back onto the shared pixels. That is the textbook route (``backward_by="col2im"``).
+
+For stride 1 there is a shorter one (``backward_by="flipped"``, what ``"auto"`` picks): the
+gradient of a convolution is itself a convolution — of ``dy`` with the kernel turned by 180°
+and its in/out channels swapped, padded by k − 1 − padding. With y[i, j] = Σ_ab x[i+a, j+b]·W[a, b]
+(padded coordinates; channels left out), each x[u, v] meets W[a, b] through y[u−a, v−b], so::
+
+    dx[u, v] = Σ_ab dy[u − a, v − b] · W[a, b]  =  Σ_a'b' dy[u − (k−1) + a', v − (k−1) + b'] · W[k−1−a', k−1−b']
+
+— a plain correlation of dy with the flipped kernel. It costs one im2col of dy and one GEMM,
+and never builds the k·k-times-larger ``dcols`` nor scatters it back with col2im, which for
+the 3×3 layers of the CNN is about half of their backward's time. (For stride > 1, dy would
+first need zeros between its pixels, so col2im stays.) Both routes are tested equal.
 
 Initial weights are He/Kaiming-uniform: U(±√(6 / fan_in)) with fan_in = C·k·k, which keeps the
 variance of activations roughly constant through a stack of convolutions followed by ReLU.
@@ -28,12 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.layers.im2col import col2im, conv_output_size, im2col
+from miniclip.layers.im2col import Scratch, col2im, conv_output_size, im2col
 from miniclip.module import Module, Parameter
+
+BACKWARD_BY = ("auto", "col2im", "flipped")
 
 
 class Conv2d(Module):
-    """``y = conv(x, weight) + bias`` with square kernels; ``weight`` is (out_channels, in_channels, k, k)."""
+    """``y = conv(x, weight) + bias`` on (N, H, W, C) images; ``weight`` is (out_channels, in_channels, k, k)."""
 
     def __init__(
         self,
@@ -46,13 +69,23 @@ class Conv2d(Module):
         *,
         rng: np.random.Generator,
         dtype: Any = np.float32,
+        backward_by: str = "auto",
     ) -> None:
         if min(in_channels, out_channels, kernel, stride) < 1 or padding < 0:
             raise ValueError(
                 f"Conv2d needs positive channels, kernel and stride and padding >= 0; got in_channels={in_channels}, "
                 f"out_channels={out_channels}, kernel={kernel}, stride={stride}, padding={padding}"
             )
+        if backward_by not in BACKWARD_BY:
+            raise ValueError(f"backward_by must be one of {BACKWARD_BY}, got {backward_by!r}")
+        flipped_works = stride == 1 and padding <= kernel - 1
+        if backward_by == "flipped" and not flipped_works:
+            raise ValueError(
+                f"the flipped-kernel backward needs stride 1 and padding <= kernel - 1; got stride {stride}, "
+                f"padding {padding}, kernel {kernel}"
+            )
         self.kernel, self.stride, self.padding = kernel, stride, padding
+        self.flipped = backward_by == "flipped" or (backward_by == "auto" and flipped_works)
         fan_in = in_channels * kernel * kernel
         bound = np.sqrt(6.0 / fan_in)  # He/Kaiming uniform
         self.weight = Parameter.from_host(
@@ -61,6 +94,8 @@ class Conv2d(Module):
         self.bias = Parameter.from_host(np.zeros(out_channels), dtype) if bias else None
         self._cols: Any = None
         self._x_shape: tuple[int, ...] | None = None
+        self._scratch = Scratch()  # the padded input and cols, reused from step to step
+        self._dy_scratch = Scratch()  # the same for the flipped backward's im2col of dy
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
         """The (Ho, Wo) this layer produces from an H×W input."""
@@ -74,9 +109,11 @@ class Conv2d(Module):
 
     def forward(self, x: Any) -> Any:
         out_channels, in_channels, k, _ = self.weight.data.shape
-        if x.ndim != 4 or x.shape[1] != in_channels:
-            raise ValueError(f"Conv2d expects (N, {in_channels}, H, W) inputs, got shape {tuple(x.shape)}")
-        n, _, h, w = x.shape
+        if x.ndim != 4 or x.shape[3] != in_channels:
+            raise ValueError(
+                f"Conv2d expects channels-last (N, H, W, {in_channels}) inputs, got shape {tuple(x.shape)}"
+            )
+        n, h, w, _ = x.shape
         if k > h + 2 * self.padding or k > w + 2 * self.padding:
             raise ValueError(
                 f"kernel {k} is larger than the padded input {h + 2 * self.padding}x{w + 2 * self.padding} "
@@ -84,19 +121,23 @@ class Conv2d(Module):
             )
         ho, wo = self.output_size(h, w)
         self._x_shape = tuple(x.shape)
-        self._cols = im2col(x, k, self.stride, self.padding)  # (N·Ho·Wo, k·k·C)
+        self._cols = im2col(x, k, self.stride, self.padding, self._scratch)  # (N·Ho·Wo, k·k·C)
         y = self._cols @ self._weight_matrix()  # (N·Ho·Wo, O)
         if self.bias is not None:
             y += self.bias.data
-        return y.reshape(n, ho, wo, out_channels).transpose(0, 3, 1, 2)  # (N, O, Ho, Wo)
+        return y.reshape(n, ho, wo, out_channels)  # (N, Ho, Wo, O): already the next layer's layout
 
     def backward(self, dy: Any) -> Any:
         assert self._x_shape is not None, "backward before forward"
         out_channels, in_channels, k, _ = self.weight.data.shape
-        dy = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N·Ho·Wo, O), rows as in cols
-        dwm = self._cols.T @ dy  # (k·k·C, O)
+        dy_rows = dy.reshape(-1, out_channels)  # (N·Ho·Wo, O), rows as in cols
+        dwm = self._cols.T @ dy_rows  # (k·k·C, O)
         self.weight.grad += dwm.reshape(k, k, in_channels, out_channels).transpose(3, 2, 0, 1)  # (O, C, k, k)
         if self.bias is not None:
-            self.bias.grad += dy.sum(axis=0)  # (O,)
-        dcols = dy @ self._weight_matrix().T  # (N·Ho·Wo, k·k·C)
-        return col2im(dcols, self._x_shape, k, self.stride, self.padding)  # (N, C, H, W)
+            self.bias.grad += dy_rows.sum(axis=0)  # (O,)
+        if self.flipped:  # stride 1: dx = dy correlated with the kernel turned by 180°, channels swapped
+            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, in_channels)  # (k·k·O, C)
+            dy_cols = im2col(dy, k, 1, k - 1 - self.padding, self._dy_scratch)  # (N·H·W, k·k·O)
+            return (dy_cols @ flipped).reshape(self._x_shape)  # (N·H·W, k·k·O) @ (k·k·O, C) → (N, H, W, C)
+        dcols = dy_rows @ self._weight_matrix().T  # (N·Ho·Wo, k·k·C)
+        return col2im(dcols, self._x_shape, k, self.stride, self.padding)  # (N, H, W, C)

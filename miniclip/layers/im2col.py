@@ -1,9 +1,12 @@
 """im2col and col2im: turn a convolution into one matrix product, and back.
 
+Images here are **channels-last**, (N, H, W, C): the C numbers of one pixel sit side by side
+in memory, which is exactly what the matrix product wants (see :mod:`miniclip.layers.conv2d`).
+
 A k×k convolution looks at one k×k window of every input channel per output pixel. ``im2col``
 copies each window into one row of a matrix, so the convolution becomes a single GEMM::
 
-    x (N, C, H, W)  →  cols (N·Ho·Wo, k·k·C)        row r = (n, i, j): the window under output pixel (i, j)
+    x (N, H, W, C)  →  cols (N·Ho·Wo, k·k·C)        row r = (n, i, j): the window under output pixel (i, j)
                                                      columns ordered kernel row, kernel column, channel
 
     Ho = ⌊(H + 2·padding − k) / stride⌋ + 1          Wo = ⌊(W + 2·padding − k) / stride⌋ + 1
@@ -16,15 +19,17 @@ copied into several rows, so it receives the *sum* of their values. That is exac
 backward of ``im2col``: for any x and c, ``⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩``. Padding
 positions are dropped at the end: they were constants, not inputs.
 
-Both loop only over the k·k kernel offsets (ki, kj): for each offset one strided slice of the
-padded input holds, for every output pixel at once, the value that sits at that offset of its
-window. No Python loop runs over pixels, so the same code runs on NumPy and CuPy.
+Neither loops over pixels, so the same code runs on NumPy and CuPy. ``im2col`` reads all the
+windows through one strided *view* of the padded image (:func:`windows`) and copies it out in
+one go; ``col2im`` cannot write through such a view (windows overlap), so it loops over the
+k·k kernel offsets (ki, kj): for each offset one strided slice of the padded image holds, for
+every output pixel at once, the pixel that sits at that offset of its window, and the
+gradients are added there. Each copy moves runs of C neighbouring numbers (one pixel's
+channels) at a time.
 
-Inside the loop the image is held channels-last, (N, H, W, C), and the channel is the last
-column index of ``cols``: each copy then moves runs of C neighbouring numbers instead of single
-scattered ones, which makes both functions about twice as fast for wide layers. (The weight
-of :class:`~miniclip.layers.conv2d.Conv2d` is reordered to match; with one channel the two
-orders are the same.)
+Speed: a training step calls these on tens of megabytes. ``im2col`` takes an optional
+``scratch`` (:class:`Scratch`) that keeps the padded image and the ``cols`` matrix from one call
+to the next, so they are allocated (and the zero ring of the padding written) once, not every step.
 """
 
 from __future__ import annotations
@@ -39,40 +44,88 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+class Scratch:
+    """Work arrays kept between calls, by name: the same shape and dtype are handed back, not reallocated.
+
+    Whoever owns a ``Scratch`` (one per layer) must not hand its arrays out as results: the
+    next call overwrites them. An array asked for with ``zeros=True`` is zero-filled only when
+    it is first made, so a caller that writes just its interior keeps a zero border for free.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, Any] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: Any, zeros: bool = False) -> Any:
+        """An array of ``shape`` with the dtype and array module of ``like``."""
+        xp = get_array_module(like)
+        a = self._arrays.get(name)
+        if a is None or tuple(a.shape) != tuple(shape) or a.dtype != like.dtype or get_array_module(a) is not xp:
+            a = (xp.zeros if zeros else xp.empty)(shape, dtype=like.dtype)
+            self._arrays[name] = a
+        return a
+
+
 def _check(shape: tuple[int, ...], kernel: int, stride: int, padding: int) -> tuple[int, int]:
     if len(shape) != 4:
-        raise ValueError(f"im2col expects (N, C, H, W) inputs, got shape {tuple(shape)}")
+        raise ValueError(f"im2col expects channels-last (N, H, W, C) inputs, got shape {tuple(shape)}")
     if kernel < 1 or stride < 1 or padding < 0:
         raise ValueError(f"need kernel >= 1, stride >= 1, padding >= 0; got {kernel}, {stride}, {padding}")
-    h, w = shape[2], shape[3]
+    h, w = shape[1], shape[2]
     if kernel > h + 2 * padding or kernel > w + 2 * padding:
         raise ValueError(f"kernel {kernel} is larger than the padded input {h + 2 * padding}x{w + 2 * padding}")
     return conv_output_size(h, kernel, stride, padding), conv_output_size(w, kernel, stride, padding)
 
 
-def im2col(x: Any, kernel: int, stride: int = 1, padding: int = 0) -> Any:
-    """Copy every k×k window of ``x`` (N, C, H, W) into one row: returns (N·Ho·Wo, k·k·C)."""
+def _window_slices(ki: int, kj: int, stride: int, ho: int, wo: int) -> tuple[slice, slice]:
+    """Rows ki, ki+s, … and columns kj, kj+s, …: the pixel at offset (ki, kj) of every window."""
+    return slice(ki, ki + stride * (ho - 1) + 1, stride), slice(kj, kj + stride * (wo - 1) + 1, stride)
+
+
+def windows(padded: Any, kernel: int, stride: int, ho: int, wo: int) -> Any:
+    """Every k×k window of ``padded`` (N, H, W, C) as a (N, Ho, Wo, k, k, C) *view*: nothing is copied.
+
+    A view is a new way of reading the same memory, given by one step size (stride, in bytes)
+    per axis. Moving to the next output pixel moves the window by ``stride`` pixels; moving
+    inside the window moves by one pixel; so the six steps are those of the image's own
+    (N, H, W) axes, with H and W used twice::
+
+        windows[n, i, j, ki, kj, c] = padded[n, stride·i + ki, stride·j + kj, c]
+
+    Windows overlap, so one number appears in several places: read from the view, never write.
+    """
+    xp = get_array_module(padded)
+    sn, sh, sw, sc = padded.strides
+    shape = (padded.shape[0], ho, wo, kernel, kernel, padded.shape[3])
+    return xp.lib.stride_tricks.as_strided(padded, shape, (sn, stride * sh, stride * sw, sh, sw, sc))
+
+
+def im2col(x: Any, kernel: int, stride: int = 1, padding: int = 0, scratch: Scratch | None = None) -> Any:
+    """Copy every k×k window of ``x`` (N, H, W, C) into one row: returns (N·Ho·Wo, k·k·C).
+
+    With ``scratch`` the result lives in ``scratch`` and is overwritten by the next call.
+    """
     xp = get_array_module(x)
     ho, wo = _check(tuple(x.shape), kernel, stride, padding)
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     p = padding
-    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)  # channels last, zeros around
-    padded[:, p : p + h, p : p + w, :] = x.transpose(0, 2, 3, 1)
-    cols = xp.empty((n, ho, wo, kernel, kernel, c), dtype=x.dtype)
-    for ki in range(kernel):
-        for kj in range(kernel):
-            # the pixel at offset (ki, kj) of every window: rows ki, ki+s, ...; columns kj, kj+s, ...
-            rows = slice(ki, ki + stride * (ho - 1) + 1, stride)
-            columns = slice(kj, kj + stride * (wo - 1) + 1, stride)
-            cols[:, :, :, ki, kj, :] = padded[:, rows, columns, :]  # (N, Ho, Wo, C)
+    if p:
+        shape = (n, h + 2 * p, w + 2 * p, c)
+        # keyed by the padding too: another padding can give the same padded shape with a wider border
+        padded = scratch.get(f"padded {p}", shape, x, zeros=True) if scratch else xp.zeros(shape, dtype=x.dtype)
+        padded[:, p : p + h, p : p + w, :] = x  # the border stays zero
+    else:
+        padded = x  # nothing to pad: read the windows straight from x
+    shape = (n, ho, wo, kernel, kernel, c)
+    cols = scratch.get("cols", shape, x) if scratch else xp.empty(shape, dtype=x.dtype)
+    cols[...] = windows(padded, kernel, stride, ho, wo)  # one copy of every window, side by side
     return cols.reshape(n * ho * wo, kernel * kernel * c)  # (N·Ho·Wo, k·k·C)
 
 
 def col2im(cols: Any, x_shape: tuple[int, ...], kernel: int, stride: int = 1, padding: int = 0) -> Any:
-    """Add every row of ``cols`` (N·Ho·Wo, k·k·C) back onto the pixels it came from: returns ``x_shape``."""
+    """Add each row of ``cols`` (N·Ho·Wo, k·k·C) back onto the pixels it came from: returns ``x_shape`` (N, H, W, C)."""
     xp = get_array_module(cols)
     ho, wo = _check(tuple(x_shape), kernel, stride, padding)
-    n, c, h, w = x_shape
+    n, h, w, c = x_shape
     if tuple(cols.shape) != (n * ho * wo, kernel * kernel * c):
         raise ValueError(
             f"col2im expects cols of shape {(n * ho * wo, kernel * kernel * c)} for x {tuple(x_shape)}, "
@@ -80,12 +133,11 @@ def col2im(cols: Any, x_shape: tuple[int, ...], kernel: int, stride: int = 1, pa
         )
     p = padding
     windows = cols.reshape(n, ho, wo, kernel, kernel, c)
-    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=cols.dtype)  # channels last, as in im2col
+    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=cols.dtype)
     for ki in range(kernel):
         for kj in range(kernel):
             # within one offset every window hits a different pixel, so += loses nothing;
             # overlaps between windows are summed across the offsets of this loop
-            rows = slice(ki, ki + stride * (ho - 1) + 1, stride)
-            columns = slice(kj, kj + stride * (wo - 1) + 1, stride)
+            rows, columns = _window_slices(ki, kj, stride, ho, wo)
             padded[:, rows, columns, :] += windows[:, :, :, ki, kj, :]  # (N, Ho, Wo, C)
-    return padded[:, p : p + h, p : p + w, :].transpose(0, 3, 1, 2)  # (N, C, H, W): padding dropped
+    return xp.ascontiguousarray(padded[:, p : p + h, p : p + w, :])  # (N, H, W, C): padding dropped

@@ -1,12 +1,13 @@
 """Pooling: shrink feature maps by summarising each window with its maximum or its mean.
 
-Max and average pooling reuse im2col with every channel treated as its own one-channel image,
-so each row of ``cols`` is one k×k window of one channel (no padding; stride defaults to k)::
+Images are channels-last, (N, H, W, C). Max and average pooling reuse im2col (no padding;
+stride defaults to k); each row of ``cols`` holds one k×k window of every channel, which a
+reshape turns into k·k values per channel::
 
-    x (N, C, H, W) → cols (N·C·Ho·Wo, k·k)             Ho = ⌊(H − k) / stride⌋ + 1, Wo likewise
+    x (N, H, W, C) → cols (N·Ho·Wo, k·k, C)            Ho = ⌊(H − k) / stride⌋ + 1, Wo likewise
 
-    max pooling:      y = max of each row               dcols[r, argmax_r] = dy[r], 0 elsewhere
-    average pooling:  y = mean of each row              dcols[r, :] = dy[r] / (k·k)
+    max pooling:      y = max over the k·k axis         dcols[r, argmax_r, c] = dy[r, c], 0 elsewhere
+    average pooling:  y = mean over the k·k axis        dcols[r, :, c] = dy[r, c] / (k·k)
 
 and ``dx = col2im(dcols)``, which adds up the gradients a pixel receives from every window it
 belongs to (windows overlap when stride < k).
@@ -17,8 +18,8 @@ returns) and only it receives the gradient; with continuous random inputs ties d
 
 Global average pooling averages each channel over the whole image::
 
-    y[n, c] = (1 / (H·W)) · Σ_ij x[n, c, i, j]          (N, C, H, W) → (N, C)
-    dx[n, c, i, j] = dy[n, c] / (H·W)
+    y[n, c] = (1 / (H·W)) · Σ_ij x[n, i, j, c]          (N, H, W, C) → (N, C)
+    dx[n, i, j, c] = dy[n, c] / (H·W)
 """
 
 from __future__ import annotations
@@ -42,23 +43,25 @@ class _WindowPool(Module):
 
     def _windows(self, x: Any) -> Any:
         if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects (N, C, H, W) inputs, got shape {tuple(x.shape)}")
-        n, c, h, w = x.shape
+            raise ValueError(
+                f"{type(self).__name__} expects channels-last (N, H, W, C) inputs, got shape {tuple(x.shape)}"
+            )
+        n, h, w, c = x.shape
         if self.kernel > h or self.kernel > w:
             raise ValueError(f"{type(self).__name__} kernel {self.kernel} is larger than the input {h}x{w}")
         self._x_shape = tuple(x.shape)
-        return im2col(x.reshape(n * c, 1, h, w), self.kernel, self.stride)  # (N·C·Ho·Wo, k·k)
+        return im2col(x, self.kernel, self.stride).reshape(-1, self.kernel * self.kernel, c)  # (N·Ho·Wo, k·k, C)
 
     def _output_shape(self) -> tuple[int, int, int, int]:
         assert self._x_shape is not None, "backward before forward"
-        n, c, h, w = self._x_shape
+        n, h, w, c = self._x_shape
         k, s = self.kernel, self.stride
-        return n, c, conv_output_size(h, k, s, 0), conv_output_size(w, k, s, 0)
+        return n, conv_output_size(h, k, s, 0), conv_output_size(w, k, s, 0), c
 
     def _to_image(self, dcols: Any) -> Any:
         assert self._x_shape is not None, "backward before forward"
-        n, c, h, w = self._x_shape
-        return col2im(dcols, (n * c, 1, h, w), self.kernel, self.stride).reshape(n, c, h, w)  # (N, C, H, W)
+        rows = dcols.reshape(dcols.shape[0], -1)  # (N·Ho·Wo, k·k·C)
+        return col2im(rows, self._x_shape, self.kernel, self.stride)  # (N, H, W, C)
 
 
 class MaxPool2d(_WindowPool):
@@ -69,15 +72,15 @@ class MaxPool2d(_WindowPool):
         self._argmax: Any = None
 
     def forward(self, x: Any) -> Any:
-        cols = self._windows(x)  # (N·C·Ho·Wo, k·k)
-        self._argmax = cols.argmax(axis=1)  # (N·C·Ho·Wo,) first maximum of each window
-        return cols.max(axis=1).reshape(self._output_shape())  # (N, C, Ho, Wo)
+        cols = self._windows(x)  # (N·Ho·Wo, k·k, C)
+        self._argmax = cols.argmax(axis=1)  # (N·Ho·Wo, C) first maximum of each window, per channel
+        return cols.max(axis=1).reshape(self._output_shape())  # (N, Ho, Wo, C)
 
     def backward(self, dy: Any) -> Any:
         xp = get_array_module(dy)
-        rows = self._argmax.shape[0]
-        dcols = xp.zeros((rows, self.kernel * self.kernel), dtype=dy.dtype)  # (N·C·Ho·Wo, k·k)
-        dcols[xp.arange(rows), self._argmax] = dy.reshape(-1)  # one entry per row: no repeated index
+        positions = xp.arange(self.kernel * self.kernel)[None, :, None]  # (1, k·k, 1)
+        winner = positions == self._argmax[:, None, :]  # (N·Ho·Wo, k·k, C): True at each window's maximum
+        dcols = winner * dy.reshape(-1, 1, dy.shape[-1])  # the whole gradient to the winner, 0 elsewhere
         return self._to_image(dcols)
 
 
@@ -85,30 +88,30 @@ class AvgPool2d(_WindowPool):
     """The mean of each k×k window; each element receives 1/(k·k) of its window's gradient."""
 
     def forward(self, x: Any) -> Any:
-        cols = self._windows(x)  # (N·C·Ho·Wo, k·k)
-        return cols.mean(axis=1).reshape(self._output_shape())  # (N, C, Ho, Wo)
+        cols = self._windows(x)  # (N·Ho·Wo, k·k, C)
+        return cols.mean(axis=1).reshape(self._output_shape())  # (N, Ho, Wo, C)
 
     def backward(self, dy: Any) -> Any:
         xp = get_array_module(dy)
-        share = dy.reshape(-1, 1) / (self.kernel * self.kernel)  # (N·C·Ho·Wo, 1)
-        dcols = xp.repeat(share, self.kernel * self.kernel, axis=1)  # (N·C·Ho·Wo, k·k): the same share for each
+        share = dy.reshape(-1, 1, dy.shape[-1]) / (self.kernel * self.kernel)  # (N·Ho·Wo, 1, C)
+        dcols = xp.repeat(share, self.kernel * self.kernel, axis=1)  # (N·Ho·Wo, k·k, C): the same share for each
         return self._to_image(dcols)
 
 
 class GlobalAvgPool(Module):
-    """Average each channel over all its pixels: (N, C, H, W) → (N, C)."""
+    """Average each channel over all its pixels: (N, H, W, C) → (N, C)."""
 
     def __init__(self) -> None:
         self._x_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Any) -> Any:
         if x.ndim != 4:
-            raise ValueError(f"GlobalAvgPool expects (N, C, H, W) inputs, got shape {tuple(x.shape)}")
+            raise ValueError(f"GlobalAvgPool expects channels-last (N, H, W, C) inputs, got shape {tuple(x.shape)}")
         self._x_shape = tuple(x.shape)
-        return x.mean(axis=(2, 3))  # (N, C)
+        return x.mean(axis=(1, 2))  # (N, C)
 
     def backward(self, dy: Any) -> Any:
         assert self._x_shape is not None, "backward before forward"
         xp = get_array_module(dy)
-        n, c, h, w = self._x_shape
-        return xp.broadcast_to(dy[:, :, None, None] / (h * w), (n, c, h, w)).copy()  # (N, C, H, W)
+        n, h, w, c = self._x_shape
+        return xp.broadcast_to(dy[:, None, None, :] / (h * w), (n, h, w, c)).copy()  # (N, H, W, C)

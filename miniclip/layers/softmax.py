@@ -15,17 +15,26 @@ from typing import Any
 from miniclip.backend import get_array_module
 
 
-def log_softmax(x: Any, axis: int, base: float = math.e) -> Any:
-    """``log_b softmax_b(x)`` along ``axis``, computed stably: ``z − log_b Σ b^z`` with ``z = x − max``."""
+def softmax_and_log(x: Any, axis: int, base: float = math.e) -> tuple[Any, Any]:
+    """``softmax_b(x)`` and ``log_b softmax_b(x)`` along ``axis``, from one exponential.
+
+    With ``z = (x − max) · ln b`` (exponents in nats, the largest 0) and ``S = Σ e^z``::
+
+        softmax = e^z / S            log_b softmax = (z − ln S) / ln b
+    """
     xp = get_array_module(x)
     ln_b = math.log(base)
-    z = (x - x.max(axis=axis, keepdims=True)) * ln_b  # exponents in nats, largest is 0
-    return (z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))) / ln_b
+    z = (x - x.max(axis=axis, keepdims=True)) * ln_b
+    e = xp.exp(z)
+    total = e.sum(axis=axis, keepdims=True)
+    return e / total, (z - xp.log(total)) / ln_b
+
+
+def log_softmax(x: Any, axis: int, base: float = math.e) -> Any:
+    """``log_b softmax_b(x)`` along ``axis``, computed stably (see :func:`softmax_and_log`)."""
+    return softmax_and_log(x, axis, base)[1]
 
 
 def softmax(x: Any, axis: int, base: float = math.e) -> Any:
     """``b^x / Σ b^x`` along ``axis`` (each slice along ``axis`` sums to 1)."""
-    xp = get_array_module(x)
-    z = (x - x.max(axis=axis, keepdims=True)) * math.log(base)
-    e = xp.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
+    return softmax_and_log(x, axis, base)[0]
