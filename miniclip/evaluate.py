@@ -64,7 +64,10 @@ def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None 
     def normalize_fn(images: Any) -> Any:
         return normalize(images, mean, std)
 
-    results = evaluate_zero_shot(model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset))
+    flip_average = bool(cfg.get("flip_average", False))  # as the run was evaluated while it trained
+    results = evaluate_zero_shot(
+        model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset), flip_average=flip_average
+    )
     lines = [
         f"{ckpt.path}: {len(dataset.test_labels)} test images of {dataset.name}, {dataset.num_classes} classes",
         "",

@@ -83,6 +83,7 @@ class TrainConfig:
     seed: int = 0
     context_length: int = 16  # tokens per caption, <start> and <end> included
     eval_images: int = 0  # test images for the evaluation after each epoch but the last (0: all); the last uses all
+    flip_average: bool = False  # evaluation: average each test image's embedding with its mirror image's
     n_train: int = 4000  # shapes only: training images
     n_test: int = 1000  # shapes only: test images
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
@@ -467,7 +468,13 @@ class Trainer:
             n = self.cfg.eval_images
             ds = dataclasses.replace(ds, test_images=ds.test_images[:n], test_labels=ds.test_labels[:n])
         return evaluate_zero_shot(
-            self.model, self.tokenizer, ds, self.normalize_fn, self.cfg.context_length, eval_templates(self.dataset)
+            self.model,
+            self.tokenizer,
+            ds,
+            self.normalize_fn,
+            self.cfg.context_length,
+            eval_templates(self.dataset),
+            flip_average=self.cfg.flip_average,
         )
 
     def save(self) -> Path:

@@ -46,13 +46,23 @@ def evaluating(model: Module) -> Iterator[Module]:
 
 
 def encode_images(
-    model: Any, images_uint8: np.ndarray, normalize_fn: Callable[[Any], Any], batch_size: int = 500
+    model: Any,
+    images_uint8: np.ndarray,
+    normalize_fn: Callable[[Any], Any],
+    batch_size: int = 500,
+    *,
+    flip_average: bool = False,
 ) -> Any:
     """Unit-length image embeddings (N, d), ON THE DEVICE, in evaluation mode.
 
     Each batch of uint8 images (host) is moved with ``to_device`` and then turned into floats
     by ``normalize_fn`` (e.g. :func:`miniclip.data.augment.normalize`), so it normalises on the
     device: four times less to copy than floats.
+
+    ``flip_average``: test-time augmentation. Each image is also encoded mirrored left–right,
+    and its embedding is the mean of the two unit vectors, renormalised — the image-side twin
+    of a prompt ensemble. Training flipped half the images, so both views are ones the model
+    knows; averaging them cancels some of the noise of either. Costs a second forward pass.
     """
     if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
@@ -62,7 +72,12 @@ def encode_images(
     with evaluating(model):
         for start in range(0, images_uint8.shape[0], batch_size):
             x = normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
-            parts.append(model.encode_image(x))  # (B, d)
+            embeddings = model.encode_image(x)  # (B, d) unit length
+            if flip_average:
+                mirrored = get_array_module(x).ascontiguousarray(x[..., ::-1])  # (B, C, H, W) left–right
+                embeddings = embeddings + model.encode_image(mirrored)  # (B, d)
+                embeddings /= get_array_module(x).linalg.norm(embeddings, axis=1, keepdims=True)
+            parts.append(embeddings)
     return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
 
 
@@ -174,19 +189,22 @@ def evaluate_zero_shot(
     templates_by_name: dict[str, Sequence[str]],
     k: Sequence[int] = (1, 5),
     batch_size: int = 500,
+    *,
+    flip_average: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Zero-shot accuracy on ``dataset``'s test split for each named template set, e.g.::
 
         {"one template": ["a photo of a {}."], "CLIP ensemble (18)": CLIP_CIFAR10_TEMPLATES}
 
-    The test images are encoded once. Each set's result is :func:`zero_shot`'s dict; when the
+    The test images are encoded once (with ``flip_average``, averaged with their mirror images:
+    see :func:`encode_images`). Each set's result is :func:`zero_shot`'s dict; when the
     dataset holds classes out of training it also has ``"heldout"`` (test images of held-out
     classes) and ``"seen"`` (the rest), each ``{"top1": ..., "top5": ..., "n": ...}``,
     predicted among ALL classes.
     """
     if not templates_by_name:
         raise ValueError("templates_by_name must name at least one template set")
-    images = encode_images(model, dataset.test_images, normalize_fn, batch_size)  # (N, d)
+    images = encode_images(model, dataset.test_images, normalize_fn, batch_size, flip_average=flip_average)  # (N, d)
     heldout = dataset.heldout_mask(dataset.test_labels) if dataset.heldout_classes else None  # (N,) bool
     results = {}
     for name, templates in templates_by_name.items():

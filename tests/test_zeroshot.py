@@ -66,6 +66,23 @@ def test_encode_images_batches_in_eval_mode_and_restores_the_mode(clip):
     assert not model.training  # eval stays eval
 
 
+def test_flip_average_is_the_renormalised_mean_of_an_image_and_its_mirror(clip):
+    model, _ = clip
+    images = _images(2, 5)
+    plain = encode_images(model, images, normalize)
+    mirrored = encode_images(model, np.ascontiguousarray(images[..., ::-1]), normalize)
+    both = encode_images(model, images, normalize, batch_size=2, flip_average=True)
+    expected = (plain + mirrored) / np.linalg.norm(plain + mirrored, axis=1, keepdims=True)
+    np.testing.assert_allclose(both, expected, atol=1e-6)
+    assert np.abs(both - plain).max() > 1e-3  # the mirror changed something: the test can fail
+    symmetric = np.concatenate([images[..., :2], images[..., :2][..., ::-1]], axis=-1)  # each row a palindrome
+    np.testing.assert_allclose(
+        encode_images(model, symmetric, normalize, flip_average=True),
+        encode_images(model, symmetric, normalize),
+        atol=1e-6,
+    )
+
+
 class _SmallVocabulary:
     """A stand-in model whose token table has 5 rows and that must never be asked to encode."""
 
