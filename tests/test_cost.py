@@ -33,18 +33,6 @@ def test_default_cnn_by_hand() -> None:
     assert "blocks.0.shortcut_conv" not in by_name  # same shape in and out: identity skip
 
 
-def _grouped_like_describe(rows: list) -> list[dict]:
-    """Our leaf rows summed into describe's rows: stem (conv + bn + relu), blocks.i, pool, project."""
-    groups: dict[str, dict] = {}
-    for r in rows:
-        key = "stem" if r.name.startswith("stem_") else ".".join(r.name.split(".")[:2])
-        g = groups.setdefault(key, {"name": key, "output": r.output, "parameters": 0, "multiply_adds": 0})
-        g["parameters"] += r.parameters
-        g["multiply_adds"] += r.multiply_adds
-        g["output"] = r.output  # the group's last layer gives its output
-    return list(groups.values())
-
-
 CNN_CASES = [
     ((32, 64, 128), 1, 64, 1, (3, 32, 32)),
     ((4, 8, 16), 2, 5, 2, (3, 12, 8)),  # not square, patch stem, two blocks per stage
@@ -52,15 +40,26 @@ CNN_CASES = [
 ]
 
 
-@pytest.mark.skipif(not hasattr(CNNEncoder, "describe"), reason="CNNEncoder.describe has been retired")
 @pytest.mark.parametrize(("channels", "blocks", "embed", "stem", "shape"), CNN_CASES)
-def test_cnn_matches_describe(channels, blocks, embed, stem, shape) -> None:
+def test_cnn_rows_match_the_built_encoder(channels, blocks, embed, stem, shape) -> None:
+    """Every row names a real module and carries its parameters; the shapes are those a forward pass makes."""
     enc = CNNEncoder(channels, blocks, shape[0], embed, stem, rng=np.random.default_rng(0))
-    info = enc.describe(shape)
     rows = cnn_cost(shape, channels, blocks, embed, stem)
-    assert sum(r.multiply_adds for r in rows) == info["multiply_adds"]
-    assert sum(r.parameters for r in rows) == info["parameters"]
-    assert _grouped_like_describe(rows) == [{**row, "output": tuple(row["output"])} for row in info["layers"]]
+    params = enc.parameters()
+    assert sum(r.parameters for r in rows) == sum(p.data.size for p in params.values())
+    for row in rows:
+        assert row.parameters == sum(p.data.size for n, p in params.items() if n.startswith(row.name + ".")), row.name
+    x = np.zeros((2, shape[1], shape[2], shape[0]), dtype=np.float32)  # channels-last, as inside the encoder
+    x = enc.stem_relu(enc.stem_bn(enc.stem_conv(x)))
+    by_name = {r.name: r for r in rows}
+    assert by_name["stem_relu"].output == (x.shape[3], x.shape[1], x.shape[2])
+    for i, block in enumerate(enc.blocks):
+        x = block(x)
+        assert by_name[f"blocks.{i}.relu_out"].output == (x.shape[3], x.shape[1], x.shape[2])
+        ho, wo = x.shape[1], x.shape[2]
+        convs = [block.conv1, block.conv2] + ([block.shortcut_conv] if block.shortcut_conv is not None else [])
+        macs = sum(ho * wo * conv.weight.data.size for conv in convs)  # each output pixel: one multiply-add per weight
+        assert sum(r.multiply_adds for r in rows if r.name.startswith(f"blocks.{i}.")) == macs
 
 
 def test_text_transformer_by_hand() -> None:
