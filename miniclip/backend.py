@@ -137,7 +137,14 @@ def seed(n: int) -> np.random.Generator:
 def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values`` where ``index`` may repeat (plain ``+=`` would lose updates)."""
     xp = get_array_module(target)
-    if xp is np:
+    if xp is np and index.ndim == 1 and values.ndim == 2 and index.size:
+        # np.add.at adds one row at a time. With thousands of rows (a batch's tokens) it is faster to
+        # sort the rows by index, sum each run of equal indices at once, and add every sum once.
+        order = np.argsort(index, kind="stable")  # (M,)
+        ordered = index[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first row of each run
+        target[ordered[starts]] += np.add.reduceat(values[order], starts, axis=0)  # each index once: no loss
+    elif xp is np:
         np.add.at(target, index, values)
     else:
         import cupyx

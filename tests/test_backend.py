@@ -136,3 +136,16 @@ def test_scatter_add_with_repeated_indices_adds_all():
     lossy = np.zeros((4, 2))
     lossy[index] += values  # what scatter_add exists to avoid: repeated rows keep only one update
     assert not np.array_equal(lossy, expected)
+
+
+def test_scatter_add_matches_add_at_on_many_rows():
+    """The sorted, run-summed path for (M,) indices and (M, D) rows adds what np.add.at adds, onto existing values."""
+    rng = np.random.default_rng(5)
+    index = rng.integers(0, 7, 500)  # many repeats, some rows never hit
+    values = rng.standard_normal((500, 3))
+    start = rng.standard_normal((9, 3))
+    target, expected = start.copy(), start.copy()
+    backend.scatter_add(target, index, values)
+    np.add.at(expected, index, values)
+    np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(target[7:], start[7:])  # untouched rows stay as they were
