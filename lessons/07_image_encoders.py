@@ -475,6 +475,39 @@ assert vit_parts["MLP"] > vit_parts["scores Q Kᵀ"] + vit_parts["values P V"]
 assert 0.5 < vit_macs / cnn_cost.multiply_adds < 2.0  # the same order of cost
 
 # %% [markdown]
+# ## Where the time goes in a training step
+#
+# Counting multiply-adds says what a layer *should* cost; a clock says what it does. `miniclip
+# bench` (also a function, `run_bench`) times the very training step `miniclip train` takes
+# and then times every layer on its own, forward and backward. Here on a small batch of the
+# `cpu` configuration — the CNN with the walkthrough's bag-of-words text encoder — without
+# the PyTorch comparison (run `miniclip bench` for that, on an idle machine). The layers are
+# listed by module path, largest first:
+
+# %%
+from miniclip.bench import run_bench
+
+bench = run_bench("cpu", batch_size=32, warmup=1, steps=2, compare_torch=False, layer_steps=2, gemm_size=256)
+layer_rows = sorted(bench["layers"]["rows"], key=lambda r: -(r["forward_ms"] + r["backward_ms"]))
+print(f"{'layer':<26} {'forward ms':>10} {'backward ms':>11} {'share':>6}")
+for r in layer_rows[:8]:
+    print(f"{r['name']:<26} {r['forward_ms']:10.2f} {r['backward_ms']:11.2f} {r['share']:6.1%}")
+conv_share = sum(r["share"] for r in bench["layers"]["rows"] if "conv" in r["name"])
+print(f"all convolutions together: {conv_share:.0%} of the step")
+
+# %% [markdown]
+# The convolutions take most of the step, and the backward of each costs more than its
+# forward: it makes two matrix products (the weight gradient and the input gradient) where
+# the forward makes one. The first stage, at the highest resolution, costs the most — as
+# the multiply-adds above predicted. Batch norm and ReLU do almost no arithmetic, but each
+# reads and writes the whole activation, so they are not free either: at these sizes a
+# layer's time is as much about how many bytes it moves as how many multiply-adds it does.
+
+# %%
+assert conv_share > 0.3  # on any machine the convolutions are a large part of the step
+assert all(r["forward_ms"] >= 0 and r["backward_ms"] >= 0 for r in bench["layers"]["rows"])
+
+# %% [markdown]
 # ## What you should take away
 #
 # * a convolution slides one small shared filter over the image; hand-set filters already
@@ -486,5 +519,6 @@ assert 0.5 < vit_macs / cnn_cost.multiply_adds < 2.0  # the same order of cost
 # * for stride 1 the input gradient is a convolution of `dy` with the kernel turned by 180°
 #   (in and out channels swapped), one matrix product with no `col2im`;
 # * the CNN and the ViT both turn an image into one `embed_dim` vector; their parameters and
-#   multiply-adds can be counted from the configuration before anything runs.
+#   multiply-adds can be counted from the configuration before anything runs;
+# * `miniclip bench` shows where a training step's time really goes, layer by layer.
 print("lesson 07 passed: edge filters, channels-last im2col, the flipped-kernel gradient, and the CNN and ViT counted")

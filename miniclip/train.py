@@ -118,13 +118,16 @@ class TrainConfig:
 CONFIGS: dict[str, TrainConfig] = {
     # CIFAR-10 on a laptop CPU in about a quarter of an hour: a residual CNN with a 2×2 patchify
     # stem, and the walkthrough's bag-of-words text encoder (ten class names need no attention).
+    # 12 epochs: the channels-last engine runs a step about twice as fast as the first one did,
+    # and the time went into epochs (6 → 12: 72.9 % → 79 % before flip averaging, see README).
     "cpu": TrainConfig(
         out_dir="runs/cifar10-cpu",
-        epochs=6,
+        epochs=12,
         batch_size=256,
         lr=3e-3,
         context_length=12,
         eval_images=2000,
+        flip_average=True,
         model={
             "image_encoder": "cnn",
             "cnn_channels": [32, 64, 128],
@@ -140,6 +143,7 @@ CONFIGS: dict[str, TrainConfig] = {
         epochs=30,
         batch_size=512,
         lr=3e-3,
+        flip_average=True,
         model={
             "image_encoder": "cnn",
             "cnn_channels": [64, 128, 256],
