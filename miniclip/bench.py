@@ -149,7 +149,43 @@ def blas_info() -> dict[str, Any]:
     cores = os.cpu_count() or 1
     threads = int(env[chosen]) if chosen and env[chosen].isdigit() else cores
     source = f"from {chosen}" if chosen else "the BLAS default: one per core"
-    return {"name": name, "version": version, "threads": threads, "threads_source": source, "environment": env}
+    return {
+        "name": name,
+        "version": version,
+        "threads": threads,
+        "threads_source": source,
+        "environment": env,
+        "kernels": openblas_kernels(),
+        "kernels_forced": os.environ.get("OPENBLAS_CORETYPE"),
+    }
+
+
+def openblas_kernels() -> str | None:
+    """The kernel family the loaded OpenBLAS runs (e.g. ``"Haswell"``: AVX2, ``"SkylakeX"``: AVX-512), or None.
+
+    OpenBLAS picks its inner loops once, when NumPy loads it, from the processor — or from
+    ``OPENBLAS_CORETYPE`` when that is set. Matrix products are most of a step, so the family
+    changes every figure: say which one was measured. (Linux only: the library is found
+    among the process's mapped files and asked by name.)
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            getter = getattr(lib, name, None)
+            if getter is not None:
+                getter.restype = ctypes.c_char_p
+                return getter().decode()
+    return None
 
 
 def machine_info() -> dict[str, Any]:
@@ -324,6 +360,9 @@ def format_machine(info: dict[str, Any]) -> str:
         f"BLAS threads: {blas['threads']} ({blas['threads_source']}; "
         f"{', '.join(f'{k}={v}' for k, v in blas['environment'].items()) or 'no thread variable set'})",
     ]
+    if blas["kernels"]:
+        forced = f"OPENBLAS_CORETYPE={blas['kernels_forced']}" if blas["kernels_forced"] else "chosen by OpenBLAS"
+        lines.append(f"OpenBLAS kernels: {blas['kernels']} ({forced})")
     if "gpu" in info:
         lines.append(f"gpu: {info['gpu']['name']}, cupy {info['gpu']['cupy']}")
     return "\n".join(lines) + "\n"

@@ -171,3 +171,13 @@ def test_weight_copy_fails_loudly_on_a_mismatch() -> None:
         copy_weights(clip, torch_clip(ModelConfig.from_dict({**mc.to_dict(), "text_encoder": "bag_of_words"})))
     with pytest.raises(ValueError, match="image.stem_conv.weight: miniclip"):
         copy_weights(clip, torch_clip(ModelConfig.from_dict({**mc.to_dict(), "cnn_stem_patch": 4})))
+
+
+def test_machine_info_names_the_blas_kernels() -> None:
+    """Which OpenBLAS kernel family ran is part of every figure: the report says it when it can be asked."""
+    from miniclip.bench import blas_info, format_machine, machine_info
+
+    info = blas_info()
+    assert "kernels" in info and "kernels_forced" in info
+    if info["kernels"] is not None:  # a scipy-openblas NumPy on Linux answers
+        assert info["kernels"] and f"OpenBLAS kernels: {info['kernels']}" in format_machine(machine_info())
