@@ -203,8 +203,9 @@ assert gap(loud) > 10 * gaps["positions + attention, then mean"]
 
 # %% [markdown]
 # The package's `TextTransformer` is this pipeline with LayerNorms, an MLP and residual
-# connections around the attention (a later lesson), pooled at the end token and projected. The
-# same holds for it: zero its positions and the two captions give identical embeddings.
+# connections around the attention (the transformer block of lesson 06a), pooled at the end
+# token and projected. The same holds for it: zero its positions and the two captions give
+# identical embeddings.
 
 # %%
 text = TextTransformer(

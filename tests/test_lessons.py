@@ -1,11 +1,13 @@
 """Every lesson runs to the end as a plain script (its own asserts pass), writes nothing
-where it runs, and ``lessons/README.md`` lists exactly the lessons that exist, numbered 01, 02, ...
+where it runs, and ``lessons/README.md`` lists exactly the lessons that exist, numbered 01, 02, ...,
+with lettered lessons (06a, 06b, ...) inserted after the numbered one they follow.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +16,9 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 LESSONS_DIR = ROOT / "lessons"
-LESSONS = sorted(LESSONS_DIR.glob("[0-9][0-9]_*.py"))
-LESSON_NAME = re.compile(r"\b(\d\d_[A-Za-z0-9_]+\.py)\b")
+LESSON_FILE = re.compile(r"(\d\d)([a-z]?)_[A-Za-z0-9_]+\.py")  # 06_attention_by_hand.py, 06a_...: number, letter
+LESSONS = sorted(p for p in LESSONS_DIR.glob("[0-9][0-9]*_*.py") if LESSON_FILE.fullmatch(p.name))  # 06 < 06a < 07
+LESSON_NAME = re.compile(r"\b(\d\d[a-z]?_[A-Za-z0-9_]+\.py)\b")
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
@@ -48,5 +51,10 @@ def test_readme_lists_every_lesson() -> None:
 
 
 def test_lesson_numbers_are_consecutive() -> None:
-    numbers = [int(p.name[:2]) for p in LESSONS]
+    labels = [LESSON_FILE.fullmatch(p.name).groups() for p in LESSONS]  # ("06", ""), ("06", "a"), ...
+    numbers = [int(number) for number, letter in labels if not letter]
     assert numbers == list(range(1, len(numbers) + 1)), f"lesson numbers must run 01, 02, ... once each: {numbers}"
+    for number in sorted({number for number, letter in labels if letter}):
+        letters = "".join(letter for n, letter in labels if n == number and letter)
+        assert int(number) in numbers, f"lessons {number}{letters[0]}... follow a lesson {number} that does not exist"
+        assert letters == string.ascii_lowercase[: len(letters)], f"lessons {number}x must run a, b, ...: {letters}"
