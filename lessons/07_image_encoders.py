@@ -80,6 +80,15 @@ assert photo.shape == (64, 64) and photo.min() >= 0.0 and photo.max() <= 1.0
 # (with `padding=1`, a border of zeros keeps the output 64×64). The same 9 weights are used
 # at every position, which is why a convolution has so few parameters.
 #
+# Strictly, that sum is a *cross-correlation*: the kernel is laid on the image as it is,
+# `w[0, 0]` on the top-left pixel of the window. The mathematician's convolution flips the
+# kernel first, `Σ_ab w[a, b] · x[i−a+1, j−b+1]`, so `w[0, 0]` lands on the bottom-right.
+# Deep-learning libraries (PyTorch's `Conv2d`, and this one) compute the cross-correlation
+# and call it convolution, and so does this lesson. For learned filters the difference is
+# immaterial: a network that needed the flipped filter would simply learn it. For the
+# hand-set filters below it decides the sign: the top row `[1, 2, 1]` of the first one
+# weighs the row *above* each pixel.
+#
 # Two classic filters (Sobel's): the first subtracts the row below from the row above, so it
 # answers where brightness changes from top to bottom, that is, on **horizontal** edges; its
 # transpose answers on **vertical** edges. A `Conv2d` with one input channel and two output

@@ -120,8 +120,8 @@ print(f"{int((counts > 1).sum())} classes appear more than once in this batch; t
 
 # %% [markdown]
 # **4. The learning rate.** Linear warm-up over the first 5% of the steps, then a cosine down
-# to 0. The first step of warm-up has a learning rate of exactly 0, so we take our step at the
-# end of the warm-up, where the rate peaks.
+# to 0 (lesson 06b works the schedule out by hand). The first step of warm-up has a learning
+# rate of exactly 0, so we take our step at the end of the warm-up, where the rate peaks.
 
 # %%
 total, warmup_steps = by_hand.total_steps, int(cfg.warmup * by_hand.total_steps)
@@ -134,7 +134,7 @@ lr = warmup_cosine(step, total, warmup_steps, cfg.lr, cfg.min_lr)
 # **5. Forward, backward, clip, AdamW, clamp.** The forward normalises the augmented images
 # and returns the loss; the backward fills every `.grad`. Clipping rescales all gradients
 # together when their global norm exceeds 1 (here it does: early gradients are large). AdamW
-# updates the weights, and the temperature is clamped to `[0, ln 100]`.
+# (lesson 06b) updates the weights, and the temperature is clamped to `[0, ln 100]`.
 
 # %%
 by_hand.optimizer.set_lr(lr)
@@ -265,11 +265,12 @@ scratch.cleanup()
 # ## The real runs
 #
 # On CIFAR-10 the same loop runs from the command line. `miniclip train` picks the `cpu`
-# configuration (printed below): a residual CNN after a 2×2 patchify stem and a one-block
-# text transformer, batches of 256, with crops and flips. It downloads CIFAR-10 (170 MB) on
-# the first run, shows a progress bar with the loss, the temperature and the images per
-# second, and writes `runs/cifar10-cpu/`. How long it takes and the zero-shot accuracy it
-# reaches: see the README for the measured figure.
+# configuration (printed below): a residual CNN after a 2×2 patchify stem and the
+# walkthrough's bag-of-words text encoder (ten class names need no attention), batches of
+# 256, with crops and flips. It downloads CIFAR-10 (170 MB) on the first run, shows a
+# progress bar with the loss, the temperature and the images per second, and writes
+# `runs/cifar10-cpu/`. How long it takes and the zero-shot accuracy it reaches: see the
+# README for the measured figure.
 #
 #     miniclip train                              # CIFAR-10 on the CPU (configuration "cpu")
 #     miniclip train --resume                     # after Ctrl-C: continue where it stopped
