@@ -2,9 +2,8 @@
 
 Every figure is drawn on a bare :class:`matplotlib.figure.Figure` (no ``pyplot``), which renders
 with the Agg canvas: nothing depends on a display, no window ever opens, and the global
-matplotlib backend is left alone. Each function writes a PNG atomically (a temporary file
-in the same folder, then ``os.replace``), so a reader never sees half a file, and returns
-the path it wrote.
+matplotlib backend is left alone. Each function writes a PNG atomically (:mod:`miniclip.atomic`),
+so a reader never sees half a file, and returns the path it wrote.
 
 * :func:`plot_curves` — train loss and zero-shot accuracy against the epoch, side by side.
 * :func:`plot_confusion` — ``confusion[true, predicted]`` with every count written in.
@@ -16,7 +15,6 @@ the path it wrote.
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from miniclip.atomic import write_atomically
 from miniclip.backend import to_host
 
 
@@ -36,19 +35,10 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG: temporary file beside ``path``, then an atomic rename."""
+    """Write ``fig`` as a PNG, atomically (:func:`~miniclip.atomic.write_atomically`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a figure is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda f: fig.savefig(f, format="png", bbox_inches="tight"))
 
 
 def _picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:

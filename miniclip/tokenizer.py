@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from miniclip.atomic import write_atomically
 from miniclip.backend import get_array_module
 
 WORD = re.compile(r"[^\W_]+")  # a run of letters or digits; everything else separates words
@@ -135,18 +135,9 @@ class Tokenizer:
         return " ".join(out)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the vocabulary as JSON, atomically: a temporary file in the same folder, then a rename."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=0)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            os.chmod(tmp, 0o644)  # mkstemp makes the file private; a vocabulary is not a secret
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the vocabulary as JSON, atomically (:func:`~miniclip.atomic.write_atomically`)."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Tokenizer:

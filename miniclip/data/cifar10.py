@@ -38,11 +38,12 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from tqdm import tqdm
 
+from miniclip.atomic import write_atomically
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
 
@@ -160,16 +161,15 @@ def download_cifar10(
 
 
 def fetch(url: str, dest: Path, md5: str, opener: Callable[..., Any], *, progress: bool = True) -> None:
-    """Download ``url`` to ``dest`` through a temporary file in the same folder, renamed only if the MD5 matches."""
-    handle, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    temp = Path(temp_name)
+    """Download ``url`` to ``dest`` atomically (:mod:`miniclip.atomic`); it is kept only if the MD5 matches."""
     retry = (
         f"Nothing was kept; check the connection and load again, or put {FOLDER} into {dest.parent} yourself; "
         + OFFLINE_HINT.format(root=dest.parent)
     )
-    try:
+
+    def download(out: IO[bytes]) -> None:
         digest = hashlib.md5()
-        with os.fdopen(handle, "wb") as out, opener(url, timeout=60) as response:
+        with opener(url, timeout=60) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length else None
             received = 0
@@ -186,15 +186,13 @@ def fetch(url: str, dest: Path, md5: str, opener: Callable[..., Any], *, progres
                 f"download of {url} is corrupt: MD5 {digest.hexdigest()} != expected {md5} "
                 f"({received:,} bytes). {retry}"
             )
-        os.replace(temp, dest)
-    except (OSError, http.client.HTTPException) as exc:
-        temp.unlink(missing_ok=True)
-        if isinstance(exc, DownloadError):
-            raise
-        raise DownloadError(f"download of {url} failed: {exc}. {retry}") from exc
-    except BaseException:  # e.g. Ctrl-C: still leave no partial file behind
-        temp.unlink(missing_ok=True)
+
+    try:
+        write_atomically(dest, download)  # on any error (Ctrl-C too) no partial file is left behind
+    except DownloadError:
         raise
+    except (OSError, http.client.HTTPException) as exc:
+        raise DownloadError(f"download of {url} failed: {exc}. {retry}") from exc
 
 
 def unpack(archive: Path, root: Path) -> Path:
