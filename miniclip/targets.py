@@ -1,6 +1,8 @@
 """Targets for the contrastive loss: the identity, or every same-class pair counted as a match.
 
-**Identity targets.** ``Y = I``: caption ``i`` belongs to image ``i`` and to no other.
+**Identity targets.** ``Y = I``: caption ``i`` belongs to image ``i`` and to no other. They
+are the loss's own default (:class:`~miniclip.layers.ContrastiveLoss` and ``CLIP`` called
+without ``targets``; ``--targets identity`` in training), so there is nothing to build here.
 
 **The duplicate-caption problem.** On a labelled data set such as CIFAR-10 the captions
 come from the class ("a photo of a cat"), so a batch of N images holds about N/C images of
@@ -42,12 +44,6 @@ from __future__ import annotations
 from typing import Any
 
 from miniclip.backend import get_array_module
-
-
-def identity_targets(n: int, dtype: Any, xp: Any = None) -> Any:
-    """``Y = I`` (n, n): each caption matches only its own image (``xp``: the current device's by default)."""
-    xp = xp or get_array_module()
-    return xp.eye(n, dtype=dtype)  # (N, N)
 
 
 def label_aware_targets(labels: Any, dtype: Any) -> Any:
