@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from miniclip.atomic import write_atomically
-from miniclip.backend import get_array_module
 
 WORD = re.compile(r"[^\W_]+")  # a run of letters or digits; everything else separates words
 PAD, UNK, START, END = 0, 1, 2, 3
@@ -49,21 +48,6 @@ def words(caption: str) -> list[str]:
     if not isinstance(caption, str):
         raise ValueError(f"a caption must be a str, got {type(caption).__name__}: {caption!r}")
     return WORD.findall(caption.lower())
-
-
-def end_positions(ids: Any) -> Any:
-    """The index of the ``<end>`` token in each row of ``ids`` (N, L) → (N,).
-
-    Every row must hold an end token; checking that reads one boolean back from the GPU,
-    so call this on the host ids (as :meth:`Tokenizer.encode_batch` returns them) if you can.
-    """
-    xp = get_array_module(ids)
-    if ids.ndim != 2:
-        raise ValueError(f"ids must be (N, L), got shape {tuple(ids.shape)}")
-    is_end = ids == END  # (N, L)
-    if not bool(is_end.any(axis=1).all()):
-        raise ValueError("every row of ids must contain the <end> token (id 3)")
-    return xp.argmax(is_end, axis=1)  # (N,): the first end token of each row
 
 
 class Tokenizer:
