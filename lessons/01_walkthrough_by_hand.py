@@ -203,7 +203,7 @@ print(format_matrix("d(logits)", dlogits, texts, imgs))
 print(format_matrix("dT", dT, texts))
 print(format_matrix("dI", dI, imgs))
 
-# The text side, one layer at a time (this is exactly TextEncoder.backward):
+# The text side, one layer at a time (this is exactly BagOfWords.backward):
 d_pooled = model.text.project.backward(dT)  # (N, 3)
 d_hidden = model.text.pool.backward(d_pooled)  # (N, L, 3): each word gets half
 d_pre = model.text.relu.backward(d_hidden)  # (N, L, 3): zero where the ReLU cut

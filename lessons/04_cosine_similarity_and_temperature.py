@@ -91,15 +91,17 @@ assert np.abs(raw).max() > 1.0  # the raw scores are not bounded at all
 #
 #     logits = e^s · C          C (N, N) cosines,   e^s = 1/τ  (τ is the "temperature")
 #
-# The scale is *learned*, like any weight. CLIP stores `s = log(1/τ)` rather than the scale
-# itself: whatever value an optimiser step gives `s`, `e^s` is positive, so the scale can
-# never flip the sign of the logits or reach zero. It starts at `s = log(1/0.07) ≈ 2.659`,
-# that is a scale of 14.29, the value of the CLIP paper.
+# This scale, the inverse temperature, is the *logit scale* (`LogitScale`; in a CLIP it is
+# `model.logit_scale`). It is *learned*, like any weight. CLIP stores `s = log(1/τ)` (the
+# parameter `log_scale`) rather than the scale itself: whatever value an optimiser step
+# gives `s`, `e^s` is positive, so the scale can never flip the sign of the logits or reach
+# zero. It starts at `s = log(1/0.07) ≈ 2.659`, that is a scale of 14.29, the value of the
+# CLIP paper.
 
 # %%
 print(f"INIT = log(1/0.07) = {INIT:.4f}   scale e^INIT = {math.exp(INIT):.3f}")
 head = LogitScale(dtype=np.float64)
-print("LogitScale parameters:", head.parameters(), "  s =", head.logit_scale.data, "  e^s =", head.scale)
+print("LogitScale parameters:", head.parameters(), "  s =", head.log_scale.data, "  e^s =", head.scale)
 assert math.isclose(INIT, 2.659, abs_tol=1e-3) and math.isclose(float(head.scale), 1 / 0.07)
 for s in (-5.0, 0.0, 3.0):
     assert math.exp(s) > 0  # any s at all gives a positive scale
@@ -126,7 +128,7 @@ scales = [1.0, 5.0, math.exp(INIT), 50.0, 100.0]
 diagonals, losses = [], []
 print("scale    P[0,0]  P[1,1]  P[2,2]  P[3,3]   row 0 of P                         loss")
 for scale in scales:
-    head.logit_scale.data[...] = math.log(scale)  # s = ln(scale)
+    head.log_scale.data[...] = math.log(scale)  # s = ln(scale)
     logits = head(C)  # (N, N) = scale · C
     P = softmax(logits, axis=1)  # (N, N): each row sums to 1
     loss = float(ContrastiveLoss()(logits))
@@ -182,23 +184,23 @@ assert mistake_losses[-1] > min(mistake_losses)  # past some scale the mistake c
 # %%
 def learn_scale(cosines: np.ndarray, steps: int = 300, lr: float = 2.0) -> float:
     """Gradient descent on s only (cosines fixed), clamping after every step; returns the final scale."""
-    temperature, loss_fn = LogitScale(dtype=np.float64), ContrastiveLoss()
+    logit_scale, loss_fn = LogitScale(dtype=np.float64), ContrastiveLoss()
     for _ in range(steps):
-        temperature.zero_grad()
-        loss_fn(temperature(cosines))
-        temperature.backward(loss_fn.backward(1.0))
-        temperature.logit_scale.data -= lr * temperature.logit_scale.grad
-        temperature.clamp()
-    return float(temperature.scale)
+        logit_scale.zero_grad()
+        loss_fn(logit_scale(cosines))
+        logit_scale.backward(loss_fn.backward(1.0))
+        logit_scale.log_scale.data -= lr * logit_scale.log_scale.grad
+        logit_scale.clamp()
+    return float(logit_scale.scale)
 
 
 print(f"MAX = ln 100 = {MAX:.4f}")
 clamped = LogitScale(dtype=np.float64)
 for s in (7.0, -3.0, 3.5):
-    clamped.logit_scale.data[...] = s
+    clamped.log_scale.data[...] = s
     clamped.clamp()
-    print(f"s = {s:+.1f} → clamped to {float(clamped.logit_scale.data):.4f} (scale {float(clamped.scale):7.3f})")
-assert float(clamped.logit_scale.data) == 3.5  # inside [0, ln 100]: untouched
+    print(f"s = {s:+.1f} → clamped to {float(clamped.log_scale.data):.4f} (scale {float(clamped.scale):7.3f})")
+assert float(clamped.log_scale.data) == 3.5  # inside [0, ln 100]: untouched
 
 scale_right, scale_mistake = learn_scale(C), learn_scale(C_mistake)
 print(f"learned scale, all pairs right: {scale_right:.2f}   with one mistake: {scale_mistake:.2f}")

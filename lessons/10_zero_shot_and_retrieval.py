@@ -182,7 +182,7 @@ assert int(heldout.sum()) == 80 and held_accuracy > chance
 # The ranking, and so the accuracy, is the same at every scale: only the confidence changes.
 
 # %%
-scale = float(model.temperature.scale)
+scale = float(model.logit_scale.scale)
 cosines = images @ ensemble.T  # (N, K)
 for s in (1.0, scale, 100.0):
     p = softmax(s * cosines)  # (N, K)

@@ -2,7 +2,7 @@
 
 :func:`torch_clip` writes miniclip's model layer for layer as a ``torch.nn.Module`` whose
 parameters carry miniclip's names (``image.blocks.0.conv1.weight``, ``text.positions.positions``,
-``temperature.logit_scale``, ...; only ``lookup.table`` is PyTorch's ``lookup.weight``), and
+``logit_scale.log_scale``, ...; only ``lookup.table`` is PyTorch's ``lookup.weight``), and
 :func:`copy_weights` copies a miniclip model into it, so both start from the same numbers and
 their first losses agree. Conventions that differ on the way across:
 
@@ -91,10 +91,10 @@ def torch_clip(mc: ModelConfig) -> Any:
             super().__init__()
             self.positions = nn.Parameter(torch.zeros(length, width))
 
-    class Temperature(nn.Module):
+    class LogitScale(nn.Module):  # miniclip's LogitScale: one parameter, ``log_scale`` (s; the scale is e^s)
         def __init__(self) -> None:
             super().__init__()
-            self.logit_scale = nn.Parameter(torch.tensor(INIT))
+            self.log_scale = nn.Parameter(torch.tensor(INIT))
 
     def patchify(images: Any, p: int) -> Any:  # as miniclip.layers.patchify: patches row by row, (C, p, p) inside
         n, c, h, w = images.shape
@@ -198,12 +198,12 @@ def torch_clip(mc: ModelConfig) -> Any:
             super().__init__()
             self.image = {"cnn": CNN, "vit": ViT, "patch_mlp": PatchMLP}[mc.image_encoder]()
             self.text = TextTransformer() if mc.text_encoder == "transformer" else BagOfWords()
-            self.temperature = Temperature()
+            self.logit_scale = LogitScale()
 
         def forward(self, ids: Any, images: Any, mask: Any, targets: Any) -> Any:
             t = F.normalize(self.text(ids, mask), dim=-1)  # (N, d)
             i = F.normalize(self.image(images), dim=-1)  # (N, d)
-            logits = self.temperature.logit_scale.exp() * t @ i.T  # (N, N)
+            logits = self.logit_scale.log_scale.exp() * t @ i.T  # (N, N)
             return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T)) / 2
 
     return TorchCLIP()
@@ -281,7 +281,7 @@ def torch_step(
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
         with torch.no_grad():
-            reference.temperature.logit_scale.clamp_(0.0, MAX)
+            reference.logit_scale.log_scale.clamp_(0.0, MAX)
         return loss
 
     return step, reference, device

@@ -41,6 +41,9 @@ from miniclip.tokenizer import Tokenizer
 FORMAT, VERSION = "miniclip-checkpoint", 1
 FILENAME = "checkpoint.npz"
 ZIP_MAGIC = b"PK\x03\x04"  # how every .npz (a zip archive) begins
+# Parameters renamed since checkpoints were first written, old name → new name: a checkpoint
+# that holds an old name loads as if it held the new one (its optimiser moments too).
+RENAMED = {"temperature.logit_scale": "logit_scale.log_scale"}  # CLIP.temperature became CLIP.logit_scale
 
 
 @dataclass
@@ -189,6 +192,11 @@ def _read_meta(file: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return meta
 
 
+def _renamed(name: str) -> str:
+    """The current name of a parameter saved as ``name`` (see :data:`RENAMED`)."""
+    return RENAMED.get(name, name)
+
+
 def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Checkpoint:
     """Read a checkpoint (the ``.npz`` file or its run folder) and rebuild the model on the current device.
 
@@ -199,7 +207,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Check
         raise FileNotFoundError(f"no checkpoint at {file}")
     arrays = _read_arrays(file)
     meta = _read_meta(file, arrays)
-    model_state = {k.removeprefix("model/"): a for k, a in arrays.items() if k.startswith("model/")}
+    model_state = {_renamed(k.removeprefix("model/")): a for k, a in arrays.items() if k.startswith("model/")}
     saved_dtypes = sorted({str(a.dtype) for a in model_state.values() if np.issubdtype(a.dtype, np.floating)})
     if len(saved_dtypes) != 1:
         raise ValueError(f"{file}: expected model arrays of one float dtype, found {saved_dtypes or 'none'}")
@@ -213,6 +221,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Check
     optimizer_state = None
     if meta.get("optimizer") is not None:
         optimizer_state = {k.removeprefix("optim/"): a for k, a in arrays.items() if k.startswith("optim/")}
+        optimizer_state = {  # AdamW's state: "step", and the moments "m.<name>", "v.<name>"
+            k if k == "step" else k[:2] + _renamed(k[2:]): a for k, a in optimizer_state.items()
+        }
     return Checkpoint(
         model=model,
         model_config=model_config,

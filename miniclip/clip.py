@@ -5,8 +5,10 @@
     head           logits = e^s · T Iᵀ  → contrastive loss (both directions)
 
 The walkthrough's head took raw dot products; real CLIP normalises both embeddings so the
-similarity is a cosine in [−1, 1] and lets a learned temperature decide how sharp the
-softmax is (:mod:`miniclip.layers.logit_scale`). Everything else is the walkthrough's.
+similarity is a cosine in [−1, 1] and lets a learned temperature τ decide how sharp the
+softmax is: the logits are the cosines times the *logit scale* e^s = 1/τ, the inverse
+temperature (``CLIP.logit_scale``, :mod:`miniclip.layers.logit_scale`). Everything else is
+the walkthrough's. :func:`check_pairs` is shared with the walkthrough's model.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import INIT, LogitScale
 from miniclip.layers.similarity import Similarity
 from miniclip.module import Module
-from miniclip.walkthrough_model import check_pairs
+
+
+def check_pairs(token_ids: Any, images: Any) -> None:
+    """Raise ``ValueError`` unless there are as many captions as images (one pair each)."""
+    if token_ids.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
+            f"but {images.shape[0]} images (images {tuple(images.shape)})"
+        )
 
 
 class CLIP(Module):
@@ -30,7 +40,7 @@ class CLIP(Module):
         self.image_norm = L2Normalize()
         self.text_norm = L2Normalize()
         self.similarity = Similarity()
-        self.temperature = LogitScale(logit_scale, dtype=dtype)
+        self.logit_scale = LogitScale(logit_scale, dtype=dtype)  # e^s = 1/τ, the inverse temperature
         self.loss = ContrastiveLoss()
         self.logits: Any = None
 
@@ -52,16 +62,16 @@ class CLIP(Module):
         check_pairs(token_ids, images)
         t = self.encode_text(token_ids, mask)  # (N, d)
         i = self.encode_image(images)  # (N, d)
-        self.logits = self.temperature(self.similarity(t, i))  # (N, N)
+        self.logits = self.logit_scale(self.similarity(t, i))  # (N, N)
         return self.loss(self.logits, targets)
 
     def backward(self, dloss: Any = 1.0) -> Any:
         """Fill every gradient; return d(loss)/d(images)."""
-        dcos = self.temperature.backward(self.loss.backward(dloss))
+        dcos = self.logit_scale.backward(self.loss.backward(dloss))
         dt, di = self.similarity.backward(dcos)
         self.text.backward(self.text_norm.backward(dt))
         return self.image.backward(self.image_norm.backward(di))
 
     def clamp_temperature(self) -> None:
-        """Keep the logit scale in [0, ln 100]: call after every optimiser step."""
-        self.temperature.clamp()
+        """Keep the temperature τ in [0.01, 1] (s = ln 1/τ in [0, ln 100]): call after every optimiser step."""
+        self.logit_scale.clamp()

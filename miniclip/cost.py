@@ -218,7 +218,7 @@ def head_cost(embed_dim: int, batch_size: int) -> list[LayerCost]:
         _free("text_norm", (embed_dim,)),
         _free("image_norm", (embed_dim,)),
         LayerCost("similarity", (batch_size,), 0, batch_size * embed_dim),
-        _free("temperature", (batch_size,), 1),
+        _free("logit_scale", (batch_size,), 1),
         _free("loss", ()),
     ]
 

@@ -1,10 +1,10 @@
 """Build a CLIP from a plain configuration: which image encoder, which text encoder, what sizes.
 
-    image_encoder:  "patch_mlp" (the walkthrough's patchify → linear+ReLU → mean pool)
-                    "cnn"       (residual convolutional network, :mod:`miniclip.encoders.cnn`)
-                    "vit"       (Vision Transformer, :mod:`miniclip.encoders.vit`)
-    text_encoder:   "bag_of_words" (the walkthrough's lookup → linear+ReLU → mean pool)
-                    "transformer"  (:mod:`miniclip.encoders.text_transformer`)
+    image_encoder:  "patch_mlp"     the walkthrough's patchify → linear+ReLU → mean pool  encoders/patch_mlp.py
+                    "cnn"           residual convolutional network                        encoders/cnn.py
+                    "vit"           Vision Transformer                                    encoders/vit.py
+    text_encoder:   "bag_of_words"  the walkthrough's lookup → linear+ReLU → mean pool    encoders/bag_of_words.py
+                    "transformer"   text transformer                                      encoders/text_transformer.py
 
 The configuration is a dataclass of plain values, so it saves to and loads from JSON
 beside a checkpoint. Every encoder ends in a projection to ``embed_dim``; the CLIP head
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.clip import CLIP
+from miniclip.encoders import BagOfWords, CNNEncoder, PatchMLP, TextTransformer, ViT
 from miniclip.module import Module
 
 IMAGE_ENCODERS = ("patch_mlp", "cnn", "vit")
@@ -93,15 +94,15 @@ class ModelConfig:
 def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
     """The image encoder named by ``cfg.image_encoder``."""
     if cfg.image_encoder == "patch_mlp":
-        from miniclip.walkthrough_model import ImageEncoder, WalkthroughConfig
-
-        sizes = WalkthroughConfig(
-            channels=cfg.channels, patch_size=cfg.patch_size, image_hidden=cfg.image_width, embed_dim=cfg.embed_dim
+        return PatchMLP(
+            channels=cfg.channels,
+            patch_size=cfg.patch_size,
+            width=cfg.image_width,
+            embed_dim=cfg.embed_dim,
+            rng=rng,
+            dtype=dtype,
         )
-        return ImageEncoder(sizes, rng=rng, dtype=dtype)
     if cfg.image_encoder == "cnn":
-        from miniclip.encoders.cnn import CNNEncoder
-
         return CNNEncoder(
             tuple(cfg.cnn_channels),
             cfg.cnn_blocks,
@@ -111,8 +112,6 @@ def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: An
             rng=rng,
             dtype=dtype,
         )
-    from miniclip.encoders.vit import ViT
-
     return ViT(
         image_size=cfg.image_size,
         patch_size=cfg.patch_size,
@@ -131,14 +130,14 @@ def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: An
 def build_text_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
     """The text encoder named by ``cfg.text_encoder``."""
     if cfg.text_encoder == "bag_of_words":
-        from miniclip.walkthrough_model import TextEncoder, WalkthroughConfig
-
-        sizes = WalkthroughConfig(
-            vocab_size=cfg.vocab_size, word_dim=cfg.text_width, text_hidden=cfg.text_width, embed_dim=cfg.embed_dim
+        return BagOfWords(
+            vocab_size=cfg.vocab_size,
+            word_dim=cfg.text_width,
+            width=cfg.text_width,
+            embed_dim=cfg.embed_dim,
+            rng=rng,
+            dtype=dtype,
         )
-        return TextEncoder(sizes, rng=rng, dtype=dtype)
-    from miniclip.encoders.text_transformer import TextTransformer
-
     return TextTransformer(
         vocab_size=cfg.vocab_size,
         context_length=cfg.context_length,

@@ -436,7 +436,7 @@ class Trainer:
                 rate = (self.batch - done_before) * cfg.batch_size / (time.perf_counter() - start)
                 bar.set_postfix(
                     loss=f"{recent[-1]:.3f}",
-                    scale=f"{backend.to_float(self.model.temperature.scale):.1f}",
+                    scale=f"{backend.to_float(self.model.logit_scale.scale):.1f}",
                     img_s=f"{rate:.0f}",
                 )
         bar.close()
@@ -449,7 +449,7 @@ class Trainer:
             {
                 "epoch": self.epoch + 1,
                 "train_loss": self.loss_sum / self.steps_per_epoch,
-                "logit_scale": backend.to_float(self.model.temperature.scale),
+                "logit_scale": backend.to_float(self.model.logit_scale.scale),
                 "zero_shot": accuracy_table(results),
                 "seconds": seconds,
                 "images_per_second": images_per_second,

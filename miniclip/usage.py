@@ -72,7 +72,7 @@ def classify_images(
     images = load_images(image_paths, image_size)  # (N, 3, S, S)
     classes = class_embeddings(model, tokenizer, labels, templates, context_length)  # (K, d)
     embeddings = encode_images(model, images, normalize_fn)  # (N, d)
-    probs = to_host(softmax(model.temperature.scale * (embeddings @ classes.T)))  # (N, K)
+    probs = to_host(softmax(model.logit_scale.scale * (embeddings @ classes.T)))  # (N, K)
     order = np.argsort(-probs, axis=1, kind="stable")  # (N, K) most probable first
     return [[(labels[c], float(row[c])) for c in ranking] for row, ranking in zip(probs, order, strict=True)]
 

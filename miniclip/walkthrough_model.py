@@ -6,6 +6,10 @@
 
 The backward runs the same chain in reverse: (P − Y)/N into the logits, then through the
 matrix product into T and I, and from there down each encoder to its weights and biases.
+
+The two encoders are the real package's smallest ones, :class:`~miniclip.encoders.bag_of_words.BagOfWords`
+and :class:`~miniclip.encoders.patch_mlp.PatchMLP`, at the walkthrough's sizes; this module only
+joins them under the walkthrough's head (raw dot products, a softmax base of your choice).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
+from miniclip.clip import check_pairs
+from miniclip.encoders.bag_of_words import BagOfWords
+from miniclip.encoders.patch_mlp import PatchMLP
+from miniclip.layers import ContrastiveLoss, Similarity
 from miniclip.module import Module
 
 
@@ -34,68 +41,28 @@ class WalkthroughConfig:
     base: float = math.e  # softmax base (3 for the by-hand version)
 
 
-def check_pairs(token_ids: Any, images: Any) -> None:
-    """Raise ``ValueError`` unless there are as many captions as images (one pair each)."""
-    if token_ids.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"batch sizes differ: {token_ids.shape[0]} texts (token_ids {tuple(token_ids.shape)}) "
-            f"but {images.shape[0]} images (images {tuple(images.shape)})"
-        )
-
-
-class TextEncoder(Module):
-    """lookup → linear + ReLU → mean pool (over real tokens) → project."""
-
-    def __init__(self, cfg: WalkthroughConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> None:
-        self.lookup = Embedding(cfg.vocab_size, cfg.word_dim, rng=rng, dtype=dtype)
-        self.encode = Linear(cfg.word_dim, cfg.text_hidden, rng=rng, dtype=dtype)
-        self.relu = ReLU()
-        self.pool = MeanPool()
-        self.project = projection(cfg.text_hidden, cfg.embed_dim, rng=rng, dtype=dtype)
-
-    def forward(self, token_ids: Any, mask: Any = None) -> Any:
-        words = self.lookup(token_ids)  # (N, L, E)
-        hidden = self.relu(self.encode(words))  # (N, L, Ht)
-        pooled = self.pool(hidden, mask)  # (N, Ht)
-        return self.project(pooled)  # (N, d)
-
-    def backward(self, dt: Any) -> None:
-        dpooled = self.project.backward(dt)
-        dhidden = self.pool.backward(dpooled)
-        dwords = self.encode.backward(self.relu.backward(dhidden))
-        self.lookup.backward(dwords)
-
-
-class ImageEncoder(Module):
-    """patchify → linear + ReLU → mean pool (over patches) → project."""
-
-    def __init__(self, cfg: WalkthroughConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> None:
-        self.patchify = Patchify(cfg.patch_size)
-        self.encode = Linear(cfg.channels * cfg.patch_size**2, cfg.image_hidden, rng=rng, dtype=dtype)
-        self.relu = ReLU()
-        self.pool = MeanPool()
-        self.project = projection(cfg.image_hidden, cfg.embed_dim, rng=rng, dtype=dtype)
-
-    def forward(self, images: Any) -> Any:
-        patches = self.patchify(images)  # (N, P, C·p·p)
-        hidden = self.relu(self.encode(patches))  # (N, P, Hi)
-        pooled = self.pool(hidden)  # (N, Hi)
-        return self.project(pooled)  # (N, d)
-
-    def backward(self, di: Any) -> Any:
-        dpooled = self.project.backward(di)
-        dhidden = self.pool.backward(dpooled)
-        dpatches = self.encode.backward(self.relu.backward(dhidden))
-        return self.patchify.backward(dpatches)  # (N, C, H, W)
-
-
 class WalkthroughCLIP(Module):
     """The whole walkthrough: two encoders, the similarity matrix and the two-way loss."""
 
     def __init__(self, cfg: WalkthroughConfig | None = None, *, rng: np.random.Generator, dtype: Any = np.float32):
         self.cfg = cfg or WalkthroughConfig()
-        self.text = TextEncoder(self.cfg, rng=rng, dtype=dtype)
-        self.image = ImageEncoder(self.cfg, rng=rng, dtype=dtype)
+        c = self.cfg
+        self.text = BagOfWords(
+            vocab_size=c.vocab_size,
+            word_dim=c.word_dim,
+            width=c.text_hidden,
+            embed_dim=c.embed_dim,
+            rng=rng,
+            dtype=dtype,
+        )
+        self.image = PatchMLP(
+            channels=c.channels,
+            patch_size=c.patch_size,
+            width=c.image_hidden,
+            embed_dim=c.embed_dim,
+            rng=rng,
+            dtype=dtype,
+        )
         self.similarity = Similarity()
         self.loss = ContrastiveLoss(base=self.cfg.base)
         self.logits: Any = None

@@ -106,9 +106,36 @@ def test_file_layout_is_plain_arrays(tmp_path):
         keys = set(npz.files)
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         assert npz["meta"].dtype == np.uint8
-    assert {"model/image.stem_bn.running_var", "model/temperature.logit_scale", "optim/step"} <= keys
+    assert {"model/image.stem_bn.running_var", "model/logit_scale.log_scale", "optim/step"} <= keys
     assert {"optim/m.text.lookup.table", "optim/v.text.lookup.table"} <= keys
     assert meta["format"] == "miniclip-checkpoint" and meta["version"] == VERSION and meta["optimizer"] == "AdamW"
+
+
+def test_a_checkpoint_saved_under_the_old_temperature_name_loads_and_resumes(tmp_path):
+    """Before CLIP.logit_scale it was CLIP.temperature: the weight and its AdamW moments carried the old name."""
+    model, cfg, tokenizer, optimizer, _ = _trained()
+    file = _save(tmp_path / "new", model, cfg, tokenizer, optimizer)
+    with np.load(file, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    old = {key.replace("logit_scale.log_scale", "temperature.logit_scale"): a for key, a in arrays.items()}
+    assert {
+        "model/temperature.logit_scale",
+        "optim/m.temperature.logit_scale",
+        "optim/v.temperature.logit_scale",
+    } <= set(old)
+    assert not any("log_scale" in key for key in old)
+    np.savez(tmp_path / "old.npz", **old)
+
+    ck = load_checkpoint(tmp_path / "old.npz")
+    saved, loaded = model.state(), ck.model.state()
+    assert saved.keys() == loaded.keys()
+    for name in saved:
+        np.testing.assert_array_equal(loaded[name], saved[name], err_msg=name)
+    assert float(ck.model.logit_scale.log_scale.data) == float(model.logit_scale.log_scale.data)
+    resumed = AdamW(ck.model.parameters(), lr=1e-2)
+    resumed.load_state(ck.optimizer_state)  # the moments found their parameter under its new name
+    for key, moment in optimizer.state().items():
+        np.testing.assert_array_equal(resumed.state()[key], moment, err_msg=key)
 
 
 def test_defaults_and_dtype(tmp_path):
@@ -134,14 +161,14 @@ def test_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(np, "savez", savez_then_fail)
-    model.parameters()["temperature.logit_scale"].data[...] = 0.5
+    model.parameters()["logit_scale.log_scale"].data[...] = 0.5
     with pytest.raises(OSError, match="No space left"):
         _save(tmp_path, model, cfg, tokenizer, optimizer, progress={"epoch": 2, "step": 20})
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path)) == before  # no temporary file left behind
     ck = load_checkpoint(tmp_path)
     assert ck.progress == {"epoch": 1, "step": 10}
-    assert float(ck.model.parameters()["temperature.logit_scale"].data) != 0.5
+    assert float(ck.model.parameters()["logit_scale.log_scale"].data) != 0.5
 
     with pytest.raises(ValueError, match="JSON-serialisable"):  # refused before anything is written
         _save(tmp_path, model, cfg, tokenizer, train_config={"augment": object()})

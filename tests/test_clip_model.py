@@ -85,10 +85,10 @@ def test_embeddings_are_unit_length_and_logits_are_scaled_cosines():
 
 def test_initial_temperature_is_0_07():
     model = build_clip(tiny_config(), rng=np.random.default_rng(0), dtype=F32)
-    s = model.temperature.logit_scale
+    s = model.logit_scale.log_scale
     assert s.data.shape == () and s.data.dtype == F32
     assert float(s.data) == pytest.approx(math.log(1 / 0.07), rel=1e-7)
-    assert float(model.temperature.scale) == pytest.approx(1 / 0.07, rel=1e-6)
+    assert float(model.logit_scale.scale) == pytest.approx(1 / 0.07, rel=1e-6)
 
 
 def test_clamp_temperature_after_huge_adamw_steps_both_ways():
@@ -98,7 +98,7 @@ def test_clamp_temperature_after_huge_adamw_steps_both_ways():
     bounds_hit = set()
     for direction in (1.0, -1.0):
         model = build_clip(cfg, rng=np.random.default_rng(0), dtype=F32)
-        s = model.temperature.logit_scale
+        s = model.logit_scale.log_scale
         array = s.data
         optimiser = AdamW(model.parameters(), lr=1000.0, weight_decay=0.1)
         model(ids, images, mask)

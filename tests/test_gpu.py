@@ -135,7 +135,7 @@ def test_training_steps_on_the_gpu_match_the_cpu(tmp_path):
     cpu_losses = _step_losses(cpu, 4)
     with backend.using("gpu"):
         gpu = Trainer(_tiny_run(tmp_path, "gpu"), show_progress=False)
-        assert isinstance(gpu.model.temperature.logit_scale.data, cupy.ndarray)
+        assert isinstance(gpu.model.logit_scale.log_scale.data, cupy.ndarray)
         assert isinstance(gpu.caption_ids, cupy.ndarray) and isinstance(gpu.train_images, cupy.ndarray)
         for name, value in gpu.model.state().items():
             np.testing.assert_array_equal(value, start[name], err_msg=f"initial {name}")  # drawn on the host

@@ -244,7 +244,7 @@ def test_clip_head_matches_torch(seed, soft):
     np.testing.assert_allclose(model.logits, logits_t.detach().numpy(), **TOL)
     np.testing.assert_allclose(model.text.grad, t_t.grad.numpy(), **TOL)
     np.testing.assert_allclose(di, i_t.grad.numpy(), **TOL)
-    np.testing.assert_allclose(model.temperature.logit_scale.grad, s_t.grad.numpy(), **TOL)
+    np.testing.assert_allclose(model.logit_scale.log_scale.grad, s_t.grad.numpy(), **TOL)
 
 
 @pytest.mark.parametrize("pool", ["end", "mean"])
@@ -262,7 +262,7 @@ def test_whole_vit_transformer_clip_matches_torch(pool):
     images_t = torch.tensor(images, requires_grad=True)
     t = _torch_text(w, ids, mask, pool, cfg.text_depth, cfg.text_heads, prefix="text.")
     i = _torch_vit(w, images_t, cfg.patch_size, cfg.image_depth, cfg.image_heads, prefix="image.")
-    loss_t, _ = _torch_clip_loss(t, i, w["temperature.logit_scale"])
+    loss_t, _ = _torch_clip_loss(t, i, w["logit_scale.log_scale"])
     loss_t.backward()
     np.testing.assert_allclose(loss, loss_t.item(), **TOL)
     np.testing.assert_allclose(dimages, images_t.grad.numpy(), **TOL)
@@ -284,9 +284,9 @@ def test_adamw_on_whole_clip_matches_torch(image_encoder, text_encoder):
     params = model.parameters()
     decayed = [name for name, p in params.items() if decays(name, p)]
     kept = [name for name in params if name not in decayed]
-    assert "temperature.logit_scale" in kept and "image.project.weight" in decayed
-    for name in kept:  # biases, 1-D gains, tables, positions, the temperature: never decayed
-        assert name.endswith(("bias", "table", "positions", "logit_scale")) or params[name].data.ndim < 2, name
+    assert "logit_scale.log_scale" in kept and "image.project.weight" in decayed
+    for name in kept:  # biases, 1-D gains, tables, positions, the logit scale: never decayed
+        assert name.endswith(("bias", "table", "positions", "log_scale")) or params[name].data.ndim < 2, name
     # Adam's moments live in the optimiser, so the same PyTorch tensors (our layout) serve every step.
     theirs = {name: torch.tensor(p.data.copy(), requires_grad=True) for name, p in params.items()}
     lr, betas, eps, wd = 1e-2, (0.9, 0.98), 1e-6, 0.1

@@ -1,9 +1,11 @@
-"""The learned temperature: logits = e^s · cosine similarities.
+"""The logit scale, the learned inverse temperature: logits = e^s · cosine similarities.
 
-CLIP learns how sharp its softmax is. It stores ``s = log(1/τ)`` rather than the
-temperature ``τ`` itself, so the scale ``e^s`` stays positive whatever the optimiser does::
+CLIP learns how sharp its softmax is. A softmax at temperature τ divides the cosines by τ;
+CLIP multiplies them by the *logit scale* ``e^s = 1/τ`` and learns ``s = log(1/τ)`` (the
+parameter ``log_scale``) rather than ``τ`` itself, so the scale stays positive whatever the
+optimiser does::
 
-    logits = e^s · C                         C (N, N) cosine similarities
+    logits = e^s · C  =  C / τ               C (N, N) cosine similarities
 
 Backward, with ``dZ = dL/dlogits``::
 
@@ -30,26 +32,26 @@ MAX = math.log(100.0)  # ≈ 4.605
 
 
 class LogitScale(Module):
-    """Multiply cosine similarities by the learned scale ``e^s`` (parameter ``logit_scale``)."""
+    """Multiply cosine similarities by the learned scale ``e^s = 1/τ`` (parameter ``log_scale``: s)."""
 
     def __init__(self, init: float = INIT, *, dtype: Any = np.float32) -> None:
-        self.logit_scale = Parameter.from_host(np.array(init), dtype)  # 0-d: s
+        self.log_scale = Parameter.from_host(np.array(init), dtype)  # 0-d: s
         self._logits: Any = None
 
     @property
     def scale(self) -> Any:
         """``e^s`` as a 0-d array (the inverse temperature 1/τ)."""
-        return get_array_module(self.logit_scale.data).exp(self.logit_scale.data)
+        return get_array_module(self.log_scale.data).exp(self.log_scale.data)
 
     def forward(self, cosines: Any) -> Any:
         self._logits = cosines * self.scale  # (N, N)
         return self._logits
 
     def backward(self, dlogits: Any) -> Any:
-        self.logit_scale.grad += (dlogits * self._logits).sum()  # ds = Σ dZ ⊙ logits
+        self.log_scale.grad += (dlogits * self._logits).sum()  # ds = Σ dZ ⊙ logits
         return dlogits * self.scale  # dC
 
     def clamp(self) -> None:
         """Keep ``s`` in [0, ln 100] (call after each optimiser step), in place."""
-        xp = get_array_module(self.logit_scale.data)
-        xp.clip(self.logit_scale.data, 0.0, MAX, out=self.logit_scale.data)
+        xp = get_array_module(self.log_scale.data)
+        xp.clip(self.log_scale.data, 0.0, MAX, out=self.log_scale.data)

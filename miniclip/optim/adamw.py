@@ -13,7 +13,7 @@ shrinks weights directly instead of being added to ``g`` (which Adam would then 
 the same order as PyTorch's ``torch.optim.AdamW``.
 
 Weight decay is for the matrices that mix features; biases, normalisation gains and shifts,
-token tables, positional embeddings and the temperature are left alone. :func:`decays` is
+token tables, positional embeddings and the logit scale are left alone. :func:`decays` is
 that rule, by parameter name.
 """
 
@@ -33,7 +33,7 @@ def decays(name: str, p: Parameter) -> bool:
     """True when weight decay applies: the last part of the name is ``weight`` and ``p`` has ndim >= 2.
 
     ``"text.encode.weight"`` (a matrix) decays; ``"text.encode.bias"``, a LayerNorm's 1-D
-    ``"norm.weight"``, ``"lookup.table"``, ``"positions"`` and ``"logit_scale"`` do not.
+    ``"norm.weight"``, ``"lookup.table"``, ``"positions"`` and ``"logit_scale.log_scale"`` do not.
     """
     return name.rsplit(".", 1)[-1] == "weight" and p.data.ndim >= 2
 
