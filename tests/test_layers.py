@@ -11,7 +11,7 @@ import pytest
 from miniclip.checks import run_checks
 from miniclip.checks.foundation import CASES
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
-from miniclip.sgd import SGD
+from miniclip.optim import SGD
 from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 F64 = np.float64

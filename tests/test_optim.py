@@ -11,7 +11,6 @@ from miniclip import backend
 from miniclip.layers import Embedding, Linear
 from miniclip.module import Module, Parameter
 from miniclip.optim import SGD, AdamW, clip_grad_norm, decays, warmup_cosine
-from miniclip.sgd import SGD as ShimSGD
 
 
 class Tiny(Module):
@@ -54,10 +53,6 @@ def _quadratic(w: np.ndarray, curvature: np.ndarray) -> tuple[float, np.ndarray]
 
 
 # ---------------------------------------------------------------- SGD
-
-
-def test_shim_reexports_sgd() -> None:
-    assert ShimSGD is SGD
 
 
 def test_sgd_plain_step_by_hand() -> None:
