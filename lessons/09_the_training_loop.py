@@ -29,10 +29,12 @@ import numpy as np
 
 from miniclip import set_device
 from miniclip.checkpoint import load_checkpoint
-from miniclip.data.augment import horizontal_flip, random_crop
+from miniclip.configs import CONFIGS, TrainConfig, named_config
+from miniclip.data.augment import batches, horizontal_flip, random_crop
+from miniclip.data.captions import caption_rows, draw_templates
 from miniclip.optim import clip_grad_norm, warmup_cosine
 from miniclip.targets import label_aware_targets
-from miniclip.train import CONFIGS, TrainConfig, Trainer, named_config, train
+from miniclip.train import Trainer, train
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
@@ -42,27 +44,16 @@ scratch = tempfile.TemporaryDirectory()  # for the runs this lesson throws away
 # %% [markdown]
 # ## A tiny configuration
 #
-# `named_config("shapes", ...)` starts from the shapes configuration and replaces a few
-# fields. To train in seconds: 2048 training images, batches of 64, four epochs, and a small
-# model — a CNN of two stages (8 and 16 channels) after a 2×2 patchify stem, and a one-block
-# text transformer of width 32, meeting in a 32-dimensional space.
+# `named_config("tiny", ...)` copies the named configuration `tiny` and replaces a few
+# fields. It trains the shapes in seconds: 2048 training images, batches of 64, four epochs,
+# and a small model — a CNN of two stages (8 and 16 channels) after a 2×2 patchify stem, and
+# a one-block text transformer of width 32, meeting in a 32-dimensional space.
+
 
 # %%
-TINY_MODEL = {
-    "image_encoder": "cnn",
-    "cnn_channels": [8, 16],
-    "cnn_stem_patch": 2,
-    "text_encoder": "transformer",
-    "text_width": 32,
-    "text_heads": 2,
-    "embed_dim": 32,
-}
-
-
 def tiny(out_dir: str | Path, **changes: object) -> TrainConfig:
-    """The lesson's shapes configuration, writing to ``out_dir``."""
-    options = {"n_train": 2048, "n_test": 480, "epochs": 4, "batch_size": 64, "lr": 4e-3, "model": TINY_MODEL}
-    return named_config("shapes", out_dir=str(out_dir), **(options | changes))
+    """The configuration ``tiny``, writing to ``out_dir``."""
+    return named_config("tiny", out_dir=str(out_dir), **changes)
 
 
 cfg = tiny("unused")
@@ -84,7 +75,7 @@ print(f"{'targets':<13} {cfg.targets}   augment {cfg.augment}   model {cfg.model
 by_hand = Trainer(tiny(Path(scratch.name) / "by_hand", augment=True), show_progress=False)
 twin = Trainer(tiny(Path(scratch.name) / "twin", augment=True), show_progress=False)
 model, rng = by_hand.model, by_hand.augment_rng
-idx = by_hand.order_rng.permutation(len(by_hand.dataset.train_labels))[: cfg.batch_size]  # (B,) this batch
+idx = next(batches(len(by_hand.dataset.train_labels), cfg.batch_size, by_hand.order_rng))  # (B,) the first batch
 print(f"{by_hand.steps_per_epoch} steps per epoch, {by_hand.total_steps} in all; this batch: {idx[:8]} ...")
 
 # %% [markdown]
@@ -99,12 +90,13 @@ print("images", images.shape, images.dtype, f"— {int((augmented != images).any
 # %% [markdown]
 # **2. Captions.** Every caption that can occur (48 classes × 5 templates) was tokenised
 # once when the trainer was built; a step only draws a template per image and picks rows of
-# that table: `row = label · T + template`.
+# that table: `row = label · T + template` (`miniclip.data.captions`, where `make_captions`
+# draws the same captions as strings).
 
 # %%
 n_templates = len(by_hand.templates)
-template = rng.integers(0, n_templates, len(idx))  # (B,)
-row = labels * n_templates + template  # (B,) which caption of the table
+template = draw_templates(rng, len(idx), n_templates)  # (B,)
+row = caption_rows(labels, template, n_templates)  # (B,) which caption of the table: label · T + template
 ids, mask = by_hand.caption_ids[row], by_hand.caption_mask[row]  # (B, L) each
 for k in range(3):
     print(f"  image {idx[k]:>4} ({by_hand.dataset.class_names[labels[k]]}): {by_hand.tokenizer.decode(ids[k])!r}")

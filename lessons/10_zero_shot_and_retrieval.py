@@ -27,12 +27,14 @@ import numpy as np
 from PIL import Image
 
 from miniclip import set_device
+from miniclip.configs import named_config
 from miniclip.data import UNSEEN_TEMPLATES
 from miniclip.data.captions import fill, prompts
 from miniclip.data.shapes import COLOURS, SHAPES, SIZES
+from miniclip.layers.softmax import softmax
 from miniclip.retrieval import recall_at_k
-from miniclip.train import Trainer, named_config
-from miniclip.usage import classify_images, softmax
+from miniclip.train import Trainer
+from miniclip.usage import classify_images
 from miniclip.zeroshot import class_embeddings, encode_images, encode_texts, zero_shot
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
@@ -43,26 +45,14 @@ scratch = tempfile.TemporaryDirectory()
 # %% [markdown]
 # ## A small trained model
 #
-# The configuration of lesson 09: 2048 shapes, batches of 64, four epochs, a two-stage CNN
-# and a one-block text transformer meeting in 32 dimensions. (Lessons do not import each
-# other, so it is written out again.)
+# The configuration of lesson 09, the named configuration `tiny`: 2048 shapes, batches of
+# 64, four epochs, a two-stage CNN and a one-block text transformer meeting in 32 dimensions.
 
 # %%
-TINY_MODEL = {
-    "image_encoder": "cnn",
-    "cnn_channels": [8, 16],
-    "cnn_stem_patch": 2,
-    "text_encoder": "transformer",
-    "text_width": 32,
-    "text_heads": 2,
-    "embed_dim": 32,
-}
 run_dir = Path(out) / "10_shapes_run" if out else Path(scratch.name) / "run"
 if run_dir.exists():
     shutil.rmtree(run_dir)  # this lesson's own run from an earlier time: start afresh
-cfg = named_config(
-    "shapes", out_dir=str(run_dir), n_train=2048, n_test=480, epochs=4, batch_size=64, lr=4e-3, model=TINY_MODEL
-)
+cfg = named_config("tiny", out_dir=str(run_dir))
 trainer = Trainer(cfg, show_progress=False)
 metrics = trainer.run()
 model, tokenizer, dataset = trainer.model.eval(), trainer.tokenizer, trainer.dataset

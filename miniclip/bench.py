@@ -37,6 +37,7 @@ import numpy as np
 
 from miniclip import backend
 from miniclip.bench_torch import torch_step, torch_version, unsupported
+from miniclip.configs import TrainConfig, named_config
 from miniclip.cost import ModelCost, clip_cost
 from miniclip.data.augment import CIFAR10_MEAN, CIFAR10_STD, normalize
 from miniclip.data.captions import TRAIN_TEMPLATES, fill
@@ -45,7 +46,7 @@ from miniclip.model_config import ModelConfig, build_clip
 from miniclip.optim import AdamW
 from miniclip.targets import label_aware_targets
 from miniclip.tokenizer import END, PAD, START, words
-from miniclip.train import TrainConfig, named_config, train_step
+from miniclip.train import train_step
 
 VOCAB = 64  # token ids are random, so the vocabulary size only sets the embedding table
 CLASSES = 10  # labels drawn from 0..9, as in CIFAR-10

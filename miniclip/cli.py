@@ -10,6 +10,10 @@
 
 ``--device cpu|gpu`` (or ``MINICLIP_DEVICE``) picks NumPy or CuPy. Errors a user can fix
 (a missing GPU, a bad value) end with a one-line message and a non-zero exit, not a traceback.
+
+Building the parser needs only plain values (the named configurations, the encoder names);
+each command imports its own code when it runs, so ``miniclip gradcheck`` and ``miniclip
+walkthrough`` never load the trainer, tqdm, Matplotlib or Pillow.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from miniclip import backend
+from miniclip.configs import CONFIGS, TARGETS, named_config
+from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS
 
 
 def _base(text: str) -> float:
@@ -89,7 +95,7 @@ _non_negative_int = _whole_number(0)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from miniclip.train import Trainer, TrainingDivergedError, named_config
+    from miniclip.train import Trainer, TrainingDivergedError
 
     name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
     overrides: dict = {"model": {}}
@@ -124,18 +130,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_run(path: str) -> tuple:
-    """A checkpoint with what using it needs: the model, tokenizer, normaliser, context length and dataset name."""
-    from miniclip.checkpoint import load_checkpoint
-    from miniclip.data.augment import normalize
-
-    ckpt = load_checkpoint(path)
-    train_cfg = ckpt.train_config.get("config", {})
-    mean, std = ckpt.train_config.get("state", {}).get("mean_std", ([0.5] * 3, [0.25] * 3))
-    ckpt.model.eval()
-    return ckpt, (lambda images: normalize(images, mean, std)), train_cfg
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from miniclip.evaluate import evaluate_run
 
@@ -145,9 +139,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES
+    from miniclip.trained_run import load_run
     from miniclip.usage import classify_images
 
-    ckpt, normalize_fn, train_cfg = _load_run(args.checkpoint)
+    run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
+    ckpt = run.checkpoint
     templates = [args.template] if args.template else CLIP_CIFAR10_TEMPLATES
     results = classify_images(
         ckpt.model,
@@ -156,7 +152,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         args.labels,
         templates,
         ckpt.model_config.image_size,
-        normalize_fn,
+        run.normalize,
         ckpt.model_config.context_length,
     )
     for path, ranked in zip(args.images, results, strict=True):
@@ -167,26 +163,19 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from miniclip.data import load_dataset
     from miniclip.plots import plot_image_grid
+    from miniclip.trained_run import load_run
     from miniclip.usage import search_images
 
-    ckpt, normalize_fn, train_cfg = _load_run(args.checkpoint)
-    data = args.data or train_cfg.get("data", "cifar10")
-    dataset = load_dataset(  # the run's own test split: shapes and folders depend on its seed and sizes
-        data,
-        args.data_dir or train_cfg.get("data_dir"),
-        download=False,
-        seed=train_cfg.get("seed", 0),
-        n_train=train_cfg.get("n_train", 4000),
-        n_test=train_cfg.get("n_test", 1000),
-    )
+    run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
+    ckpt = run.checkpoint
+    dataset = run.dataset(args.data, args.data_dir)  # the run's own test split: shapes depend on its seed and sizes
     indices, scores = search_images(
         ckpt.model,
         ckpt.tokenizer,
         args.query,
         dataset.test_images,
-        normalize_fn,
+        run.normalize,
         ckpt.model_config.context_length,
         top=args.top,
     )
@@ -254,9 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only checks whose name contains one of these words")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and upstream gradients")
     p.set_defaults(func=cmd_gradcheck)
-
-    from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS
-    from miniclip.train import CONFIGS, TARGETS
 
     p = sub.add_parser(
         "train",

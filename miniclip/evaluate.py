@@ -13,24 +13,24 @@ On the test split of the dataset the run was trained on:
   one (any image of the right class counts) — with a thousand images per caption, only the
   second is meaningful on CIFAR-10.
 
-The numbers also go to ``eval.json`` beside the plots.
+Every test image is encoded once — averaged with its mirror image when the run was evaluated
+that way while it trained (``flip_average``) — and that one embedding serves all three. The
+model, the normalisation and the test split come from the checkpoint
+(:func:`miniclip.trained_run.load_run`). The numbers also go to ``eval.json`` beside the plots.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from miniclip.checkpoint import load_checkpoint, write_atomically
-from miniclip.data import load_dataset
-from miniclip.data.augment import normalize
-from miniclip.data.captions import fill
+from miniclip.atomic import write_atomically
+from miniclip.data.captions import ensemble_name, eval_templates, fill
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.retrieval import recall_at_k
-from miniclip.train import eval_templates
+from miniclip.trained_run import load_run
 from miniclip.zeroshot import encode_images, encode_texts, evaluate_zero_shot
 
 
@@ -42,31 +42,17 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
 
 def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None = None, pairs: int = 5) -> str:
     """Evaluate the checkpoint at ``path``; write plots and ``eval.json``; return a readable report."""
-    ckpt = load_checkpoint(path)
-    cfg = ckpt.train_config.get("config")
-    if not cfg or "mean_std" not in ckpt.train_config.get("state", {}):
-        raise ValueError(
-            f"{ckpt.path} holds no training configuration (it was not written by `miniclip train`), "
-            "so the dataset and normalisation to evaluate with are unknown"
-        )
-    mean, std = ckpt.train_config["state"]["mean_std"]
+    run = load_run(path)
+    ckpt, normalize_fn = run.checkpoint, run.normalize
     out = Path(out_dir) if out_dir else ckpt.path.parent
-    dataset = load_dataset(
-        cfg.get("data", "cifar10"),
-        data_dir or cfg.get("data_dir"),
-        download=False,
-        seed=cfg.get("seed", 0),
-        n_train=cfg.get("n_train", 4000),
-        n_test=cfg.get("n_test", 1000),
-    )
-    model, tokenizer, length = ckpt.model.eval(), ckpt.tokenizer, ckpt.model_config.context_length
+    dataset = run.dataset(data_dir=data_dir)
+    model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
 
-    def normalize_fn(images: Any) -> Any:
-        return normalize(images, mean, std)
-
-    flip_average = bool(cfg.get("flip_average", False))  # as the run was evaluated while it trained
+    # Every test image is encoded once, as the run was evaluated while it trained (flip_average),
+    # and that one embedding serves the zero-shot table, the heatmap and retrieval.
+    image_embs = encode_images(model, dataset.test_images, normalize_fn, flip_average=run.config.flip_average)  # (N, d)
     results = evaluate_zero_shot(
-        model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset), flip_average=flip_average
+        model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset), image_embeddings=image_embs
     )
     lines = [
         f"{ckpt.path}: {len(dataset.test_labels)} test images of {dataset.name}, {dataset.num_classes} classes",
@@ -78,19 +64,19 @@ def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None 
         if "heldout" in r:
             extra = f"   held-out combinations {r['heldout']['top1']:.1%}, seen {r['seen']['top1']:.1%}"
         lines.append(f"{name:<22} {r['top1']:7.1%} {r['top5']:7.1%}{extra}")
-    ensemble_name = list(results)[1]
-    best = results[ensemble_name]
-    lines += ["", f"per-class top-1 ({ensemble_name}):"]
+    ensemble = ensemble_name(dataset)
+    best = results[ensemble]
+    lines += ["", f"per-class top-1 ({ensemble}):"]
     lines += [f"  {c:<24} {a:6.1%}" for c, a in zip(dataset.class_names, best["per_class"], strict=True)]
     plot_confusion(
-        best["confusion"], dataset.class_names, out / "confusion.png", title=f"zero-shot confusion ({ensemble_name})"
+        best["confusion"], dataset.class_names, out / "confusion.png", title=f"zero-shot confusion ({ensemble})"
     )
 
     # The similarity heatmap: one image of each of the first `pairs` classes against its caption.
     chosen = _first_of_each_class(dataset.test_labels, pairs)
     captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
     plot_similarity(
-        encode_images(model, dataset.test_images[chosen], normalize_fn),
+        image_embs[chosen],
         encode_texts(model, tokenizer, captions, length),
         dataset.test_images[chosen],
         captions,
@@ -98,7 +84,6 @@ def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None 
     )
 
     # Retrieval: every test image paired with the caption of its class.
-    image_embs = encode_images(model, dataset.test_images, normalize_fn)
     class_texts = encode_texts(
         model, tokenizer, [fill(dataset.train_templates[0], c) for c in dataset.class_names], length
     )

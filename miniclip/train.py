@@ -13,7 +13,12 @@ the curves in ``curves.png`` and an atomically written checkpoint. All randomnes
 two host generators whose states are saved in the checkpoint — ``order`` (the shuffling of
 each epoch) and ``augment`` (crops, flips, caption templates) — so ``--resume`` continues
 exactly where the run stopped, even in the middle of an epoch, and gives the same numbers as
-a run that was never interrupted.
+a run that was never interrupted. Each epoch's shuffled batches are
+:func:`miniclip.data.augment.batches` of the ``order`` generator, and each caption is drawn as
+:func:`miniclip.data.captions.make_captions` draws it.
+
+A run starts from a :class:`~miniclip.configs.TrainConfig`, usually one of the named
+configurations of :mod:`miniclip.configs`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +39,12 @@ from tqdm.auto import tqdm
 from miniclip import backend
 from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint, write_atomically
 from miniclip.clip import CLIP
+from miniclip.configs import TrainConfig
 from miniclip.data import load_dataset
 from miniclip.data.augment import (
     CIFAR10_MEAN,
     CIFAR10_STD,
+    batches,
     channel_stats,
     draw_crop_offsets,
     draw_flips,
@@ -46,7 +52,7 @@ from miniclip.data.augment import (
     normalize,
     random_crop,
 )
-from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, UNSEEN_TEMPLATES, fill
+from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
 from miniclip.data.dataset import ImageTextDataset
 from miniclip.model_config import ModelConfig, build_clip
 from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
@@ -55,153 +61,12 @@ from miniclip.targets import label_aware_targets
 from miniclip.tokenizer import Tokenizer
 from miniclip.zeroshot import accuracy_table, evaluate_zero_shot
 
-TARGETS = ("label_aware", "identity")
 CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
 FLIP_P = 0.5  # probability of mirroring a training image
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs besides the model sizes (``model`` overrides :class:`ModelConfig` fields)."""
-
-    data: str = "cifar10"  # "cifar10", "shapes", or a folder with one sub-folder of images per class
-    data_dir: str | None = None  # where datasets live (default: $MINICLIP_DATA or ./datasets)
-    out_dir: str = "runs/cifar10-cpu"  # checkpoint, metrics.jsonl and plots go here
-    epochs: int = 8
-    batch_size: int = 256
-    lr: float = 3e-3  # peak learning rate, after linear warm-up, before cosine decay
-    min_lr: float = 0.0  # learning rate at the end of the cosine decay
-    warmup: float = 0.05  # fraction of all steps spent warming up
-    weight_decay: float = 0.05  # AdamW's decoupled decay, on weight matrices only
-    grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
-    targets: str = "label_aware"  # "label_aware": same class counts as a match; "identity": CLIP's
-    augment: bool = True  # random crop (4 px of padding) and horizontal flip
-    seed: int = 0
-    context_length: int = 16  # tokens per caption, <start> and <end> included
-    eval_images: int = 0  # test images for the evaluation after each epoch but the last (0: all); the last uses all
-    flip_average: bool = False  # evaluation: average each test image's embedding with its mirror image's
-    n_train: int = 4000  # shapes only: training images
-    n_test: int = 1000  # shapes only: test images
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the bad field."""
-        if self.targets not in TARGETS:
-            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
-        for name in ("epochs", "batch_size", "context_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ValueError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
-        if self.batch_size < 2:
-            raise ValueError(f"a contrastive batch needs at least 2 pairs, got batch_size={self.batch_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training configuration keys {unknown}")
-        return cls(**values)
-
-
-# Named configurations: a starting point each, every field can be overridden on the command line.
-CONFIGS: dict[str, TrainConfig] = {
-    # CIFAR-10 on a laptop CPU inside a quarter of an hour (12 min on 2 cores): a residual CNN with a 2×2 patchify
-    # stem, and the walkthrough's bag-of-words text encoder (ten class names need no attention).
-    # 12 epochs: the channels-last engine runs a step about twice as fast as the first one did,
-    # and the time went into epochs (6 → 12: 72.9 % → 79 % before flip averaging, see README).
-    "cpu": TrainConfig(
-        out_dir="runs/cifar10-cpu",
-        epochs=12,
-        batch_size=256,
-        lr=3e-3,
-        context_length=12,
-        eval_images=2000,
-        flip_average=True,
-        model={
-            "image_encoder": "cnn",
-            "cnn_channels": [32, 64, 128],
-            "cnn_stem_patch": 2,
-            "text_encoder": "bag_of_words",
-            "text_width": 128,
-            "embed_dim": 128,
-        },
-    ),
-    # CIFAR-10 on one GPU: a wider CNN at full resolution and a deeper text transformer.
-    "gpu": TrainConfig(
-        out_dir="runs/cifar10-gpu",
-        epochs=30,
-        batch_size=512,
-        lr=3e-3,
-        flip_average=True,
-        model={
-            "image_encoder": "cnn",
-            "cnn_channels": [64, 128, 256],
-            "cnn_blocks": 2,
-            "cnn_stem_patch": 1,
-            "text_encoder": "transformer",
-            "text_width": 256,
-            "text_depth": 2,
-            "text_heads": 4,
-            "embed_dim": 256,
-        },
-    ),
-    # The synthetic shapes: no download, about two minutes on a CPU.
-    "shapes": TrainConfig(
-        data="shapes",
-        out_dir="runs/shapes",
-        epochs=8,
-        batch_size=128,
-        lr=3e-3,
-        augment=False,
-        model={
-            "image_encoder": "cnn",
-            "cnn_channels": [32, 64, 128],
-            "cnn_stem_patch": 2,
-            "text_encoder": "transformer",
-            "text_width": 64,
-            "text_depth": 1,
-            "text_heads": 4,
-            "embed_dim": 64,
-        },
-    ),
-}
-
-
-def named_config(name: str, **overrides: Any) -> TrainConfig:
-    """A copy of ``CONFIGS[name]`` with some fields replaced (``model`` entries are merged)."""
-    if name not in CONFIGS:
-        raise ValueError(f"unknown configuration {name!r}; choose from {sorted(CONFIGS)}")
-    base = CONFIGS[name].to_dict()
-    model = {**base.pop("model"), **overrides.pop("model", {})}
-    cfg = TrainConfig.from_dict({**base, **overrides, "model": model})
-    cfg.validate()
-    return cfg
-
-
-def eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
-    """The template sets reported each epoch: one template, an ensemble, and templates never trained on."""
-    if dataset.name == "cifar10":
-        return {
-            "one template": [CLIP_CIFAR10_TEMPLATES[0]],
-            "CLIP 18 templates": CLIP_CIFAR10_TEMPLATES,
-            "unseen templates": UNSEEN_TEMPLATES,
-        }
-    return {
-        "one template": dataset.train_templates[:1],
-        "train templates": dataset.train_templates,
-        "unseen templates": UNSEEN_TEMPLATES,
-    }
 
 
 def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float], list[float]]:
@@ -256,7 +121,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
         # Every caption that can occur in training, row label·T + template: (classes × templates) of them.
-        self.captions = [fill(t, c) for c in self.dataset.class_names for t in self.templates]
+        self.captions = caption_table(self.dataset.class_names, self.templates)
         if resume:
             self._resume()
         else:
@@ -335,14 +200,14 @@ class Trainer:
         rows = [idx]  # (B,) which training examples
         if cfg.augment:
             rows += [*draw_crop_offsets(rng, b, CROP_PADDING), draw_flips(rng, b, FLIP_P)]  # dy, dx, flip
-        rows.append(rng.integers(0, len(self.templates), b))  # (B,) template of each caption
+        rows.append(draw_templates(rng, b, len(self.templates)))  # (B,) template of each caption
         packed = backend.to_device(np.stack(rows).astype(np.int64))  # (5, B), or (2, B) without augmentation
         dev_idx, template = packed[0], packed[-1]  # (B,) each
         images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
         if cfg.augment:
             images = random_crop(images, CROP_PADDING, offsets=packed[1:3])  # (B, C, H, W)
             images = horizontal_flip(images, flips=packed[3])
-        caption = labels * len(self.templates) + template  # row of the caption table for each example
+        caption = caption_rows(labels, template, len(self.templates))  # (B,) row of the caption table, on the device
         targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
         self.optimizer.set_lr(
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
@@ -409,7 +274,7 @@ class Trainer:
     def _run_epoch(self, on_step: Callable[[int], None] | None) -> None:
         cfg = self.cfg
         order_state = self.order_rng.bit_generator.state  # saved so a resumed epoch shuffles the same way
-        order = self.order_rng.permutation(len(self.dataset.train_labels))
+        epoch_batches = list(batches(len(self.dataset.train_labels), cfg.batch_size, self.order_rng))  # (B,) each
         self._order_state = order_state
         bar = tqdm(
             total=self.steps_per_epoch,
@@ -427,7 +292,7 @@ class Trainer:
                 on_step(step)
             if self._stop_requested:
                 raise KeyboardInterrupt
-            idx = order[self.batch * cfg.batch_size : (self.batch + 1) * cfg.batch_size]
+            idx = epoch_batches[self.batch]  # a resumed epoch reshuffles alike and skips the batches done
             self._pending.append(self.step(idx, step))
             self.batch += 1
             bar.update(1)

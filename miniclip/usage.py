@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from miniclip.backend import get_array_module, to_host
 from miniclip.data.folder import load_image
+from miniclip.layers.softmax import softmax
 from miniclip.tokenizer import Tokenizer, words
 from miniclip.zeroshot import class_embeddings, encode_images, encode_texts
 
@@ -49,13 +50,6 @@ def load_images(image_paths: Sequence[str | os.PathLike[str]], image_size: int) 
     return np.stack(images)  # (N, 3, S, S)
 
 
-def softmax(logits: Any) -> Any:
-    """Row-wise softmax (N, K), stabilised by subtracting each row's maximum."""
-    xp = get_array_module(logits)
-    e = xp.exp(logits - logits.max(axis=1, keepdims=True))  # (N, K)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def classify_images(
     model: Any,
     tokenizer: Tokenizer,
@@ -72,7 +66,7 @@ def classify_images(
     images = load_images(image_paths, image_size)  # (N, 3, S, S)
     classes = class_embeddings(model, tokenizer, labels, templates, context_length)  # (K, d)
     embeddings = encode_images(model, images, normalize_fn)  # (N, d)
-    probs = to_host(softmax(model.logit_scale.scale * (embeddings @ classes.T)))  # (N, K)
+    probs = to_host(softmax(model.logit_scale.scale * (embeddings @ classes.T), axis=1))  # (N, K) over the labels
     order = np.argsort(-probs, axis=1, kind="stable")  # (N, K) most probable first
     return [[(labels[c], float(row[c])) for c in ranking] for row, ranking in zip(probs, order, strict=True)]
 

@@ -191,20 +191,31 @@ def evaluate_zero_shot(
     batch_size: int = 500,
     *,
     flip_average: bool = False,
+    image_embeddings: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Zero-shot accuracy on ``dataset``'s test split for each named template set, e.g.::
 
         {"one template": ["a photo of a {}."], "CLIP ensemble (18)": CLIP_CIFAR10_TEMPLATES}
 
     The test images are encoded once (with ``flip_average``, averaged with their mirror images:
-    see :func:`encode_images`). Each set's result is :func:`zero_shot`'s dict; when the
-    dataset holds classes out of training it also has ``"heldout"`` (test images of held-out
-    classes) and ``"seen"`` (the rest), each ``{"top1": ..., "top5": ..., "n": ...}``,
-    predicted among ALL classes.
+    see :func:`encode_images`), or not at all when their ``image_embeddings`` (N, d) are given
+    (``normalize_fn``, ``batch_size`` and ``flip_average`` then go unused), so a caller that
+    needs them for more than zero-shot encodes them once. Each set's result is
+    :func:`zero_shot`'s dict; when the dataset holds classes out of training it also has
+    ``"heldout"`` (test images of held-out classes) and ``"seen"`` (the rest), each
+    ``{"top1": ..., "top5": ..., "n": ...}``, predicted among ALL classes.
     """
     if not templates_by_name:
         raise ValueError("templates_by_name must name at least one template set")
-    images = encode_images(model, dataset.test_images, normalize_fn, batch_size, flip_average=flip_average)  # (N, d)
+    if image_embeddings is None:
+        images = encode_images(model, dataset.test_images, normalize_fn, batch_size, flip_average=flip_average)
+    elif tuple(image_embeddings.shape[:1]) != (len(dataset.test_labels),):
+        raise ValueError(
+            f"image_embeddings has {image_embeddings.shape[0]} rows for {len(dataset.test_labels)} test images: "
+            "they must match"
+        )
+    else:
+        images = image_embeddings  # (N, d)
     heldout = dataset.heldout_mask(dataset.test_labels) if dataset.heldout_classes else None  # (N,) bool
     results = {}
     for name, templates in templates_by_name.items():

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from miniclip import backend
+from miniclip.configs import CONFIGS
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -34,13 +35,6 @@ def _cpu_device() -> Iterator[None]:
         backend._device = before
 
 
-# The smallest CLIP that still trains visibly on the shapes data: shared by the training tests.
-TINY_TRAIN_MODEL = {
-    "image_encoder": "cnn",
-    "cnn_channels": [4, 8],
-    "cnn_stem_patch": 2,
-    "text_encoder": "transformer",
-    "text_width": 16,
-    "text_heads": 2,
-    "embed_dim": 16,
-}
+# The model of the named `tiny` configuration (the lessons' run) at half its widths, so that the
+# training tests that share it stay fast; a copy, so no test can change the configuration.
+TINY_TRAIN_MODEL = CONFIGS["tiny"].to_dict()["model"] | {"cnn_channels": [4, 8], "text_width": 16, "embed_dim": 16}

@@ -13,10 +13,11 @@ import miniclip.train as train_module
 from miniclip import backend, cli
 from miniclip.bench import bench_model_config, make_batch, run_bench
 from miniclip.bench_torch import unsupported
+from miniclip.configs import named_config
 from miniclip.layer_timing import ROOT, named_modules, timed_layers
 from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
 from miniclip.optim import AdamW
-from miniclip.train import named_config, train_step
+from miniclip.train import train_step
 
 QUICK = ["--warmup", "1", "--steps", "1", "--layer-steps", "1", "--gemm-size", "64"]
 

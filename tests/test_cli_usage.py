@@ -26,8 +26,11 @@ from PIL import Image
 import miniclip.train
 from miniclip.checkpoint import load_checkpoint, save_checkpoint
 from miniclip.cli import main
+from miniclip.clip import CLIP
+from miniclip.configs import CONFIGS, named_config
 from miniclip.data import load_shapes
-from miniclip.train import CONFIGS, named_config, train
+from miniclip.evaluate import evaluate_run
+from miniclip.train import train
 
 TINY_MODEL = TINY_TRAIN_MODEL
 N_TEST = 96  # test images of the tiny run
@@ -179,16 +182,40 @@ def test_eval_writes_the_plots_and_eval_json(run, evaluation):
     assert not (run / "eval.json").exists()  # --out was honoured
 
 
+def test_eval_encodes_each_test_image_once(run, tmp_path, monkeypatch):
+    """One encoding of the test split serves the zero-shot table, the heatmap and retrieval."""
+    encoded = []
+    encode_image = CLIP.encode_image
+
+    def counting(self, images):
+        encoded.append(len(images))
+        return encode_image(self, images)
+
+    monkeypatch.setattr(CLIP, "encode_image", counting)
+    for plot in ("plot_confusion", "plot_similarity"):  # drawing them takes seconds and encodes nothing
+        monkeypatch.setattr(f"miniclip.evaluate.{plot}", lambda *args, **kwargs: None)
+    report = evaluate_run(str(run), out_dir=str(tmp_path))
+    assert sum(encoded) == N_TEST and "retrieval" in report
+
+
 def test_eval_of_a_missing_folder_is_an_error(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "nowhere")]) == 2
     assert f"no checkpoint at {tmp_path / 'nowhere' / 'checkpoint.npz'}" in error_line(capsys.readouterr().err, "eval")
 
 
-def test_eval_of_a_checkpoint_without_training_information_is_an_error(run, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["eval", "classify", "search"])
+def test_a_checkpoint_without_training_information_is_refused_alike(command, run, image_files, tmp_path, capsys):
+    """Without the run's mean and std every embedding would be off: no command guesses them."""
     ckpt = load_checkpoint(run)
     bare = save_checkpoint(tmp_path, model=ckpt.model, model_config=ckpt.model_config, tokenizer=ckpt.tokenizer)
-    assert main(["eval", str(bare)]) == 2
-    assert "holds no training configuration" in error_line(capsys.readouterr().err, "eval")
+    more = {"eval": [], "classify": [str(image_files[0]), "--labels", "a", "b"], "search": ["a large cross"]}
+    assert main([command, str(bare), *more[command]]) == 2
+    message = error_line(capsys.readouterr().err, command).split(": error: ", 1)[1]
+    assert message == (
+        f"{bare} holds no training configuration (it was not written by `miniclip train`), "
+        "so the normalisation of its images and the dataset it was trained on are unknown"
+    )
+    assert not (tmp_path / "search.png").exists()
 
 
 # -- classify and search ----------------------------------------------------------------------

@@ -14,11 +14,12 @@ from conftest import TINY_TRAIN_MODEL
 from miniclip import backend
 from miniclip.checkpoint import load_checkpoint
 from miniclip.checks import CASES, run_checks
+from miniclip.configs import named_config
 from miniclip.data import load_dataset
 from miniclip.data.augment import normalize
 from miniclip.evaluate import evaluate_run
 from miniclip.layers import Embedding
-from miniclip.train import Trainer, named_config
+from miniclip.train import Trainer
 from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 from miniclip.zeroshot import class_embeddings, encode_images, encode_texts
 

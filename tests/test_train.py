@@ -11,10 +11,11 @@ from conftest import TINY_TRAIN_MODEL
 from miniclip import backend
 from miniclip import train as train_module
 from miniclip.checkpoint import load_checkpoint
+from miniclip.configs import named_config
 from miniclip.data import augment
 from miniclip.data.augment import horizontal_flip, normalize, random_crop
 from miniclip.tokenizer import SPECIALS, Tokenizer
-from miniclip.train import Trainer, TrainingDivergedError, named_config, train
+from miniclip.train import Trainer, TrainingDivergedError, train
 
 TINY_MODEL = TINY_TRAIN_MODEL
 
@@ -152,12 +153,28 @@ def test_a_step_draws_what_the_augment_functions_would_draw(tmp_path, monkeypatc
     images = trainer.dataset.train_images[idx]  # (B, C, H, W) uint8
     if augmented:
         images = horizontal_flip(random_crop(images, 4, rng), 0.5, rng)
-    templates = len(trainer.templates)
-    rows = trainer.dataset.train_labels[idx] * templates + rng.integers(0, templates, 32)  # (B,)
+    captions = trainer.dataset.captions(trainer.dataset.train_labels[idx], rng)  # the dataset's own caption draw
+    ids, mask = trainer.tokenizer.encode_batch(captions, trainer.cfg.context_length)  # (B, L) each
     np.testing.assert_array_equal(seen["images"], normalize(images, *trainer.mean_std))
-    np.testing.assert_array_equal(seen["token_ids"], trainer.caption_ids[rows])
-    np.testing.assert_array_equal(seen["mask"], trainer.caption_mask[rows])
+    np.testing.assert_array_equal(seen["token_ids"], ids)
+    np.testing.assert_array_equal(seen["mask"], mask)
     assert trainer.augment_rng.bit_generator.state == rng.bit_generator.state  # nothing more, nothing less drawn
+
+
+def test_an_epoch_takes_the_batches_of_augment_batches(tmp_path, monkeypatch):
+    """The trainer's shuffling is :func:`miniclip.data.augment.batches` with its order generator."""
+    trainer = Trainer(tiny(tmp_path, n_train=200), show_progress=False)  # 200 = 6 batches of 32 + 8 left over
+    rng = np.random.default_rng()
+    rng.bit_generator.state = trainer.order_rng.bit_generator.state
+    taken = []
+    monkeypatch.setattr(trainer, "step", lambda idx, step: taken.append(idx) or np.float32(0.0))
+    monkeypatch.setattr(trainer, "_end_epoch", lambda seconds, rate: None)
+    trainer._stop_requested = False  # as run() sets it
+    trainer._run_epoch(None)
+    expected = list(augment.batches(200, 32, rng))
+    assert len(taken) == len(expected) == trainer.steps_per_epoch == 6
+    for got, want in zip(taken, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_a_step_moves_its_random_numbers_and_indices_to_the_device_in_one_copy(tmp_path, monkeypatch):

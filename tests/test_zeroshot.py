@@ -209,6 +209,16 @@ def test_evaluate_zero_shot_reports_every_template_set_and_held_out_classes(clip
     assert set(table["ensemble"]) == {"top1", "top5", "heldout_top1", "heldout_top5", "seen_top1", "seen_top5"}
     assert table["ensemble"]["top1"] == results["ensemble"]["top1"]
 
+    # Embeddings encoded beforehand are used as they are, and give the same results; a wrong count is refused.
+    embeddings = encode_images(model, data.test_images, normalize, flip_average=True)  # (7, d)
+    given = evaluate_zero_shot(model, tokenizer, data, normalize, L, sets, image_embeddings=embeddings)
+    flipped = evaluate_zero_shot(model, tokenizer, data, normalize, L, sets, flip_average=True)
+    for name in sets:
+        np.testing.assert_array_equal(given[name]["ranks"], flipped[name]["ranks"])
+        assert given[name]["top1"] == flipped[name]["top1"]
+    with pytest.raises(ValueError, match="6 rows for 7 test images"):
+        evaluate_zero_shot(model, tokenizer, data, normalize, L, sets, image_embeddings=embeddings[:6])
+
 
 # --- retrieval --------------------------------------------------------------------------------------------------------
 def _brute_recall(queries, items, labels, k):

@@ -5,8 +5,9 @@ A dataset of labelled images becomes a dataset of (image, caption) pairs by fill
 
     "a blurry photo of a {}."  +  "cat"   →   "a blurry photo of a cat."
 
-During training each image gets one template drawn at random (:func:`make_captions`), so the
-text encoder sees many phrasings of the same class. For zero-shot classification every class
+During training each image gets one template drawn at random (:func:`make_captions`, or, in
+the trainer, the same draws as rows of a tokenised :func:`caption_table`), so the text encoder
+sees many phrasings of the same class. For zero-shot classification every class
 is written with every template (:func:`prompts`); the CLIP paper averages the text embeddings
 of one class's prompts into a single class embedding ("prompt ensembling", section 3.1.4).
 
@@ -24,11 +25,14 @@ Three lists of templates:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from miniclip.backend import to_host
+
+if TYPE_CHECKING:  # only for the annotations: miniclip.data.dataset imports this module
+    from miniclip.data.dataset import ImageTextDataset
 
 CLIP_CIFAR10_TEMPLATES: list[str] = [
     "a photo of a {}.",
@@ -105,13 +109,32 @@ def fill(template: str, class_name: str) -> str:
     return template.replace("{}", class_name)
 
 
+def caption_table(class_names: Sequence[str], templates: Sequence[str]) -> list[str]:
+    """Every caption that can occur, class-major: row ``label · T + template`` (T templates), K·T rows in all."""
+    return [caption for row in prompts(class_names, templates) for caption in row]
+
+
+def draw_templates(rng: np.random.Generator, n: int, num_templates: int) -> np.ndarray:
+    """Host draws: the template of each of ``n`` captions, (n,) int64, uniform in [0, num_templates)."""
+    return rng.integers(0, num_templates, size=n)
+
+
+def caption_rows(labels: Any, template: Any, num_templates: int) -> Any:
+    """Rows of :func:`caption_table` for labels (N,) written with ``template`` (N,): ``label · T + template``.
+
+    Plain array arithmetic, so the trainer computes it on the device from labels already there.
+    """
+    return labels * num_templates + template  # (N,)
+
+
 def make_captions(
     labels: Any, class_names: Sequence[str], templates: Sequence[str], rng: np.random.Generator
 ) -> list[str]:
     """One caption per label: a template drawn uniformly at random (from ``rng``), filled with the class name.
 
     ``labels`` is an (N,) integer array (NumPy or CuPy) or a list; the same ``rng`` state gives the
-    same captions.
+    same captions. The trainer draws its captions with the same three steps, as token rows of the
+    tokenised :func:`caption_table`: :func:`draw_templates`, then :func:`caption_rows`.
     """
     templates = check_templates(templates)
     labels = np.asarray(to_host(labels)).reshape(-1)  # (N,)
@@ -120,11 +143,27 @@ def make_captions(
             f"labels must be integers in [0, {len(class_names)}) for {len(class_names)} class names, "
             f"got dtype {labels.dtype} with range [{labels.min()}, {labels.max()}]"
         )
-    choice = rng.integers(0, len(templates), size=labels.size)  # (N,): which template for each example
-    return [fill(templates[t], class_names[c]) for c, t in zip(labels.tolist(), choice.tolist(), strict=True)]
+    table = caption_table(class_names, templates)  # (K·T,)
+    rows = caption_rows(labels, draw_templates(rng, labels.size, len(templates)), len(templates))  # (N,)
+    return [table[r] for r in rows.tolist()]
 
 
 def prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
     """Every class with every template: ``prompts(...)[c][t]`` is class ``c`` written with template ``t``."""
     templates = check_templates(templates)
     return [[fill(t, name) for t in templates] for name in class_names]
+
+
+def ensemble_name(dataset: ImageTextDataset) -> str:
+    """The name, in :func:`eval_templates`, of ``dataset``'s prompt ensemble (the set per-class results use)."""
+    return "CLIP 18 templates" if dataset.name == "cifar10" else "train templates"
+
+
+def eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
+    """The template sets zero-shot accuracy is reported with, each epoch and by ``miniclip eval``.
+
+    One template; the prompt ensemble, named by :func:`ensemble_name` (CLIP's 18 for CIFAR-10,
+    the training templates otherwise); and :data:`UNSEEN_TEMPLATES`, never trained on.
+    """
+    ensemble = CLIP_CIFAR10_TEMPLATES if dataset.name == "cifar10" else dataset.train_templates
+    return {"one template": ensemble[:1], ensemble_name(dataset): ensemble, "unseen templates": UNSEEN_TEMPLATES}

@@ -35,6 +35,6 @@ def log_softmax(x: Any, axis: int, base: float = math.e) -> Any:
     return softmax_and_log(x, axis, base)[1]
 
 
-def softmax(x: Any, axis: int, base: float = math.e) -> Any:
-    """``b^x / Σ b^x`` along ``axis`` (each slice along ``axis`` sums to 1)."""
+def softmax(x: Any, axis: int = -1, base: float = math.e) -> Any:
+    """``b^x / Σ b^x`` along ``axis`` (each slice along ``axis`` sums to 1; by default the last, each row of (N, K))."""
     return softmax_and_log(x, axis, base)[0]

@@ -1,0 +1,61 @@
+"""A trained run read back: its checkpoint, and what that says about how the run was trained.
+
+``miniclip eval``, ``classify`` and ``search`` all need the same three things from a
+checkpoint written by ``miniclip train``: the model, the per-channel mean and standard
+deviation its images were normalised with (measured on the training images, or CIFAR-10's
+published values), and the dataset of its test split (shapes and image folders depend on the
+run's seed and sizes). A checkpoint without that record — one saved by hand with
+:func:`~miniclip.checkpoint.save_checkpoint` and no training configuration — is refused with
+one message, because any normalisation guessed for it would quietly give wrong embeddings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from miniclip.checkpoint import Checkpoint, load_checkpoint
+from miniclip.configs import TrainConfig
+from miniclip.data import ImageTextDataset, load_dataset
+from miniclip.data.augment import normalize
+
+
+@dataclass
+class TrainedRun:
+    """A checkpoint with its training configuration and the normalisation of its images."""
+
+    checkpoint: Checkpoint  # its model already in evaluation mode
+    config: TrainConfig  # as the run was trained
+    mean: list[float]  # (C,) per-channel mean of the training pixels, in [0, 1]
+    std: list[float]  # (C,) per-channel standard deviation
+
+    def normalize(self, images: Any) -> Any:
+        """uint8 images (N, C, H, W) → floats, normalised as in training."""
+        return normalize(images, self.mean, self.std)
+
+    def dataset(self, data: str | None = None, data_dir: str | None = None) -> ImageTextDataset:
+        """The dataset the run was trained on (or ``data``), built as in training, never downloaded."""
+        cfg = self.config
+        return load_dataset(
+            data or cfg.data,
+            data_dir or cfg.data_dir,
+            download=False,
+            seed=cfg.seed,
+            n_train=cfg.n_train,
+            n_test=cfg.n_test,
+        )
+
+
+def load_run(path: str | os.PathLike[str]) -> TrainedRun:
+    """Read the checkpoint at ``path`` (a run folder or its ``.npz``); ``ValueError`` if it holds no training record."""
+    ckpt = load_checkpoint(path)
+    config, state = ckpt.train_config.get("config"), ckpt.train_config.get("state") or {}
+    if not config or "mean_std" not in state:
+        raise ValueError(
+            f"{ckpt.path} holds no training configuration (it was not written by `miniclip train`), "
+            "so the normalisation of its images and the dataset it was trained on are unknown"
+        )
+    mean, std = state["mean_std"]
+    ckpt.model.eval()
+    return TrainedRun(ckpt, TrainConfig.from_dict(config), list(mean), list(std))
