@@ -11,10 +11,10 @@ run wrote)::
                    tokenizer, the training configuration, progress (epoch, step), the
                    random generators' states and the history of metrics
 
-The file is written *atomically*: into a temporary file in the same folder, flushed to the
-disk, then renamed onto ``checkpoint.npz`` in one step. A crash or an error mid-write leaves
-the previous checkpoint whole. ``config.json`` and ``tokenizer.json`` are written beside it
-for people to read; the ``.npz`` is the truth.
+The file is written *atomically* (:mod:`miniclip.atomic`): into a temporary file in the same
+folder, flushed to the disk, then renamed onto ``checkpoint.npz`` in one step. A crash or an
+error mid-write leaves the previous checkpoint whole. ``config.json`` and ``tokenizer.json``
+are written beside it for people to read; the ``.npz`` is the truth.
 
 The model is rebuilt from its saved configuration with :func:`build_clip`, in the dtype its
 arrays were saved in, on the current device.
@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from miniclip.atomic import write_atomically
 from miniclip.clip import CLIP
 from miniclip.model_config import ModelConfig, build_clip
 from miniclip.module import Module
@@ -65,25 +64,6 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     """``path`` itself if it names an ``.npz`` file, else ``path/checkpoint.npz`` (a run folder)."""
     path = Path(path)
     return path if path.suffix == ".npz" and not path.is_dir() else path / FILENAME
-
-
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(f)`` on a temporary file beside ``path``, sync it, then rename it onto ``path``.
-
-    On any error the temporary file is removed and ``path`` is left as it was.
-    """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on the disk before the rename makes them the checkpoint
-        os.chmod(tmp, 0o644)  # temporary files start private; a checkpoint is not a secret
-        os.replace(tmp, path)  # one step: readers see the old file or the new one, never half of one
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _plain(value: Any) -> Any:

@@ -37,7 +37,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miniclip import backend
-from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint, write_atomically
+from miniclip.atomic import write_atomically
+from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.clip import CLIP
 from miniclip.configs import TrainConfig
 from miniclip.data import load_dataset
