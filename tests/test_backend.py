@@ -9,8 +9,6 @@ import pytest
 
 from miniclip import backend
 
-needs_no_gpu = pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
-
 
 @pytest.mark.parametrize("name", ["tpu", "", "cuda"])
 def test_set_device_rejects_unknown_names(name):
@@ -60,7 +58,7 @@ def test_using_restores_after_an_exception():
     assert backend.get_device() == "cpu"
 
 
-@needs_no_gpu
+@pytest.mark.usefixtures("without_cupy")
 def test_gpu_without_cupy_raises_one_line_error():
     with pytest.raises(backend.DeviceUnavailableError) as info:
         backend.set_device("gpu")
@@ -72,7 +70,7 @@ def test_gpu_without_cupy_raises_one_line_error():
     assert not backend.gpu_available()
 
 
-@needs_no_gpu
+@pytest.mark.usefixtures("without_cupy")
 def test_using_gpu_without_cupy_raises_and_keeps_device():
     with pytest.raises(backend.DeviceUnavailableError), backend.using("gpu"):
         pass  # pragma: no cover - never entered

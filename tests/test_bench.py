@@ -10,7 +10,7 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 
 import miniclip.train as train_module
-from miniclip import backend, cli
+from miniclip import cli
 from miniclip.bench import bench_model_config, make_batch, run_bench
 from miniclip.bench_torch import unsupported
 from miniclip.configs import named_config
@@ -122,7 +122,7 @@ def test_bad_flags_exit_2_with_a_message(capsys, args, message) -> None:
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
+@pytest.mark.usefixtures("without_cupy")
 def test_bench_without_a_gpu_says_so_in_one_line(capsys) -> None:
     assert cli.main(["bench", "--device", "gpu"]) == 2
     err = capsys.readouterr().err

@@ -91,7 +91,7 @@ def test_bad_arguments_exit_2_without_traceback(case):
     assert message in result.stderr
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
+@pytest.mark.usefixtures("without_cupy")
 def test_device_gpu_without_cupy_exits_2_with_one_line():
     result = _run("--device", "gpu", "gradcheck")
     assert result.returncode == 2
@@ -102,7 +102,7 @@ def test_device_gpu_without_cupy_exits_2_with_one_line():
     assert lines[0].startswith("miniclip: error:")
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="CuPy and a GPU are available here")
+@pytest.mark.usefixtures("without_cupy")
 @pytest.mark.parametrize("args", [["--device", "gpu", "gradcheck"], ["gradcheck", "--device", "gpu"]])
 def test_device_gpu_without_cupy_in_process(capsys, args):
     assert cli.main(args) == 2
@@ -111,7 +111,45 @@ def test_device_gpu_without_cupy_in_process(capsys, args):
     assert backend.get_device() == "cpu"
 
 
-def test_device_cpu_flag_sets_the_device(capsys):
-    assert cli.main(["gradcheck", "--device", "cpu", "--only", "ReLU"]) == 0
+# --- miniclip gradcheck, on one cheap check (tests/test_gradcheck.py runs every check, once) -----------------------
+
+
+def test_gradcheck_only_prints_the_table_and_exits_0(capsys):
+    assert cli.main(["gradcheck", "--device", "cpu", "--only", "relu"]) == 0  # matched ignoring case
     assert backend.get_device() == "cpu"
-    assert "ReLU" in capsys.readouterr().out
+    header, rule, *rows, summary = capsys.readouterr().out.splitlines()
+    assert header.split() == ["check", "gradient", "rel.", "error", "status"] and set(rule) == {"-"}
+    assert [row.split()[:3] for row in rows] == [["ReLU", "d(input", "0)"]]
+    assert rows[0].endswith("ok") and float(rows[0].split()[3]) < 1e-6
+    assert summary == "1/1 checks passed (tolerance 1e-06)"
+
+
+def test_gradcheck_without_only_lists_every_check(capsys, monkeypatch):
+    """Every case gets its line and the count; the differencing is faked (test_gradcheck.py runs it for real)."""
+    from miniclip import checks
+    from miniclip.gradcheck import GradCheckResult, TensorError
+
+    monkeypatch.setattr(
+        checks, "gradcheck", lambda module, *a, label, **k: GradCheckResult(label, [TensorError("d(x)", 0)])
+    )
+    assert cli.main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    for name in checks.CASES:
+        assert f"{name} " in out
+    assert f"{len(checks.CASES)}/{len(checks.CASES)} checks passed" in out
+
+
+def test_gradcheck_fails_on_a_broken_backward_and_exits_1(capsys, monkeypatch):
+    from miniclip.layers import ReLU
+
+    monkeypatch.setattr(ReLU, "backward", lambda self, dy: dy)  # forgets the mask x > 0
+    assert cli.main(["gradcheck", "--only", "ReLU"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out.splitlines()[2]
+    assert out.count("analytic") == 3  # the three worst entries, each with its numeric value
+    assert out.rstrip().endswith("0/1 checks passed (tolerance 1e-06); FAILED: ReLU")
+
+
+def test_gradcheck_only_with_no_match_exits_2(capsys):
+    assert cli.main(["gradcheck", "--only", "nosuchlayer"]) == 2
+    assert "no check matches" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """CuPy backend: the same model with the same seed gives the same numbers on the GPU as on the CPU.
 
-Every test here is marked ``gpu``; conftest.py skips them when CuPy or a GPU is missing.
+Every test here is marked ``gpu``; conftest.py skips them when CuPy or a GPU is missing. The
+gradient checks on the GPU are ``test_check_passes[...-gpu]`` in test_gradcheck.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from conftest import TINY_TRAIN_MODEL
 
 from miniclip import backend
 from miniclip.checkpoint import load_checkpoint
-from miniclip.checks import CASES, run_checks
 from miniclip.configs import named_config
 from miniclip.data import load_dataset
 from miniclip.data.augment import normalize
@@ -200,11 +200,3 @@ def test_host_ids_are_moved_to_the_gpu_table():
         lookup = Embedding(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
         vectors = lookup(np.array([[0, 2]]))
         assert backend.get_array_module(vectors) is backend.get_array_module()
-
-
-def test_gradient_checks_pass_on_gpu():
-    with backend.using("gpu"):
-        results = run_checks()
-    assert [r.label for r in results] == list(CASES)
-    for result in results:
-        assert result.ok, result.report()

@@ -1,5 +1,11 @@
-"""The gradient checker itself: central differences, relative error, and proof that it catches
-broken backward passes (both through ``gradcheck`` and through ``miniclip gradcheck``)."""
+"""The gradient checks, each run once, and the checker itself: central differences, relative error, and
+proof that it catches broken backward passes.
+
+:func:`test_check_passes` is the one place in the suite that runs the checks of :mod:`miniclip.checks`
+(every layer, encoder and CLIP pairing; the same cases, seeds and table lines as ``miniclip gradcheck``),
+on the CPU and, where there is one, on the GPU. The command itself is tested in ``test_cli.py`` on one
+cheap check (``--only relu``); the topic test files test shapes and behaviour, not gradients.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from miniclip import cli
+from miniclip import backend, checks
 from miniclip.checks import CASES, run_checks
-from miniclip.gradcheck import gradcheck, numerical_gradient, relative_error
+from miniclip.gradcheck import GradCheckResult, gradcheck, numerical_gradient, relative_error
 from miniclip.layers import ContrastiveLoss, Linear, ReLU, Similarity
+
+# --- every check, once per device ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("name", list(CASES))
+def test_check_passes(name: str, device: str) -> None:
+    with backend.using(device):
+        (result,) = run_checks([name])
+    assert result.label == name
+    assert result.tensors, "a check must compare at least one gradient"
+    assert result.ok, result.report()
+    zero = [t.name for t in result.tensors if t.zero]
+    assert not zero, f"{name}: {zero} zero everywhere, so the check proves nothing there"
+
+
+def test_run_checks_runs_every_case_in_order_by_default(monkeypatch) -> None:
+    """Without names, ``run_checks`` (so ``miniclip gradcheck``) runs every case; the differencing is faked here."""
+    seen: list[tuple[str, int]] = []
+
+    def fake(module, *inputs, kwargs=None, label=None, seed=0):
+        seen.append((label, seed))
+        return GradCheckResult(label, [])
+
+    monkeypatch.setattr(checks, "gradcheck", fake)
+    assert [r.label for r in run_checks(seed=3)] == list(CASES)
+    assert seen == [(name, 3) for name in CASES]
+
 
 # --- the pieces ----------------------------------------------------------------------------------------------------
 
@@ -110,37 +144,6 @@ def test_gradcheck_catches_a_broken_backward(monkeypatch, bug):
     failed = [t for t in result.tensors if t.error >= result.tol]
     assert failed and all(t.worst for t in failed)
     assert report.count("   at (") == sum(len(t.worst) for t in failed)
-
-
-@pytest.mark.parametrize("bug", list(BROKEN))
-def test_cli_gradcheck_fails_on_a_broken_backward(monkeypatch, capsys, bug):
-    cls, backward, case = BROKEN[bug]
-    monkeypatch.setattr(cls, "backward", backward)
-    assert cli.main(["gradcheck"]) == 1
-    out = capsys.readouterr().out
-    assert "FAILED" in out
-    assert case in out.split("FAILED:")[1]
-
-
-def test_cli_gradcheck_passes_and_lists_every_case(capsys):
-    assert cli.main(["gradcheck"]) == 0
-    out = capsys.readouterr().out
-    for name in CASES:
-        assert name in out
-    assert f"{len(CASES)}/{len(CASES)} checks passed" in out
-    assert "FAIL" not in out
-
-
-def test_cli_gradcheck_only(capsys):
-    assert cli.main(["gradcheck", "--only", "relu"]) == 0
-    out = capsys.readouterr().out
-    assert "ReLU" in out and "Linear" not in out
-    assert "1/1 checks passed" in out
-
-
-def test_cli_gradcheck_only_with_no_match(capsys):
-    assert cli.main(["gradcheck", "--only", "nosuchlayer"]) == 2
-    assert "no check matches" in capsys.readouterr().err
 
 
 def test_readme_states_the_number_of_checks():
