@@ -1,7 +1,10 @@
-"""Retrieval: find an image from its caption (text → image) and a caption from its image (image → text).
+"""Retrieval: find an image from its caption (text→image) and a caption from its image (image→text).
 
 N (image, caption) pairs, embedded as unit vectors: row n of ``image_embs`` and row n of
-``text_embs`` belong together. A query ranks every item of the other kind by cosine::
+``text_embs`` belong together. A query ranks every item of the other kind by cosine; each
+direction is named query→what it ranks, as in :mod:`miniclip.layers.contrastive_loss`, so
+``text_to_image`` ranks the images for each caption (a row of T·Iᵀ) and ``image_to_text``
+the captions for each image (a column)::
 
     S = Q · Xᵀ                                    queries (n, d), items (N, d) → (n, N)
     rank_q = #{ items ranked ahead of the query's own pair }
@@ -69,8 +72,9 @@ def recall_at_k(
 ) -> dict[str, dict[str, float]]:
     """Recall@k both ways for N paired embeddings (N, d) each; with ``labels`` (N,) also class-aware.
 
-    Returns ``{"text_to_image": {"R@1": ..., "R@5": ..., ...}, "image_to_text": {...}}`` and, with
-    ``labels``, ``"text_to_image_class"`` and ``"image_to_text_class"`` too. One device → host copy.
+    Returns ``{"text_to_image": {"R@1": ..., "R@5": ..., ...}, "image_to_text": {...}}`` (text_to_image:
+    each caption is a query that ranks the N images) and, with ``labels``, ``"text_to_image_class"``
+    and ``"image_to_text_class"`` too. One device → host copy.
     """
     if image_embs.ndim != 2 or image_embs.shape != text_embs.shape or image_embs.shape[0] == 0:
         raise ValueError(
@@ -83,7 +87,10 @@ def recall_at_k(
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     xp = get_array_module(image_embs)
     n = image_embs.shape[0]
-    directions = {"text_to_image": (text_embs, image_embs), "image_to_text": (image_embs, text_embs)}
+    directions = {  # name: (queries, the items they rank)
+        "text_to_image": (text_embs, image_embs),
+        "image_to_text": (image_embs, text_embs),
+    }
     found = [ranks(q, x, chunk=chunk) for q, x in directions.values()]
     names = list(directions)
     if labels is not None:

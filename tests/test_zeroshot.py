@@ -272,6 +272,25 @@ def test_class_aware_recall_forgives_identical_captions():
     assert r["text_to_image"]["R@1"] < 1.0
 
 
+def test_recall_directions_are_named_like_the_loss_directions():
+    """text_to_image: each caption ranks the images, a row of T·Iᵀ (the loss's text→image softmax, p_rows)."""
+    from miniclip.layers import ContrastiveLoss
+
+    def at(*degrees: float) -> np.ndarray:  # unit vectors in the plane
+        a = np.radians(degrees)
+        return np.stack([np.cos(a), np.sin(a)], axis=1)  # (3, 2)
+
+    texts, images = at(0, 40, 90), at(-20, 30, 60)  # caption 2 is closer to image 2, image 2 to caption 1
+    head = ContrastiveLoss()
+    head(texts @ images.T)  # (3, 3) logits, one row per caption
+    rows_right = float(np.mean(head.p_rows.argmax(axis=1) == np.arange(3)))  # each caption's best image
+    cols_right = float(np.mean(head.p_cols.argmax(axis=0) == np.arange(3)))  # each image's best caption
+    assert rows_right == 1.0 and cols_right == pytest.approx(2 / 3)  # the two directions differ here
+    r = recall_at_k(images, texts, ks=(1,))
+    assert r["text_to_image"]["R@1"] == rows_right
+    assert r["image_to_text"]["R@1"] == pytest.approx(cols_right)
+
+
 def test_recall_rejects_unpaired_embeddings():
     with pytest.raises(ValueError, match="paired"):
         recall_at_k(np.eye(4), np.eye(3, 4))

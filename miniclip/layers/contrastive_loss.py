@@ -1,13 +1,19 @@
 """The contrastive (CLIP) loss on a square matrix of logits, in both directions.
 
-``logits[i, j]`` scores text ``i`` against image ``j``; pair ``i`` is text ``i`` with image
-``i``, so the targets are the identity matrix ``Y`` (or, as an option, any matrix whose
-rows and columns each sum to 1). Two softmaxes are taken:
+``logits[i, j]`` scores text ``i`` against image ``j`` (the logits are T·Iᵀ, one row per
+text); pair ``i`` is text ``i`` with image ``i``, so the targets ``Y`` are the identity matrix
+(or, as an option, any matrix whose rows and columns each sum to 1). Two softmaxes are taken,
+each direction named *query→what it ranks*, as everywhere in miniclip (the walkthrough, the
+lessons, :mod:`miniclip.retrieval`'s ``text_to_image`` and ``image_to_text``):
 
-* along each **row** (for text ``i``, a distribution over the images). The walkthrough
-  sums by rows and labels this direction *image→text*;
-* along each **column** (for image ``j``, a distribution over the texts), which the
-  walkthrough labels *text→image*.
+* **text→image**, along each **row**: for text ``i``, a distribution over the images
+  (``p_rows``);
+* **image→text**, along each **column**: for image ``j``, a distribution over the texts
+  (``p_cols``).
+
+CLIP's paper writes the matrix the other way up, I·Tᵀ with the images on the rows (OpenAI's
+``logits_per_image``; our T·Iᵀ is its ``logits_per_text``): its row softmax is our column
+softmax, and the loss is the same.
 
 Each direction's loss is the cross-entropy against the targets, averaged over the N pairs,
 and the CLIP loss is their mean::
@@ -47,8 +53,8 @@ class ContrastiveLoss(Module):
         if base <= 1:
             raise ValueError(f"softmax base must be greater than 1, got {base}")
         self.base = base
-        self.p_rows: Any = None  # (N, N), each row sums to 1
-        self.p_cols: Any = None  # (N, N), each column sums to 1
+        self.p_rows: Any = None  # (N, N) text→image: each row (a text's distribution over the images) sums to 1
+        self.p_cols: Any = None  # (N, N) image→text: each column (an image's over the texts) sums to 1
         self.targets: Any = None
 
     def forward(self, logits: Any, targets: Any = None) -> Any:
@@ -65,8 +71,8 @@ class ContrastiveLoss(Module):
             raise ValueError(f"targets must have shape {(n, n)}, got {tuple(targets.shape)}")
         self.targets = targets
         # one exponential per direction gives both the probabilities and their logarithms
-        self.p_rows, log_p_rows = softmax_and_log(logits, axis=1, base=self.base)  # (N, N) each
-        self.p_cols, log_p_cols = softmax_and_log(logits, axis=0, base=self.base)  # (N, N) each
+        self.p_rows, log_p_rows = softmax_and_log(logits, axis=1, base=self.base)  # (N, N) each: text→image
+        self.p_cols, log_p_cols = softmax_and_log(logits, axis=0, base=self.base)  # (N, N) each: image→text
         loss_rows = -(targets * log_p_rows).sum() / n
         loss_cols = -(targets * log_p_cols).sum() / n
         return (loss_rows + loss_cols) / 2
