@@ -11,9 +11,13 @@
 #
 #     caption ─lookup→ 2 word vectors ─linear+ReLU→ mean pool ─projection→ T (a point in 2-D)
 #     image   ─patches→ 2 patch vectors ─linear+ReLU→ mean pool ─projection→ I (a point in 2-D)
-#     logits = T·Iᵀ → softmax by rows and by columns → compare with the identity → backward → SGD
+#     logits = T·Iᵀ → softmax by rows and by columns → compare with the targets Y → backward → SGD
 #
 # `miniclip walkthrough` prints the same 13 steps in one go; here we take them one at a time.
+#
+# **Counting.** In the text, pairs are counted from 1: pair 1 is caption 1 ("big table") with
+# image 1. Arrays in the code count from 0, as Python does, so image 1 is `images[0]` and its
+# logit against caption 1 is `logits[0, 0]`.
 
 # %%
 import numpy as np
@@ -43,7 +47,7 @@ for name, p in model.parameters().items():
 # %% [markdown]
 # ## Step 1 · A mini-batch of 3 pairs
 #
-# Pair `i` is caption `i` with image `i`. Each caption is 2 words, given as word ids in the
+# Pair i is caption i with image i. Each caption is 2 words, given as word ids in the
 # vocabulary. Each image is 1 channel of 2×4 pixels, which we will cut into two 2×2 patches,
 # so a caption is 2 words and an image is 2 patches: the same shape of problem on both sides.
 
@@ -71,20 +75,22 @@ print(format_matrix("Step 2 · word vectors", words, word_labels))
 # ## Step 3 · Patches, flattened
 #
 # A 2×4 image holds two 2×2 patches (left and right). Each patch is read row by row into 4
-# numbers, so image 1 `[[2 2 2 2], [0 0 0 2]]` gives `[2 2 0 0]` and `[2 2 0 2]`.
+# numbers, so image 1 `[[0 1 2 2], [2 0 1 0]]` gives `[0 1 2 0]` (its left half) and
+# `[2 2 1 0]` (its right half).
 
 # %%
 patches = model.image.patchify(images)  # (N, L, 4)
 patch_labels = [f"image {j + 1} · patch {k + 1}" for j in range(N) for k in range(2)]
 print(format_matrix("Step 3 · patches", patches, patch_labels))
-assert patches[0].tolist() == [[2, 2, 0, 0], [2, 2, 0, 2]]
+assert patches[0].tolist() == [[0, 1, 2, 0], [2, 2, 1, 0]]  # image 1 is row 0
 
 # %% [markdown]
 # ## Step 4 · Text encoder: one linear layer + ReLU (3 → 3)
 #
-# Each word vector `x` (a row) becomes `ReLU(x·W + b)`. By hand for "big" = `[0 0 2]`: only
-# the third row of `W` counts, twice: `2·[1 1 −1] + [0 1 0] = [2 3 −2]`, and the ReLU turns
-# the `−2` into `0`.
+# Each word vector `x` (a row) becomes `ReLU(x·W + b)`. By hand for "small" = `[0 2 0]`: only
+# the second row of `W` counts, twice: `2·[−1 0 1] + [1 1 1] = [−1 1 3]`, and the ReLU turns
+# the `−1` into `0`. For "dog" = `[2 2 1]`: `2·[1 1 0] + 2·[−1 0 1] + 1·[1 0 0] + [1 1 1]
+# = [2 3 3]`, nothing to cut.
 
 # %%
 text_pre = model.text.encode(words)  # (N, L, 3)
@@ -93,7 +99,8 @@ print(format_matrix("W_t", model.text.encode.weight.data))
 print(format_matrix("b_t", model.text.encode.bias.data))
 print(format_matrix("Step 4 · x·W_t + b_t", text_pre, word_labels))
 print(format_matrix("Step 4 · ReLU", text_hidden, word_labels))
-assert text_pre[0, 0].tolist() == [2, 3, -2] and text_hidden[0, 0].tolist() == [2, 3, 0]
+assert text_pre[1, 0].tolist() == [-1, 1, 3] and text_hidden[1, 0].tolist() == [0, 1, 3]  # "small"
+assert text_hidden[1, 1].tolist() == [2, 3, 3]  # "dog"
 
 # %% [markdown]
 # ## Step 5 · Image encoder: one linear layer + ReLU (4 → 4)
@@ -113,13 +120,20 @@ print(format_matrix("Step 5 · ReLU", image_hidden, patch_labels))
 # ## Step 6 · Mean pooling: 2 vectors → 1 per item
 #
 # A caption has one vector per word, but we want one vector per caption: average them.
-# `(big + table) / 2 = ([2 3 0] + [2 3 0]) / 2 = [2 3 0]`. Images: average the two patches.
+# `(small + dog) / 2 = ([0 1 3] + [2 3 3]) / 2 = [1 2 3]`, a vector neither word had. The
+# images likewise: image 1's two patches left the encoder as `[3 1 2 0]` and `[1 1 0 0]`,
+# and their mean is `[2 1 1 0]`. Every caption's two words, and every image's two patches,
+# differ here, so every pooled vector is a true average.
 
 # %%
 text_pooled = model.text.pool(text_hidden)  # (N, 3)
 image_pooled = model.image.pool(image_hidden)  # (N, 4)
 print(format_matrix("Step 6 · pooled text", text_pooled, texts))
 print(format_matrix("Step 6 · pooled images", image_pooled, imgs))
+assert text_pooled[1].tolist() == [1, 2, 3] and image_pooled[0].tolist() == [2, 1, 1, 0]
+for hidden, pooled in ((text_hidden, text_pooled), (image_hidden, image_pooled)):
+    assert np.array_equal(pooled, (hidden[:, 0] + hidden[:, 1]) / 2)
+    assert all(not np.array_equal(item[0], item[1]) for item in hidden)  # the two halves always differ
 
 # %% [markdown]
 # ## Step 7 · Projection into the shared 2-D space
@@ -139,23 +153,34 @@ print(format_matrix("Step 7 · I", I, imgs))
 #
 # Write `T` on the left and `Iᵀ` (one column per image) on top: every cell of `T·Iᵀ` is one
 # caption·image dot product, `logits[i, j] = T[i] · I[j]`. The true pairs sit on the
-# diagonal. Look at row 1: "big table" scores image 2 (3) far above its own image 1 (0).
-# That is what training must fix.
+# diagonal. Look at row 2: "small dog" scores image 3 (3) above its own image 2 (2). And
+# column 3: image 3 scores "small dog" (3) above its own caption "red car" (1). That is what
+# training must fix.
 
 # %%
 print(format_matrix("Step 8 · Iᵀ", I.T, None, imgs))
 logits = model.similarity(T, I)  # (N, N)
 print(format_matrix("Step 9 · logits = T·Iᵀ", logits, texts, imgs))
-assert logits[0, 1] > logits[0, 0]
+assert logits[1, 2] > logits[1, 1] and logits[1, 2] > logits[2, 2]  # row 2 and column 3 are wrong
 
 # %% [markdown]
 # ## Steps 10 to 12 · Softmax both ways, with 3^x instead of e^x
 #
 # A softmax turns scores into probabilities: exponentiate, then divide by the sum. By hand we
 # use `3^x` (1/9, 1/3, 1, 3, 9, 27) instead of `e^x`: it behaves the same and fits in your
-# head. Summing each **row** asks "for this caption, which image?" (the walkthrough calls this
-# direction image→text); summing each **column** asks "for this image, which caption?"
-# (text→image). Row 1: `[1 27 3] / 31`.
+# head. Row 1 is `[3 1 1/9]`; times 9, `[27 9 1] / 37`.
+#
+# The two directions, named as everywhere in miniclip by *query→what it ranks*:
+#
+# * **text→image**: each **row** asks "for this caption, which image?" and is divided by its
+#   row sum: `P_rows`, each row sums to 1;
+# * **image→text**: each **column** asks "for this image, which caption?": `P_cols`, each
+#   column sums to 1.
+#
+# The by-hand walkthrough that `miniclip walkthrough` follows labels its row sums "image→text"
+# and its column sums "text→image": the same sums, named the other way round. CLIP's paper
+# puts the images on the rows, `I·Tᵀ` (`logits_per_image` in OpenAI's code), the transpose of
+# our `T·Iᵀ`: its rows are our columns, and the loss is the same.
 
 # %%
 power = 3.0**logits  # (N, N): 3^x
@@ -165,8 +190,9 @@ p_rows = power / row_sums[:, None]  # (N, N): each row sums to 1
 p_cols = power / col_sums[None, :]  # (N, N): each column sums to 1
 print(format_matrix("Step 10 · 3^x", power, texts, imgs))
 print(format_matrix("Step 11 · row sums", row_sums), format_matrix("Step 11 · column sums", col_sums), sep="\n")
-print(format_matrix("Step 12 · P_rows (image→text)", p_rows, texts, imgs))
-print(format_matrix("Step 12 · P_cols (text→image)", p_cols, texts, imgs))
+print(format_matrix("Step 12 · P_rows (text→image)", p_rows, texts, imgs))
+print(format_matrix("Step 12 · P_cols (image→text)", p_cols, texts, imgs))
+assert np.allclose(p_rows[0], np.array([27, 9, 1]) / 37)
 
 loss = model.loss(logits)  # the real head: both softmaxes (stably) and both cross-entropies
 assert np.allclose(model.loss.p_rows, p_rows) and np.allclose(model.loss.p_cols, p_cols)
@@ -175,12 +201,12 @@ print(f"loss = {float(loss):.4f}")
 # %% [markdown]
 # ## Step 13 · Targets and the gradient of each direction
 #
-# The targets are the identity: caption `i` belongs with image `i`. For a softmax followed by
+# The targets `Y` are the identity: caption i belongs with image i. For a softmax followed by
 # cross-entropy the gradient with respect to the logits is simply **probabilities minus
-# targets** (lesson 02 derives it), so each direction's gradient is `P − I`.
+# targets** (lesson 02 derives it), so each direction's gradient is `P − Y`.
 
 # %%
-Y = np.eye(N)  # (N, N)
+Y = np.eye(N)  # (N, N): the targets
 print(format_matrix("Step 13 · P_rows − Y", p_rows - Y, texts, imgs))
 print(format_matrix("Step 13 · P_cols − Y", p_cols - Y, texts, imgs))
 
@@ -226,7 +252,8 @@ for name, p in model.parameters().items():
 # Move every weight a little against its gradient, `w ← w − lr·dw`, and run the forward
 # again. The diagonal share of probability (how much each caption gives its own image and each
 # image its own caption, averaged) should grow: the pairs have been pulled together and the
-# wrong matches pushed apart.
+# wrong matches pushed apart. Here one step is enough to put every row's and every column's
+# largest logit on the diagonal: "small dog" now prefers image 2, and image 3 "red car".
 
 # %%
 share_before = diagonal_share(p_rows, p_cols)
@@ -238,4 +265,6 @@ print(f"loss {float(loss):.4f} → {float(loss_after):.4f}")
 print(f"diagonal share {share_before:.3f} → {share_after:.3f}")
 
 assert share_after > share_before, "the diagonal share should grow after one SGD step"
+diagonal = np.arange(N)
+assert (model.logits.argmax(axis=1) == diagonal).all() and (model.logits.argmax(axis=0) == diagonal).all()
 print("lesson 01 passed: the diagonal share grew after one SGD step")

@@ -1,20 +1,25 @@
 # %% [markdown]
-# # Lesson 02 — Softmax both ways, and why the gradient is P − I
+# # Lesson 02 — Softmax both ways, and why the gradient is P − Y
 #
 # CLIP scores every caption against every image in one square matrix of logits
-# `S[i, j]` (text `i` against image `j`; pair `i` sits on the diagonal). The loss reads
-# that matrix twice:
+# `S[i, j]` (caption i against image j; pair i sits on the diagonal). The loss reads
+# that matrix twice, each direction named by *query→what it ranks* as in lesson 01:
 #
-# * along each **row**: for caption `i`, which image is its own? A softmax over the row;
-# * along each **column**: for image `j`, which caption is its own? A softmax over the column.
+# * **text→image**, along each **row**: for caption i, which image is its own? A softmax
+#   over the row;
+# * **image→text**, along each **column**: for image j, which caption is its own? A softmax
+#   over the column.
 #
-# Each direction is a cross-entropy against the identity matrix `I`, and the loss is their
-# mean. This lesson computes both by hand, then derives the one line that makes the whole
-# backward pass start so simply:
+# Each direction is a cross-entropy against the targets `Y`, here the identity matrix
+# (pair i is caption i with image i), and the loss is their mean. This lesson computes both
+# by hand, then derives the one line that makes the whole backward pass start so simply:
 #
-#     dL/dS = ((P_rows − I) + (P_cols − I)) / (2N)
+#     dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)
 #
 # and checks it numerically, first with a ten-line loop, then with `miniclip.gradcheck`.
+#
+# As in lesson 01, pairs are counted from 1 in the text (caption 1 is "big table") and from
+# 0 in the code: caption 1's row is `S[0]`.
 
 # %%
 import math
@@ -35,19 +40,20 @@ np.set_printoptions(precision=4, suppress=True)
 #
 # The logits the walkthrough of lesson 01 ends its forward pass with (`miniclip walkthrough`,
 # step 9): small integers, so that `3^x` can be done in your head. The model is untrained
-# and it shows: caption 0 scores image 1 (3) far above its own image (0), caption 1 ties its
-# own image with image 2, and only caption 2 gets it right.
+# and it shows: caption 2 ("small dog") scores image 3 (3) above its own image 2 (2), and
+# image 3 scores caption 2 above its own caption 3 ("red car", 1); captions 1 and 3, and
+# images 1 and 2, already pick their partner.
 
 # %%
 S = np.array(
     [
-        [0.0, 3.0, 1.0],
-        [-2.0, 2.0, 2.0],
-        [-2.0, -1.0, 1.0],
+        [1.0, 0.0, -2.0],
+        [-2.0, 2.0, 3.0],
+        [0.0, -2.0, 1.0],
     ]
-)  # (N, N): S[i, j] = caption i · image j
+)  # (N, N): S[i, j] = caption i · image j (0-based)
 N = S.shape[0]
-I = np.eye(N)  # (N, N): the targets, pair i is (caption i, image i)
+Y = np.eye(N)  # (N, N): the targets, pair i is (caption i, image i)
 print("S =\n", S)
 assert np.array_equal(S, compute_walkthrough(base=3)["logits"])  # the same numbers as lesson 01
 
@@ -55,9 +61,9 @@ assert np.array_equal(S, compute_walkthrough(base=3)["logits"])  # the same numb
 # ## Softmax by rows and by columns, base 3 beside base e
 #
 # `softmax_b(x)_j = b^{x_j} / Σ_k b^{x_k}`. With base 3 and integer logits every number is a
-# fraction you can write down: the row `[0, 3, 1]` becomes `[1, 27, 3] / 31`. Negative
-# logits give powers like `3^-2 = 1/9`; multiplying top and bottom by `3^2` clears them:
-# the row `[-2, -1, 1]` becomes `[1, 3, 27] / 31`. Base e is what
+# fraction you can write down. Negative logits give powers like `3^-2 = 1/9`; multiplying
+# top and bottom by `3^2` clears them: row 1, `[1, 0, −2]`, is `[3, 1, 1/9]`, which becomes
+# `[27, 9, 1] / 37`; row 2, `[−2, 2, 3]`, becomes `[1, 81, 243] / 325`. Base e is what
 # real models use; base 3 behaves the same way (it *is* base e applied to `x · ln 3`) and is
 # kinder to mental arithmetic.
 
@@ -75,12 +81,12 @@ P_cols3 = softmax(S, axis=0, base=3)  # (N, N): each column sums to 1
 P_rows_e = softmax(S, axis=1)  # (N, N): base e
 P_cols_e = softmax(S, axis=0)  # (N, N)
 
-for i in range(N):
+for i in range(N):  # printed counting from 1, like the pairs
     fractions = ", ".join(str(f) for f in by_hand(S[i]))
-    print(f"row {i}:    base 3 = [{fractions}] = {P_rows3[i]}   base e = {P_rows_e[i]}")
+    print(f"row {i + 1}:    base 3 = [{fractions}] = {P_rows3[i]}   base e = {P_rows_e[i]}")
 for j in range(N):
     fractions = ", ".join(str(f) for f in by_hand(S[:, j]))
-    print(f"column {j}: base 3 = [{fractions}] = {P_cols3[:, j]}   base e = {P_cols_e[:, j]}")
+    print(f"column {j + 1}: base 3 = [{fractions}] = {P_cols3[:, j]}   base e = {P_cols_e[:, j]}")
 
 # The package agrees with the fractions, and base 3 is base e on logits scaled by ln 3.
 for i in range(N):
@@ -88,9 +94,10 @@ for i in range(N):
     assert np.allclose(P_cols3[:, i], [float(f) for f in by_hand(S[:, i])])
 assert np.allclose(P_rows3.sum(axis=1), 1) and np.allclose(P_cols3.sum(axis=0), 1)
 assert np.allclose(P_rows3, softmax(S * math.log(3), axis=1))
-# The two directions really differ: caption 0 gives its own image only 1/31 (image 1 wins),
-# while image 0 gives caption 0 a share of 9/11 (captions 1 and 2 score it even lower).
-assert math.isclose(P_rows3[0, 0], 1 / 31) and math.isclose(P_cols3[0, 0], 9 / 11)
+# The two directions really differ: caption 2 gives its own image only 81/325 (image 3 takes
+# 243/325), while image 2 gives caption 2 a share of 81/91 (captions 1 and 3 score it lower).
+assert by_hand(S[0]) == [Fraction(27, 37), Fraction(9, 37), Fraction(1, 37)]
+assert math.isclose(P_rows3[1, 1], 81 / 325) and math.isclose(P_cols3[1, 1], 81 / 91)
 
 # %% [markdown]
 # ## Why subtracting the maximum is safe
@@ -128,10 +135,10 @@ head = ContrastiveLoss(base=3)
 L = float(head(S))
 print(f"L_rows = {L_rows:.4f}   L_cols = {L_cols:.4f}   L = {L:.4f}  (base 3, in 'trits')")
 
-# By hand, from the diagonals: rows 1/31, 81/163, 27/31; columns 9/11, 27/109, 1/5.
-assert math.isclose(L_rows, -(math.log(1 / 31, 3) + math.log(81 / 163, 3) + math.log(27 / 31, 3)) / 3)
-assert math.isclose(L_cols, -(math.log(9 / 11, 3) + math.log(27 / 109, 3) + math.log(1 / 5, 3)) / 3)
-assert L_rows > L_cols  # caption 0's 1/31 costs log_3(31) ≈ 3.1 on its own
+# By hand, from the diagonals: rows 27/37, 81/325, 27/37; columns 27/37, 81/91, 27/271.
+assert math.isclose(L_rows, -(math.log(27 / 37, 3) + math.log(81 / 325, 3) + math.log(27 / 37, 3)) / 3)
+assert math.isclose(L_cols, -(math.log(27 / 37, 3) + math.log(81 / 91, 3) + math.log(27 / 271, 3)) / 3)
+assert L_cols > L_rows  # image 3's 27/271 for its own caption costs log_3(271/27) ≈ 2.1 on its own
 assert math.isclose(L, (L_rows + L_cols) / 2)
 
 # %% [markdown]
@@ -153,31 +160,31 @@ assert math.isclose(L, (L_rows + L_cols) / 2)
 # * `j ≠ i`: `−(1 / (p_i ln b)) · (−ln b · p_i p_j) = p_j`
 #
 # Both cases in one line: **`dℓ/dx_j = p_j − [i = j]`**, the probabilities minus the one-hot
-# target. Over all rows at once: the matrix `P_rows − I`.
+# target. Over all rows at once: the matrix `P_rows − Y`.
 #
 # **Why the same base on both sides.** The `ln b` from differentiating `b^x` (step 1) is
 # cancelled by the `1 / ln b` of `log_b` (step 2). Had we paired a base-3 softmax with a
 # natural log, every gradient would carry an extra factor `ln 3 ≈ 1.0986`. With matching
-# bases the gradient is exactly `P − I` whatever the base.
+# bases the gradient is exactly `P − Y` whatever the base.
 #
 # **Both directions and the mean.** `L_rows` averages `N` row losses, so its gradient is
-# `(P_rows − I) / N`. A column loss is the same computation on a column: its gradient is the
-# matching column of `P_cols − I`, so `L_cols` contributes `(P_cols − I) / N`. Each logit
+# `(P_rows − Y) / N`. A column loss is the same computation on a column: its gradient is the
+# matching column of `P_cols − Y`, so `L_cols` contributes `(P_cols − Y) / N`. Each logit
 # appears in exactly one row and one column, the two contributions add, and the final `/2`
 # averages the directions:
 #
-#     dL/dS = ((P_rows − I) + (P_cols − I)) / (2N)
+#     dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)
 #
-# A check you can do by eye: every row of `P_rows − I` and every column of `P_cols − I` sums
+# A check you can do by eye: every row of `P_rows − Y` and every column of `P_cols − Y` sums
 # to zero, so the gradient's entries sum to zero. That must be so: adding the same number to
 # every logit changes no softmax, so it cannot change the loss.
 
 # %%
-dS_formula = ((P_rows3 - I) + (P_cols3 - I)) / (2 * N)  # (N, N)
+dS_formula = ((P_rows3 - Y) + (P_cols3 - Y)) / (2 * N)  # (N, N)
 dS = head.backward(1.0)  # (N, N): what ContrastiveLoss.backward returns
-print("P_rows − I =\n", P_rows3 - I)
-print("P_cols − I =\n", P_cols3 - I)
-print("dL/dS = ((P_rows − I) + (P_cols − I)) / (2N) =\n", dS)
+print("P_rows − Y =\n", P_rows3 - Y)
+print("P_cols − Y =\n", P_cols3 - Y)
+print("dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N) =\n", dS)
 assert np.allclose(dS, dS_formula)
 assert abs(dS.sum()) < 1e-12  # a shift of all logits cannot change the loss
 
@@ -221,7 +228,7 @@ for base, name in [(3.0, "base 3"), (math.e, "base e")]:
 # Put a natural log on top of the base-3 softmax and the loss is measured in nats instead of
 # trits: `L · ln 3`. That is a base-e head applied to `z = S · ln 3` (same probabilities).
 # By the chain rule through `z`, its gradient with respect to `S` is `ln 3` times the
-# base-e head's `P − I` term: the stray factor that matching bases removes.
+# base-e head's `P − Y` term: the stray factor that matching bases removes.
 
 # %%
 ln3 = math.log(3)
@@ -231,19 +238,20 @@ dS_mixed = head_e.backward(1.0) * ln3  # (N, N): chain rule through z = S · ln 
 step = np.zeros_like(S)
 step[2, 2] = eps
 numeric_22 = (float(head_e((S + step) * ln3)) - float(head_e((S - step) * ln3))) / (2 * eps)
-print(f"dL/dS[2, 2]: matching bases {dS[2, 2]:+.4f}, natural log on base 3 {dS_mixed[2, 2]:+.4f} (× ln 3)")
+print(f"dL/dS[2, 2] (pair 3): matching bases {dS[2, 2]:+.4f}, natural log on base 3 {dS_mixed[2, 2]:+.4f} (× ln 3)")
 assert math.isclose(numeric_22, dS_mixed[2, 2], rel_tol=1e-7)
 assert np.allclose(dS_mixed, dS * ln3)
 
 # %% [markdown]
 # ## What you should take away
 #
-# * softmax by rows asks "which image for this caption?", by columns "which caption for this
-#   image?"; the CLIP loss averages the two cross-entropies;
+# * softmax by rows (text→image) asks "which image for this caption?", by columns
+#   (image→text) "which caption for this image?"; the CLIP loss averages the two
+#   cross-entropies;
 # * subtracting the maximum changes nothing mathematically and prevents overflow;
 # * with the log in the softmax's own base, `d(−log p_i)/dx = p − onehot(i)`, so the whole
-#   head's backward is `((P_rows − I) + (P_cols − I)) / (2N)`: no Jacobian ever needs to be built.
+#   head's backward is `((P_rows − Y) + (P_cols − Y)) / (2N)`: no Jacobian ever needs to be built.
 #
-# Outlook: when two captions in a batch are identical, the identity is the wrong target; a
-# later lesson replaces `I` by soft targets `Y` and the same derivation gives `(P − Y) / N`.
-print("lesson 02 passed: dL/dS = ((P_rows − I) + (P_cols − I)) / (2N), checked twice")
+# Outlook: when two captions in a batch are identical, the identity is the wrong target; lesson
+# 08 makes `Y` soft (label-aware) targets, and the same derivation still gives `(P − Y) / N`.
+print("lesson 02 passed: dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N), checked twice")

@@ -2,7 +2,18 @@
 
 The inputs and weights below are small integers, chosen so that every number of the forward
 pass can be checked with a pencil: the encoders, the pooling and the projections give
-integers, and the logits lie in [−2, 3] so that ``3^x`` is one of 1/9, 1/3, 1, 3, 9, 27.
+integers, and the logits lie in [−2, 3] so that ``3^x`` is one of 1/9, 1/3, 1, 3, 9, 27. The
+two words of every caption, and the two patches of every image, leave their encoder as
+different vectors, so the mean pooling of step 6 visibly averages.
+
+Pairs are counted from 1 in the printout ("image 1" is paired with "big table"); array
+indices in code are 0-based, so image 1 is row 0.
+
+The two softmax directions are named *query→what it ranks*, as everywhere in miniclip (see
+:mod:`miniclip.layers.contrastive_loss`): the rows of T·Iᵀ are **text→image** (for each
+caption, a distribution over the images), the columns **image→text** (for each image, one
+over the captions). Step 11 of the printout says how the by-hand walkthrough's own labels
+map onto these.
 
 Forward (13 steps, N = 3 pairs, L = 2 words or patches per item)::
 
@@ -16,7 +27,7 @@ Forward (13 steps, N = 3 pairs, L = 2 words or patches per item)::
     8  copy           T and Iᵀ
     9  MatMul         logits = T · Iᵀ                                 (N, N)
     10 exponentiate   b^logits (b = 3 by hand, e in CLIP)
-    11 sums           by rows (image→text) and by columns (text→image)
+    11 sums           by rows (text→image) and by columns (image→text)
     12 divide         P_rows = b^x / row sum,  P_cols = b^x / column sum
     13 targets        Y = identity; each direction's gradient is P − Y
 
@@ -49,27 +60,27 @@ CAPTIONS = ("big table", "small dog", "red car")  # the 3 captions, 2 words each
 TOKEN_IDS = tuple(tuple(VOCAB.index(word) for word in caption.split()) for caption in CAPTIONS)  # (N, L)
 
 WORD_VECTORS = (  # (6, 3): row v is the vector of VOCAB[v], like a word2vec table
-    (0, 0, 2),  # big
-    (1, 0, 2),  # table
-    (0, 2, 1),  # small
+    (0, 1, 2),  # big
+    (2, 1, 2),  # table
+    (0, 2, 0),  # small
     (2, 2, 1),  # dog
-    (0, 2, 0),  # red
-    (1, 1, 0),  # car
+    (2, 0, 0),  # red
+    (2, 2, 0),  # car
 )
 
 IMAGES = (  # (N, 2, 4): three one-channel images, 2 rows × 4 columns = two 2×2 patches each
-    ((2, 2, 2, 2), (0, 0, 0, 2)),  # image 1, paired with "big table"
-    ((0, 2, 0, 2), (0, 2, 2, 2)),  # image 2, paired with "small dog"
-    ((0, 1, 0, 2), (0, 1, 1, 1)),  # image 3, paired with "red car"
+    ((0, 1, 2, 2), (2, 0, 1, 0)),  # image 1, paired with "big table"
+    ((0, 2, 2, 0), (0, 0, 0, 0)),  # image 2, paired with "small dog"
+    ((0, 2, 2, 1), (2, 2, 1, 2)),  # image 3, paired with "red car"
 )
 
 # ---- the fixed weights (W is stored (D_in, D_out): a row vector times W) ----------------
-TEXT_WEIGHT = ((0, 0, 1), (-1, 0, 1), (1, 1, -1))  # (3, 3) text encoder
-TEXT_BIAS = (0, 1, 0)  # (3,)
-TEXT_PROJECTION = ((-1, -1), (1, 1), (0, -1))  # (3, 2) into the shared 2-D space
-IMAGE_WEIGHT = ((-1, 0, -1, -1), (1, 1, -1, 0), (-1, -1, 1, 0), (0, 1, 1, 0))  # (4, 4) image encoder
-IMAGE_BIAS = (1, -1, 1, 1)  # (4,)
-IMAGE_PROJECTION = ((1, -1), (-1, 1), (1, 1), (-1, 0))  # (4, 2) into the shared 2-D space
+TEXT_WEIGHT = ((1, 1, 0), (-1, 0, 1), (1, 0, 0))  # (3, 3) text encoder
+TEXT_BIAS = (1, 1, 1)  # (3,)
+TEXT_PROJECTION = ((1, 0), (0, 1), (-1, -1))  # (3, 2) into the shared 2-D space
+IMAGE_WEIGHT = ((-1, 0, -1, 1), (1, 0, -1, -1), (1, 0, 1, -1), (-1, -1, 1, 1))  # (4, 4) image encoder
+IMAGE_BIAS = (0, 1, 1, 0)  # (4,)
+IMAGE_PROJECTION = ((1, 0), (0, -1), (-1, 1), (-1, -1))  # (4, 2) into the shared 2-D space
 
 PARAMETER_NAMES = (  # every parameter of WalkthroughCLIP, in model.parameters() order
     "text.lookup.table",
@@ -147,8 +158,8 @@ def compute_walkthrough(base: float = 3.0, lr: float = 0.1) -> dict[str, np.ndar
     # Steps 10–12 spelled out on the host, as on paper (the layer's softmax gives the same P).
     r["power"] = base ** r["logits"]  # (N, N)  b^x
     r["exp"] = np.exp(r["logits"])  # (N, N)  e^x, for comparison
-    r["row_sums"] = r["power"].sum(axis=1)  # (N,)  one per text: image→text
-    r["col_sums"] = r["power"].sum(axis=0)  # (N,)  one per image: text→image
+    r["row_sums"] = r["power"].sum(axis=1)  # (N,)  one per text: text→image
+    r["col_sums"] = r["power"].sum(axis=0)  # (N,)  one per image: image→text
     r["grad_rows"] = r["p_rows"] - r["targets"]  # (N, N)  P_rows − Y
     r["grad_cols"] = r["p_cols"] - r["targets"]  # (N, N)  P_cols − Y
 
@@ -280,26 +291,30 @@ def format_walkthrough(base: float = 3.0, lr: float = 0.1) -> str:
     table[:n, :n], table[:n, n], table[n, :n] = r["power"], r["row_sums"], r["col_sums"]
     add(
         format_matrix(
-            f"Step 11 · Sums of {b}^x: by rows (image→text) and by columns (text→image)",
+            f"Step 11 · Sums of {b}^x: by rows (text→image) and by columns (image→text)",
             table,
             [*texts, "column sum"],
             [*imgs, "row sum"],
-        )
+        ),
+        "  A direction is named query→what it ranks: text→image = each caption (a row) over the images,",
+        "  image→text = each image (a column) over the captions. (The by-hand walkthrough this follows",
+        '  labels its row sums "image→text" and its column sums "text→image": the same sums, named the',
+        "  other way round.)",
     )
     add(
         format_matrix(
-            "Step 12 · Divide by the row sums: P_rows (image→text, each row sums to 1)", r["p_rows"], texts, imgs
+            "Step 12 · Divide by the row sums: P_rows (text→image, each row sums to 1)", r["p_rows"], texts, imgs
         ),
         format_matrix(
-            "Step 12 · Divide by the column sums: P_cols (text→image, each column sums to 1)", r["p_cols"], texts, imgs
+            "Step 12 · Divide by the column sums: P_cols (image→text, each column sums to 1)", r["p_cols"], texts, imgs
         ),
     )
     add(
         format_matrix(
             "Step 13 · Targets Y: the identity (pair i is caption i with image i)", r["targets"], texts, imgs
         ),
-        format_matrix("Step 13 · Gradient of the image→text direction: P_rows − Y", r["grad_rows"], texts, imgs),
-        format_matrix("Step 13 · Gradient of the text→image direction: P_cols − Y", r["grad_cols"], texts, imgs),
+        format_matrix("Step 13 · Gradient of the text→image direction: P_rows − Y", r["grad_rows"], texts, imgs),
+        format_matrix("Step 13 · Gradient of the image→text direction: P_cols − Y", r["grad_cols"], texts, imgs),
         f"  loss = (L_rows + L_cols) / 2 = {float(r['loss']):.4f}   (cross-entropy, log base {b})",
     )
 

@@ -3,12 +3,14 @@
 Only the fixed inputs and weights are imported from ``miniclip.walkthrough``; no layer, no
 NumPy matrix product. The forward, both softmaxes, the backward into every weight and bias
 and the SGD update are all written out again here, then compared with
-``compute_walkthrough()`` to 1e-9.
+``compute_walkthrough()`` to 1e-9. The few numbers written out below (pooled vectors, T, I,
+logits, softmax fractions) were worked out with a pencil and are checked against the loops.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,9 +220,48 @@ def test_forward_is_pencil_friendly(walk3: dict) -> None:
     assert any(logits[k].max() > logits[k, k] for k in range(3))  # the diagonal is not already winning
 
 
+def test_pooling_averages_two_different_vectors() -> None:
+    """Every caption's two words, and every image's two patches, leave their encoder different (loops)."""
+    want = by_hand(initial_params(), 3.0, lr=0.1)
+    for hidden, pooled in ((want["text_hidden"], want["text_pooled"]), (want["image_hidden"], want["image_pooled"])):
+        for (first, second), mean in zip(hidden, pooled, strict=True):
+            assert first != second and mean not in (first, second)
+        for column in zip(*pooled, strict=True):  # no unit of the pooled vectors is the same for all 3 items
+            assert len(set(column)) > 1
+
+
+def test_the_numbers_a_reader_checks_by_hand() -> None:
+    """The values lesson 01 and the README show, worked out with a pencil, against the loops."""
+    want = by_hand(initial_params(), 3.0, lr=0.1)
+    assert want["text_pooled"] == [[3, 2, 2], [1, 2, 3], [2, 3, 2]]  # e.g. ([0 1 3] + [2 3 3]) / 2 for "small dog"
+    assert want["image_pooled"] == [[2, 1, 1, 0], [1, 1, 0, 1], [1, 0, 2, 1]]
+    assert want["T"] == [[1, 0], [-2, -1], [0, 1]] and want["I"] == [[1, 0], [0, -2], [-2, 1]]
+    assert want["logits"] == [[1, 0, -2], [-2, 2, 3], [0, -2, 1]]
+    # "small dog" (row 2) scores image 3 above its own image, and image 3 (column 3) "small dog" above "red car"
+    np.testing.assert_allclose(want["p_rows"][0], np.array([27, 9, 1]) / 37, atol=TOL)  # [3 1 1/9] · 9 / 37
+    np.testing.assert_allclose(want["p_rows"][1], np.array([1, 81, 243]) / 325, atol=TOL)
+    np.testing.assert_allclose([row[2] for row in want["p_cols"]], np.array([1, 243, 27]) / 271, atol=TOL)
+
+
+def test_no_coincidence_flattens_the_example() -> None:
+    """No ties in a row or column, no row or column another one shifted, and the two directions' losses differ."""
+    want = by_hand(initial_params(), 3.0, lr=0.1)
+    logits = np.array(want["logits"])
+    for m in (logits, logits.T):
+        assert all(len(set(line)) == 3 for line in m)  # each caption ranks the images strictly, and vice versa
+        for a in range(3):
+            for b in range(a + 1, 3):
+                assert len(set(m[a] - m[b])) > 1  # a shifted copy would have the same softmax
+    loss_rows = -sum(math.log(want["p_rows"][k][k], 3) for k in range(3)) / 3
+    loss_cols = -sum(math.log(want["p_cols"][k][k], 3) for k in range(3)) / 3
+    assert abs(loss_rows - loss_cols) > 0.1
+
+
 def test_diagonal_share_grows_and_loss_falls(walk3: dict) -> None:
     assert walk3["diagonal_share_after"] > walk3["diagonal_share_before"] + 0.1
     assert walk3["loss_after"] < walk3["loss"]
+    after = walk3["logits_after"]  # one step puts every row's and column's largest logit on the diagonal
+    assert (after.argmax(axis=1) == np.arange(3)).all() and (after.argmax(axis=0) == np.arange(3)).all()
     np.testing.assert_allclose(walk3["p_rows"].sum(axis=1), 1.0, atol=TOL)
     np.testing.assert_allclose(walk3["p_cols"].sum(axis=0), 1.0, atol=TOL)
 
@@ -242,10 +283,21 @@ def test_printout_has_the_13_steps_and_the_update() -> None:
     for step in range(1, 14):
         assert f"Step {step} ·" in text, step
     assert "Step 9 · MatMul: logits = T·Iᵀ" in text
+    assert "P_rows (text→image" in text and "P_cols (image→text" in text  # query→what it ranks
     assert "3^x" in text and "e^x" in text
     assert "One SGD update (lr=0.1)" in text
     for name in ("text.encode.weight", "text.encode.bias", "image.encode.bias", "image.project.weight"):
         assert f"d({name})" in text
+
+
+def test_readme_excerpt_is_the_real_printout() -> None:
+    """Every line of the README's walkthrough excerpt is a line ``miniclip walkthrough`` prints."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    excerpt = readme.split("$ miniclip walkthrough", 1)[1].split("```", 1)[0].splitlines()[1:]
+    printed = set(format_walkthrough().splitlines())
+    shown = [line for line in excerpt if line not in ("", "…")]
+    assert len(shown) > 20
+    assert [line for line in shown if line not in printed] == []
 
 
 def test_printout_in_base_e() -> None:
