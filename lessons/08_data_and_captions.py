@@ -306,9 +306,10 @@ assert abs(float(loss(100.0 * same_class)) - floor) < 1e-9
 
 # %% [markdown]
 # **And the gradient never rests.** At the perfect logits the identity targets still call
-# every same-class pair wrong: the gradient `(P − I)/N` is positive at `(i, k)` for every
-# other image `k` of caption `i`'s class (so a step *lowers* those similarities) and negative
-# on the diagonal. Here it is for six captions of the batch, three of each of two classes.
+# every same-class pair wrong: the gradient `(P − Y)/N` (`Y` the identity) is positive at
+# `(i, k)` for every other image `k` of caption `i`'s class (so a step *lowers* those
+# similarities) and negative on the diagonal. Here it is for six captions of the batch, three
+# of each of two classes.
 
 # %%
 loss(100.0 * same_class)

@@ -205,16 +205,17 @@ assert np.allclose([[dict(r)[label] for label in offered] for r in results], min
 # %% [markdown]
 # ## Retrieval and recall@k
 #
-# Pair every test image with the caption of its class, "a {class}.", and search both ways:
-# for each caption, rank all 480 images (text → image); for each image, rank all 480
-# captions (image → text). **Recall@k** is the fraction of queries whose own partner is among
+# Pair every test image with the caption of its class, "a {class}.", and search both ways
+# (each direction named query→what it ranks, as since lesson 01): for each caption, rank all
+# 480 images (text→image); for each image, rank all 480 captions (image→text).
+# **Recall@k** is the fraction of queries whose own partner is among
 # the k best. That is the measure of the retrieval benchmarks (Flickr30k, MS-COCO), where
 # every caption is written for one photo.
 #
 # Here it misleads. Ten test images share each class, so ten captions are *the same*
-# caption: the ten text → image queries of a class score every image identically, and at
+# caption: the ten text→image queries of a class score every image identically, and at
 # most one of them can find its own image first. Plain recall@1 cannot exceed 48 / 480 = 10%
-# however perfect the model. (Image → text likewise: ten identical captions tie, and ties
+# however perfect the model. (Image→text likewise: ten identical captions tie, and ties
 # are not decided in the query's favour.) **Class-aware** recall counts a hit when any item
 # of the query's class is in the top k — the question that makes sense for class captions.
 
@@ -222,6 +223,7 @@ assert np.allclose([[dict(r)[label] for label in offered] for r in results], min
 class_texts = encode_texts(model, tokenizer, [fill(templates[0], c) for c in dataset.class_names], length)  # (K, d)
 texts = class_texts[labels]  # (N, d): row n is the caption of image n's class
 recall = recall_at_k(images, texts, ks=(1, 5, 10), labels=labels)
+print("plain: is the query's own partner in the top k?   _class: is any item of the query's class there?")
 for direction, values in recall.items():
     print(f"  {direction:<20} " + "  ".join(f"{k} {v:6.1%}" for k, v in values.items()))
 bound = K / len(labels)
@@ -233,14 +235,22 @@ for direction in ("text_to_image", "image_to_text"):
     assert plain["R@1"] <= plain["R@5"] <= plain["R@10"] and aware["R@1"] <= aware["R@5"] <= aware["R@10"]
     assert all(aware[k] >= plain[k] for k in plain)
 assert abs(recall["image_to_text_class"]["R@1"] - one_template) < 1e-9  # the same question, asked twice
+aware = recall["image_to_text_class"]
+assert aware["R@1"] == aware["R@5"] == aware["R@10"]  # the first right caption is at place 1, 11, 21, ...
 
 # %% [markdown]
-# Class-aware image → text recall@1 is zero-shot accuracy with that one template, under
+# Class-aware image→text recall@1 is zero-shot accuracy with that one template, under
 # another name: the nearest caption is of the right class exactly when the nearest class is.
-# (Its recall@5 and @10 are the same number: each wrong class ranked ahead brings its ten
-# identical captions with it, so the first right caption is at place 1, 11, 21, ...)
-# `miniclip eval` reports both recalls; quote the plain one only beside benchmarks whose
-# captions are all different.
+# (Its recall@1, @5 and @10 are one number: each wrong class ranked ahead brings its ten
+# identical captions with it, so the first right caption is at place 1, 11, 21, ..., and every
+# k from 1 to 10 asks the same question.)
+#
+# `miniclip eval` reports both recalls for a CIFAR-10 run, where a thousand test images share
+# each caption: there plain text→image R@1 is at most 0.1 % (only 10 of the 10,000 captions
+# can find their own image first) and class-aware recall near the zero-shot accuracy. Plain
+# recall measures whether the query's exact partner ranks in the top k, class-aware recall
+# whether its class does; quote the plain one only beside benchmarks whose captions are all
+# different.
 #
 # ## The similarity heatmap
 #
@@ -279,5 +289,5 @@ scratch.cleanup()
 #   ranking;
 # * recall@k asks whether a query's own partner ranks in the top k; when many captions are
 #   identical (class captions) that is capped by chance ties, and class-aware recall is the
-#   meaningful measure — its image → text recall@1 is zero-shot accuracy again.
+#   meaningful measure — its image→text recall@1 is zero-shot accuracy again.
 print("lesson 10 passed: the ensemble is unit length, zero-shot beats chance, recall@10 ≥ recall@1")
