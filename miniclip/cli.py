@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="zero-shot accuracy, confusion matrix, similarity heatmap and retrieval recall of a checkpoint",
         description="Evaluate a trained checkpoint on its dataset's test split: zero-shot top-1/top-5 with one "
         "template and with prompt ensembles, per-class accuracy, a confusion-matrix plot, an image-caption "
-        "similarity heatmap, and text-to-image / image-to-text recall@1/5/10.",
+        "similarity heatmap, and text→image / image→text recall@1/5/10.",
     )
     p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
     p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "search",
         parents=[device],
         help="find the test images that best match a text query and save them as a grid",
-        description="Text-to-image search over the test split of the checkpoint's dataset; saves a PNG grid.",
+        description="Text→image search over the test split of the checkpoint's dataset; saves a PNG grid.",
     )
     p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
     p.add_argument("query", help='e.g. "a photo of a ship"')
