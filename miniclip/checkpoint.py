@@ -177,6 +177,17 @@ def _renamed(name: str) -> str:
     return RENAMED.get(name, name)
 
 
+def _check_finite(file: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a checkpoint whose weights, buffers or optimiser moments hold NaN or ±inf, naming the first such array."""
+    for key, a in arrays.items():
+        if key != "meta" and np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            raise ValueError(
+                f"{file}: {key} holds {bad} NaN or infinite value{'s' if bad != 1 else ''} of {a.size}; "
+                "the weights are unusable (resume from an earlier checkpoint or train again)"
+            )
+
+
 def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Checkpoint:
     """Read a checkpoint (the ``.npz`` file or its run folder) and rebuild the model on the current device.
 
@@ -191,9 +202,15 @@ def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Check
     saved_dtypes = sorted({str(a.dtype) for a in model_state.values() if np.issubdtype(a.dtype, np.floating)})
     if len(saved_dtypes) != 1:
         raise ValueError(f"{file}: expected model arrays of one float dtype, found {saved_dtypes or 'none'}")
+    _check_finite(file, arrays)
     try:
         model_config = ModelConfig.from_dict(meta["model_config"])
         tokenizer = Tokenizer.from_dict(meta["tokenizer"], source=f"{file} (tokenizer)")
+        if tokenizer.vocab_size != model_config.vocab_size:
+            raise ValueError(
+                f"its tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
+                f"{model_config.vocab_size}: the tokenizer and the model's token table must match"
+            )
         model = build_clip(model_config, rng=np.random.default_rng(0), dtype=dtype or saved_dtypes[0])
         model.load_state(model_state)  # every name and shape checked before anything is copied
     except (ValueError, TypeError) as exc:

@@ -11,8 +11,10 @@ one message, because any normalisation guessed for it would quietly give wrong e
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from miniclip.checkpoint import Checkpoint, load_checkpoint
@@ -56,6 +58,23 @@ def load_run(path: str | os.PathLike[str]) -> TrainedRun:
             f"{ckpt.path} holds no training configuration (it was not written by `miniclip train`), "
             "so the normalisation of its images and the dataset it was trained on are unknown"
         )
-    mean, std = state["mean_std"]
+    mean, std = _mean_std(ckpt.path, state["mean_std"], ckpt.model_config.channels)
     ckpt.model.eval()
-    return TrainedRun(ckpt, TrainConfig.from_dict(config), list(mean), list(std))
+    return TrainedRun(ckpt, TrainConfig.from_dict(config), mean, std)
+
+
+def _mean_std(file: Path, value: Any, channels: int) -> tuple[list[float], list[float]]:
+    """The stored ``mean_std`` as two lists of ``channels`` finite numbers, every std > 0; else ``ValueError``."""
+    where = f"{file}: the stored normalisation (training state 'mean_std')"
+    try:
+        mean, std = ([float(x) for x in v] for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be [mean, std], two lists of numbers, got {value!r}") from None
+    for name, v in (("mean", mean), ("std", std)):
+        if len(v) != channels:
+            raise ValueError(f"{where}: {name} has {len(v)} values for the model's {channels} channels")
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError(f"{where}: {name} {v} is not finite")
+    if not all(s > 0 for s in std):
+        raise ValueError(f"{where}: std {std} must be positive in every channel (dividing by it gives inf or NaN)")
+    return mean, std

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -256,3 +257,42 @@ def test_gpu_checkpoint_loads_on_either_device(tmp_path):
     assert all(isinstance(p.data, np.ndarray) for p in on_cpu.model.parameters().values())
     on_cpu.model.eval()
     np.testing.assert_allclose(on_cpu.model.encode_image(images), gpu_embeddings, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("text.lookup.table", np.nan), ("image.stem_bn.running_var", np.inf), ("logit_scale.log_scale", -np.inf)],
+)
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, name, value):
+    """A NaN or infinite weight or buffer would load and print nan% everywhere: refuse it on load."""
+    model, cfg, tokenizer, optimizer, _ = _trained()
+    file = _save(tmp_path, model, cfg, tokenizer, optimizer)
+    with np.load(file, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays[f"model/{name}"] = arrays[f"model/{name}"].copy()
+    arrays[f"model/{name}"].reshape(-1)[0] = value
+    np.savez(file, **arrays)
+    with pytest.raises(ValueError, match=rf"checkpoint.npz: model/{re.escape(name)} holds 1 NaN or infinite value"):
+        load_checkpoint(tmp_path)
+
+
+def test_non_finite_optimiser_moments_are_refused(tmp_path):
+    model, cfg, tokenizer, optimizer, _ = _trained()
+    file = _save(tmp_path, model, cfg, tokenizer, optimizer)
+    with np.load(file, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["optim/v.text.lookup.table"] = np.full_like(arrays["optim/v.text.lookup.table"], np.nan)
+    np.savez(file, **arrays)
+    with pytest.raises(ValueError, match=r"optim/v\.text\.lookup\.table holds \d+ NaN or infinite values"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("drop", [1, 3])
+def test_a_tokenizer_that_does_not_match_the_models_vocabulary_is_refused(tmp_path, drop):
+    model, cfg, tokenizer, _, _ = _trained()
+    file = _save(tmp_path, model, cfg, tokenizer)
+    smaller = Tokenizer(tokenizer.tokens[:-drop])
+    _rewrite_meta(file, tokenizer=smaller.to_dict())
+    message = rf"its tokenizer has {9 - drop} tokens but the model's vocab_size is 9"
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(tmp_path)

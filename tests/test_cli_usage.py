@@ -218,6 +218,42 @@ def test_a_checkpoint_without_training_information_is_refused_alike(command, run
     assert not (tmp_path / "search.png").exists()
 
 
+def _with_meta(run: Path, folder: Path, change) -> Path:
+    """A copy of the run's checkpoint in ``folder`` whose metadata ``change(meta)`` edited in place."""
+    with np.load(run / "checkpoint.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
+    change(meta)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "checkpoint.npz", **arrays)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("mean_std", "message"),
+    [
+        ([[0.5, 0.5, 0.5], [0.2, 0.0, 0.2]], r"std \[0.2, 0.0, 0.2\] must be positive in every channel"),
+        ([[0.5, float("nan"), 0.5], [0.2, 0.2, 0.2]], r"mean \[0.5, nan, 0.5\] is not finite"),
+        ([[0.5], [0.2]], r"mean has 1 values for the model's 3 channels"),
+    ],
+)
+@pytest.mark.parametrize("command", ["eval", "classify"])
+def test_a_nonsense_stored_normalisation_is_refused(command, mean_std, message, run, image_files, tmp_path, capsys):
+    """A std of 0 would divide every pixel by zero and print nan% with exit 0: refuse it, naming the field."""
+
+    def change(meta):
+        meta["train_config"]["state"]["mean_std"] = mean_std
+
+    bad = _with_meta(run, tmp_path / "bad", change)
+    more = {"eval": ["--out", str(tmp_path)], "classify": [str(image_files[0]), "--labels", "red", "blue"]}
+    assert main([command, str(bad), *more[command]]) == 2
+    line = error_line(capsys.readouterr().err, command)
+    assert "the stored normalisation (training state 'mean_std')" in line
+    assert re.search(message, line), line
+    assert not (tmp_path / "eval.json").exists()
+
+
 # -- classify and search ----------------------------------------------------------------------
 
 
