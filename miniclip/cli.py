@@ -31,7 +31,7 @@ from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS
 
 
 def _base(text: str) -> float:
-    """Parse a softmax base: a number greater than 1, or ``e``."""
+    """Parse a softmax base: a finite number greater than 1 (and small enough for the walkthrough), or ``e``."""
     if text.strip().lower() == "e":
         return math.e
     try:
@@ -40,7 +40,12 @@ def _base(text: str) -> float:
         raise argparse.ArgumentTypeError(f"base must be a number greater than 1 or 'e', got {text!r}") from None
     if not value > 1:
         raise argparse.ArgumentTypeError(f"base must be greater than 1, got {text!r}")
-    return value
+    from miniclip.walkthrough import check_base  # imported here: building the parser stays light
+
+    try:
+        return check_base(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> float:
@@ -345,19 +350,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if "device" in args:
             backend.set_device(args.device)
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a reader that left shows up here, inside the handlers below, not at exit
+        return status
     except backend.DeviceUnavailableError as exc:
         print(f"miniclip: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # before OSError, its base class: `miniclip walkthrough | head` is a normal exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at interpreter exit
+        return 0
     except (ValueError, OSError) as exc:  # bad values, missing or corrupt files, failed downloads
         print(f"miniclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("miniclip: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `miniclip walkthrough | head`: the reader left, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at interpreter exit
-        return 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ gradients come from the model itself.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -82,6 +83,11 @@ IMAGE_WEIGHT = ((-1, 0, -1, 1), (1, 0, -1, -1), (1, 0, 1, -1), (-1, -1, 1, 1))  
 IMAGE_BIAS = (0, 1, 1, 0)  # (4,)
 IMAGE_PROJECTION = ((1, 0), (0, -1), (-1, 1), (-1, -1))  # (4, 2) into the shared 2-D space
 
+LOGIT_RANGE = (-2, 3)  # the smallest and the largest of the walkthrough's logits (step 9; tested)
+# Steps 10-11 print b^x and its row and column sums, each a sum of N powers of at most b^3: all of
+# them stay finite in float64 up to this base (about 3.9e102).
+MAX_BASE = (sys.float_info.max / len(CAPTIONS)) ** (1 / LOGIT_RANGE[1])
+
 PARAMETER_NAMES = (  # every parameter of WalkthroughCLIP, in model.parameters() order
     "text.lookup.table",
     "text.encode.weight",
@@ -109,12 +115,25 @@ def diagonal_share(p_rows: np.ndarray, p_cols: np.ndarray) -> float:
     return float(np.trace(p_rows) + np.trace(p_cols)) / (2 * p_rows.shape[0])
 
 
+def check_base(base: float) -> float:
+    """``base`` if it is a usable softmax base: finite, greater than 1 and at most ``MAX_BASE``."""
+    if not math.isfinite(base) or base <= 1:
+        raise ValueError(f"base must be a finite number greater than 1, got {base!r}")
+    if base > MAX_BASE:
+        raise ValueError(
+            f"base must be at most {MAX_BASE:.3g}: the walkthrough's logits reach {LOGIT_RANGE[1]} and "
+            f"{base:g}^{LOGIT_RANGE[1]} summed over {len(CAPTIONS)} images overflows float64"
+        )
+    return base
+
+
 def compute_walkthrough(base: float = 3.0, lr: float = 0.1) -> dict[str, np.ndarray]:
     """Run the walkthrough on the real layers and return every intermediate, by name (host arrays).
 
     Parameter values are stored under their name, gradients under ``d(name)`` and the values
-    after the SGD step under ``name (after)``.
+    after the SGD step under ``name (after)``. A base outside (1, ``MAX_BASE``] is a ``ValueError``.
     """
+    check_base(base)
     model = WalkthroughCLIP(WalkthroughConfig(base=base), rng=np.random.default_rng(0), dtype=np.float64)
     model.load_state(walkthrough_state())
     host_ids, host_images = walkthrough_batch()

@@ -62,6 +62,8 @@ BAD = {
     "bad flag": (["gradcheck", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     "base 0.5": (["walkthrough", "--base", "0.5"], "base must be greater than 1, got '0.5'"),
     "base word": (["walkthrough", "--base", "three"], "base must be a number greater than 1 or 'e'"),
+    "base inf": (["walkthrough", "--base", "inf"], "base must be a finite number greater than 1, got inf"),
+    "base 1e300": (["walkthrough", "--base", "1e300"], "base must be at most 3.91e+102"),
     "negative lr": (["walkthrough", "--lr", "-1"], "expected a positive number, got '-1'"),
     "device tpu": (["--device", "tpu", "gradcheck"], "invalid choice: 'tpu'"),
     "sub device tpu": (["gradcheck", "--device", "tpu"], "invalid choice: 'tpu'"),
@@ -82,7 +84,7 @@ def test_bad_arguments_exit_2(capsys, case):
     assert "usage: miniclip" in err
 
 
-@pytest.mark.parametrize("case", ["bad flag", "base 0.5", "device tpu"])
+@pytest.mark.parametrize("case", ["bad flag", "base 0.5", "base inf", "base 1e300", "device tpu"])
 def test_bad_arguments_exit_2_without_traceback(case):
     args, message = BAD[case]
     result = _run(*args)
@@ -153,3 +155,43 @@ def test_gradcheck_fails_on_a_broken_backward_and_exits_1(capsys, monkeypatch):
 def test_gradcheck_only_with_no_match_exits_2(capsys):
     assert cli.main(["gradcheck", "--only", "nosuchlayer"]) == 2
     assert "no check matches" in capsys.readouterr().err
+
+
+def test_walkthrough_at_the_largest_base_stays_finite():
+    """MAX_BASE is the real bound: there every printed power and sum is finite, just above it is refused."""
+    import math
+    import warnings
+
+    from miniclip.walkthrough import MAX_BASE, check_base, compute_walkthrough
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        r = compute_walkthrough(base=MAX_BASE)
+    for key in ("power", "row_sums", "col_sums", "p_rows", "p_cols", "loss", "loss_after"):
+        assert all(math.isfinite(v) for v in r[key].ravel()), key
+    for bad in (1.0, math.inf, math.nan, MAX_BASE * 1.001):
+        with pytest.raises(ValueError, match="base must be"):
+            check_base(bad)
+        with pytest.raises(ValueError, match="base must be"):
+            compute_walkthrough(base=bad)
+
+
+def test_walkthrough_into_a_closed_pipe_exits_0():
+    """`miniclip walkthrough | head -1`: the reader has gone before the output is written; a normal exit."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left at once: every write gets EPIPE
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "miniclip", "walkthrough"],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
