@@ -224,6 +224,7 @@ class Trainer:
         self.loss_sum, self.metrics = 0.0, []
         self._order_state = self.order_rng.bit_generator.state
         self.train_state = {"mean_std": _normaliser(cfg, ds)}
+        self.saved_progress: dict[str, Any] | None = None  # where the checkpoint on disk stands: none yet
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out)
@@ -243,6 +244,7 @@ class Trainer:
         self.epoch, self.batch = ckpt.progress["epoch"], ckpt.progress["batch"]
         self.loss_sum, self.metrics = ckpt.progress["loss_sum"], ckpt.metrics
         self.train_state = ckpt.train_config["state"]
+        self.saved_progress = dict(ckpt.progress)
 
     # -- one step -------------------------------------------------------------------------
     def step(self, idx: np.ndarray, step: int) -> Any:
@@ -268,19 +270,30 @@ class Trainer:
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
         )
         try:
-            return train_step(
-                self.model,
-                self.optimizer,
-                self.caption_ids[caption],
-                self.normalize_fn(images),
-                self.caption_mask[caption],
-                targets,
-                grad_clip=cfg.grad_clip,
-            )
+            # A diverging run overflows long before its loss is NaN; NumPy's RuntimeWarnings about it
+            # would flood the terminal and say nothing the guard below does not say better.
+            with np.errstate(all="ignore"):
+                return train_step(
+                    self.model,
+                    self.optimizer,
+                    self.caption_ids[caption],
+                    self.normalize_fn(images),
+                    self.caption_mask[caption],
+                    targets,
+                    grad_clip=cfg.grad_clip,
+                )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(
-                f"{exc} at step {step}: stopping; the last good checkpoint in {self.out} is kept (try a lower --lr)"
+                f"{exc} at step {step}: stopping; {self.what_is_kept()} (try a lower --lr)"
             ) from None
+
+    def what_is_kept(self) -> str:
+        """What a stopped run leaves to resume from, in words: the checkpoint on disk and where it stands, or none."""
+        if self.saved_progress is None:
+            return f"no checkpoint was written yet, so there is nothing in {self.out} to resume"
+        epoch, batch = self.saved_progress["epoch"], self.saved_progress["batch"]
+        where = f"after epoch {epoch}" if batch == 0 else f"in epoch {epoch + 1}, after batch {batch}"
+        return f"the last good checkpoint, {checkpoint_file(self.out)} ({where}), is kept"
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, on_step: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
@@ -352,7 +365,7 @@ class Trainer:
         if not all(math.isfinite(x) for x in recent):
             raise TrainingDivergedError(
                 f"the loss became {next(x for x in recent if not math.isfinite(x))} in epoch {self.epoch + 1}: "
-                f"stopping; the last good checkpoint in {self.out} is kept (try a lower --lr)"
+                f"stopping; {self.what_is_kept()} (try a lower --lr)"
             )
         self.loss_sum += sum(recent)
         return recent
@@ -442,17 +455,20 @@ class Trainer:
 
     def save(self) -> Path:
         """Write the checkpoint atomically: weights, optimiser, generators, position and metrics."""
-        return save_checkpoint(
+        progress = {"epoch": self.epoch, "batch": self.batch, "loss_sum": self.loss_sum}
+        file = save_checkpoint(
             self.out,
             model=self.model,
             model_config=self.model_config,
             tokenizer=self.tokenizer,
             optimizer=self.optimizer,
             train_config={"config": self.cfg.to_dict(), "state": self.train_state},
-            progress={"epoch": self.epoch, "batch": self.batch, "loss_sum": self.loss_sum},
+            progress=progress,
             rng_state={"order": self._order_state, "augment": self.augment_rng.bit_generator.state},
             metrics=self.metrics,
         )
+        self.saved_progress = progress
+        return file
 
 
 def train(

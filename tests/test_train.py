@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -88,11 +90,37 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         if step == 8:  # in epoch 2, after epoch 1's checkpoint was written
             trainer.model.image.project.weight.data[...] = np.nan
 
-    with pytest.raises(TrainingDivergedError, match="last good checkpoint"):
+    kept = f"the last good checkpoint, {tmp_path / 'run' / 'checkpoint.npz'} (after epoch 1), is kept"
+    with pytest.raises(TrainingDivergedError, match=re.escape(kept)):
         trainer.run(on_step=poison)
     kept = load_checkpoint(tmp_path / "run")
     assert kept.progress == {"epoch": 1, "batch": 0, "loss_sum": 0.0}
     assert all(np.isfinite(v).all() for v in kept.model.state().values())
+
+
+def test_a_run_that_diverges_before_any_checkpoint_says_there_is_none_and_no_numpy_warnings(tmp_path):
+    """--lr 1e9 on a fresh run: NaN within a few steps, a message that claims no checkpoint, no RuntimeWarnings."""
+    steps = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning inside a step would fail the test
+        with pytest.raises(TrainingDivergedError) as info:
+            train(tiny(tmp_path, lr=1e9), show_progress=False, on_step=steps.append)
+    assert len(steps) < 6  # within the first epoch: nothing was saved
+    message = str(info.value)
+    assert f"no checkpoint was written yet, so there is nothing in {tmp_path / 'run'} to resume" in message
+    assert "last good checkpoint" not in message
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_a_resumed_run_that_diverges_names_the_checkpoint_it_resumed_from(tmp_path):
+    cfg = tiny(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, show_progress=False, on_step=_stop_at(3))  # saved in epoch 1, after batch 3
+    trainer = Trainer(cfg, resume=True, show_progress=False)
+    trainer.model.image.project.weight.data[...] = np.nan
+    kept = f"the last good checkpoint, {tmp_path / 'run' / 'checkpoint.npz'} (in epoch 1, after batch 3), is kept"
+    with pytest.raises(TrainingDivergedError, match=re.escape(kept)):
+        trainer.run()
 
 
 def test_starting_over_an_existing_run_needs_resume(tmp_path):
