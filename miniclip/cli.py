@@ -138,18 +138,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from miniclip.evaluate import evaluate_run
 
-    print(evaluate_run(args.checkpoint, out_dir=args.out, data_dir=args.data_dir, pairs=args.pairs))
+    report = evaluate_run(args.checkpoint, out_dir=args.out, data=args.data, data_dir=args.data_dir, pairs=args.pairs)
+    print(report)
     return 0
+
+
+def _warner(command: str) -> Callable[[str], None]:
+    """Print a warning for ``command`` on stderr, one line, so that stdout stays the result."""
+    return lambda message: print(f"miniclip {command}: warning: {message}", file=sys.stderr)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES
     from miniclip.trained_run import load_run
-    from miniclip.usage import classify_images
+    from miniclip.usage import NOT_KNOWN, classify_images, unknown_words
 
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
     ckpt = run.checkpoint
+    warn = _warner("classify")
     templates = [args.template] if args.template else CLIP_CIFAR10_TEMPLATES
+    if args.template and (unknown := unknown_words(ckpt.tokenizer, args.template.replace("{}", " "))):
+        warn(f"{', '.join(map(repr, unknown))} in the template {'is' if len(unknown) == 1 else 'are'} {NOT_KNOWN}")
     results = classify_images(
         ckpt.model,
         ckpt.tokenizer,
@@ -159,6 +168,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         ckpt.model_config.image_size,
         run.normalize,
         ckpt.model_config.context_length,
+        on_warning=warn,
     )
     for path, ranked in zip(args.images, results, strict=True):
         print(path)
@@ -170,8 +180,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from miniclip.plots import plot_image_grid
     from miniclip.trained_run import load_run
-    from miniclip.usage import search_images
+    from miniclip.usage import search_images, shorten
 
+    if args.out is not None:  # checked before anything is loaded or encoded
+        if Path(args.out).is_dir():
+            raise ValueError(
+                f"--out {args.out} is a folder: give the PNG file to write, e.g. {Path(args.out) / 'search.png'}"
+            )
+        if Path(args.out).suffix.lower() != ".png":
+            raise ValueError(f"--out {args.out}: the grid is written as a PNG, so its name must end in .png")
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
     ckpt = run.checkpoint
     dataset = run.dataset(args.data, args.data_dir)  # the run's own test split: shapes depend on its seed and sizes
@@ -183,13 +200,26 @@ def cmd_search(args: argparse.Namespace) -> int:
         run.normalize,
         ckpt.model_config.context_length,
         top=args.top,
+        on_warning=_warner("search"),
     )
     titles = [f"{dataset.class_names[dataset.test_labels[i]]} {s:.2f}" for i, s in zip(indices, scores, strict=True)]
     out = Path(args.out) if args.out else Path(ckpt.path).parent / "search.png"
     plot_image_grid(dataset.test_images[indices], titles, out, ncols=min(8, len(indices)))
-    print(f"best {len(indices)} test images for {args.query!r}: {', '.join(titles)}")
+    print(f"best {len(indices)} test images for {shorten(args.query)!r}: {', '.join(titles)}")
     print(f"saved {out}")
     return 0
+
+
+def _dataset_arguments() -> argparse.ArgumentParser:
+    """``--data`` and ``--data-dir`` of the commands that read a run's dataset (eval, search), defined once."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data",
+        help="the dataset: cifar10, shapes, or a folder with one sub-folder per class (default: the one trained on; "
+        "give it when the run's folder has moved or was given as a relative path from another directory)",
+    )
+    data.add_argument("--data-dir", help="where CIFAR-10 is kept (default: as in training)")
+    return data
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -226,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[device],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data = _dataset_arguments()
 
     p = sub.add_parser(
         "walkthrough",
@@ -273,14 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "eval",
-        parents=[device],
+        parents=[device, data],  # --data, --data-dir
         help="zero-shot accuracy, confusion matrix, similarity heatmap and retrieval recall of a checkpoint",
         description="Evaluate a trained checkpoint on its dataset's test split: zero-shot top-1/top-5 with one "
         "template and with prompt ensembles, per-class accuracy, a confusion-matrix plot, an image-caption "
         "similarity heatmap, and text→image / image→text recall@1/5/10.",
     )
     p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
-    p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
     p.add_argument("--out", help="folder for the plots (default: the run folder)")
     p.add_argument("--pairs", type=_positive_int, default=5, help="images in the similarity heatmap (default 5)")
     p.set_defaults(func=cmd_eval)
@@ -294,23 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
     p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
-    p.add_argument("--labels", nargs="+", required=True, help="candidate labels, e.g. --labels cat dog ship")
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        required=True,
+        help="candidate labels, e.g. --labels cat dog ship; words the run never saw are named in a warning, and a "
+        "label made only of such words cannot be scored and is dropped, with a message (an empty label is refused)",
+    )
     p.add_argument("--template", help="one prompt template with {} (default: the CLIP ensemble of 18)")
     p.add_argument("--top", type=_positive_int, default=5, help="labels to print per image (default 5)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser(
         "search",
-        parents=[device],
+        parents=[device, data],  # --data, --data-dir
         help="find the test images that best match a text query and save them as a grid",
         description="Text→image search over the test split of the checkpoint's dataset; saves a PNG grid.",
     )
     p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
     p.add_argument("query", help='e.g. "a photo of a ship"')
     p.add_argument("--top", type=_positive_int, default=16, help="images to show (default 16)")
-    p.add_argument("--data", help="dataset to search (default: the one trained on)")
-    p.add_argument("--data-dir", help="where the dataset is kept (default: as in training)")
-    p.add_argument("--out", help="PNG file to write (default: search.png in the run folder)")
+    p.add_argument("--out", help="PNG file to write, its name ending in .png (default: search.png in the run folder)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser(

@@ -40,12 +40,20 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.sort(first)[:n]
 
 
-def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None = None, pairs: int = 5) -> str:
-    """Evaluate the checkpoint at ``path``; write plots and ``eval.json``; return a readable report."""
+def evaluate_run(
+    path: str, *, out_dir: str | None = None, data: str | None = None, data_dir: str | None = None, pairs: int = 5
+) -> str:
+    """Evaluate the checkpoint at ``path``; write plots and ``eval.json``; return a readable report.
+
+    ``data`` and ``data_dir`` replace the dataset and CIFAR-10 folder the run was trained with
+    (a folder dataset that has moved, or was given as a relative path from another directory).
+    """
     run = load_run(path)
     ckpt, normalize_fn = run.checkpoint, run.normalize
     out = Path(out_dir) if out_dir else ckpt.path.parent
-    dataset = run.dataset(data_dir=data_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: the plots and eval.json need a folder (give another --out)")
+    dataset = run.dataset(data, data_dir)
     model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
 
     # Every test image is encoded once, as the run was evaluated while it trained (flip_average),
@@ -102,5 +110,6 @@ def evaluate_run(path: str, *, out_dir: str | None = None, data_dir: str | None 
         "recall": recall,
     }
     text = json.dumps(summary, indent=2, default=float) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "eval.json", lambda f: f.write(text.encode("utf-8")))
     return "\n".join(lines)

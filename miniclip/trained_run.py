@@ -37,8 +37,18 @@ class TrainedRun:
         return normalize(images, self.mean, self.std)
 
     def dataset(self, data: str | None = None, data_dir: str | None = None) -> ImageTextDataset:
-        """The dataset the run was trained on (or ``data``), built as in training, never downloaded."""
+        """The dataset the run was trained on (or ``data``), built as in training, never downloaded.
+
+        A folder the run was trained on that cannot be found from here (it moved, or it was given
+        as a relative path from another directory) is a ``ValueError`` that suggests ``--data``.
+        """
         cfg = self.config
+        if data is None and cfg.data not in ("cifar10", "shapes") and not Path(cfg.data).is_dir():
+            relative = "" if Path(cfg.data).is_absolute() else f" (a relative path, here {Path(cfg.data).absolute()})"
+            raise ValueError(
+                f"the run was trained on the image folder {cfg.data!r}, which does not exist from here{relative}: "
+                "it has moved, or the run was trained from another directory; give the folder with --data"
+            )
         return load_dataset(
             data or cfg.data,
             data_dir or cfg.data_dir,

@@ -59,10 +59,16 @@ def classify_images(
     image_size: int,
     normalize_fn: Callable[[Any], Any],
     context_length: int,
+    on_warning: Callable[[str], None] | None = None,
 ) -> list[list[tuple[str, float]]]:
-    """For each image file, every label with its probability, most probable first."""
-    if isinstance(labels, str) or len(labels) == 0 or len(set(labels)) != len(labels):
-        raise ValueError(f"labels must be a non-empty list of distinct strings, got {labels!r}")
+    """For each image file, every label that can be scored with its probability, most probable first.
+
+    A label none of whose words the tokenizer knows would be encoded as ``<unk>`` alone, the same
+    vector as any other such label: it is **dropped**, with a message to ``on_warning``; unknown
+    words in a label that keeps a known one are named there too. ``ValueError`` for an empty
+    label, two labels with the same words, or no label left to score.
+    """
+    labels = scorable_labels(tokenizer, labels, on_warning)
     images = load_images(image_paths, image_size)  # (N, 3, S, S)
     classes = class_embeddings(model, tokenizer, labels, templates, context_length)  # (K, d)
     embeddings = encode_images(model, images, normalize_fn)  # (N, d)
@@ -81,14 +87,24 @@ def search_images(
     top: int = 16,
     *,
     image_embeddings: Any = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``top`` images (N, C, H, W) closest to ``query``: host indices (top,) and cosines, best first.
 
     Pass ``image_embeddings`` (from :func:`miniclip.zeroshot.encode_images`) to search the same
-    images with several queries without encoding them again.
+    images with several queries without encoding them again. Words of the query the tokenizer does
+    not know are named to ``on_warning``; a query made only of unknown words is a ``ValueError``.
     """
     if not isinstance(query, str) or not words(query):
-        raise ValueError(f"query must be a sentence with at least one word, got {query!r}")
+        raise ValueError(f"query must be a sentence with at least one word, got {shorten(query)!r}")
+    unknown = unknown_words(tokenizer, query)
+    if len(unknown) == len(set(words(query))):
+        raise ValueError(
+            f"the query {shorten(query)!r} cannot be scored: none of its words is in the run's vocabulary "
+            f"({known_words_hint(tokenizer)})"
+        )
+    if unknown and on_warning is not None:
+        on_warning(f"{_named(unknown)} in the query {'is' if len(unknown) == 1 else 'are'} {NOT_KNOWN}")
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
     if image_embeddings is None:
@@ -104,6 +120,64 @@ def search_images(
     return to_host(best).astype(np.int64), to_host(scores[best])
 
 
+NOT_KNOWN = "not in the run's vocabulary and read as <unk>"
+
+
 def unknown_words(tokenizer: Tokenizer, text: str) -> list[str]:
-    """The words of ``text`` the tokenizer does not know (they all become ``<unk>``): worth a warning."""
-    return [w for w in words(text) if w not in tokenizer.ids]
+    """The distinct words of ``text`` the tokenizer does not know (they all become ``<unk>``), in order."""
+    return list(dict.fromkeys(w for w in words(text) if w not in tokenizer.ids))
+
+
+def shorten(text: str, width: int = 80) -> str:
+    """``text`` itself, or its first characters and "…" when it is longer than ``width``: for echoing input."""
+    return text if len(text) <= width else f"{text[: width - 1]}… ({len(text)} characters)"
+
+
+def known_words_hint(tokenizer: Tokenizer, n: int = 12) -> str:
+    """A few words the tokenizer does know, for a message saying what it does not."""
+    known = [t for t in tokenizer.tokens if not (t.startswith("<") and t.endswith(">"))]
+    more = f", … ({len(known)} words in all)" if len(known) > n else ""
+    return f"it knows {', '.join(known[:n])}{more}" if known else "it knows no words"
+
+
+def _named(unknown: Sequence[str]) -> str:
+    return ", ".join(repr(w) for w in unknown)
+
+
+def scorable_labels(
+    tokenizer: Tokenizer, labels: Sequence[str], on_warning: Callable[[str], None] | None = None
+) -> list[str]:
+    """The labels that can be scored, in order; the others are named to ``on_warning`` (see :func:`classify_images`)."""
+    if isinstance(labels, str) or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty list of strings, got {labels!r}")
+    seen: dict[tuple[str, ...], str] = {}
+    for label in labels:
+        if not isinstance(label, str) or not words(label):
+            raise ValueError(f"label {label!r} has no words (letters or digits): every label must name something")
+        key = tuple(words(label))
+        if key in seen:
+            raise ValueError(
+                f"labels must be distinct: {seen[key]!r} and {label!r} are the same words to the tokenizer "
+                "(it lower-cases and drops punctuation), so they would get the same score"
+            )
+        seen[key] = label
+    kept, dropped = [], []
+    for label in labels:
+        unknown = unknown_words(tokenizer, label)
+        if len(unknown) == len(set(words(label))):
+            dropped.append(label)
+        else:
+            kept.append(label)
+            if unknown and on_warning is not None:
+                on_warning(f"{_named(unknown)} in label {label!r} {'is' if len(unknown) == 1 else 'are'} {NOT_KNOWN}")
+    if not kept:
+        raise ValueError(
+            f"no label can be scored: none of the words of {_named(dropped)} is in the run's vocabulary "
+            f"({known_words_hint(tokenizer)})"
+        )
+    if dropped and on_warning is not None:
+        on_warning(
+            f"dropped {'label' if len(dropped) == 1 else 'labels'} {_named(dropped)}: cannot be scored, "
+            f"none of the words is in the run's vocabulary ({known_words_hint(tokenizer)})"
+        )
+    return kept

@@ -329,7 +329,7 @@ def test_errors_in_a_subprocess_give_one_line_and_no_traceback(case, run, image_
         garbage.write_bytes(b"not a checkpoint at all\n")
         args, command, message = ["eval", str(garbage)], "eval", "is not a miniclip checkpoint"
     else:
-        args = ["classify", str(run), str(tmp_path / "nope.png"), "--labels", "a", "b"]
+        args = ["classify", str(run), str(tmp_path / "nope.png"), "--labels", "red", "blue"]
         command, message = "classify", "does not exist"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MINICLIP_DEVICE": "cpu"}
     done = subprocess.run(
@@ -338,3 +338,137 @@ def test_errors_in_a_subprocess_give_one_line_and_no_traceback(case, run, image_
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1  # exactly one line
     assert message in error_line(done.stderr, command)
+
+
+# -- unknown words, empty labels, search --out and long queries -------------------------------
+
+
+def test_classify_names_unknown_words_and_drops_labels_it_cannot_score(run, image_files, capsys):
+    """On a shapes run 'cat' is nothing but <unk>: it is dropped, saying so; 'zebra' is named in a warning."""
+    labels = ["cat", "YELLOW CIRCLE", "a red zebra"]
+    assert main(["classify", str(run), str(image_files[0]), "--labels", *labels]) == 0
+    captured = capsys.readouterr()
+    warnings = captured.err.strip().splitlines()
+    assert all(line.startswith("miniclip classify: warning: ") for line in warnings), captured.err
+    assert "'zebra' in label 'a red zebra' is not in the run's vocabulary and read as <unk>" in captured.err
+    assert "dropped label 'cat': cannot be scored, none of the words is in the run's vocabulary" in captured.err
+    printed = [re.fullmatch(r"  +\d+\.\d\d%  (.+)", line).group(1) for line in captured.out.splitlines()[1:]]
+    assert sorted(printed) == ["YELLOW CIRCLE", "a red zebra"]
+
+
+def test_classify_with_no_label_it_can_score_is_an_error(run, image_files, capsys):
+    assert main(["classify", str(run), str(image_files[0]), "--labels", "cat", "Zebra"]) == 2
+    line = error_line(capsys.readouterr().err, "classify")
+    assert "no label can be scored: none of the words of 'cat', 'Zebra' is in the run's vocabulary" in line
+    assert "it knows " in line  # a few words it does know
+
+
+def test_classify_warns_about_unknown_words_of_its_template(run, image_files, capsys):
+    args = ["classify", str(run), str(image_files[0]), "--labels", "red", "blue", "--template", "a sketch of a {}"]
+    assert main(args) == 0
+    assert "'sketch' in the template is not in the run's vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["", "dog"], "label '' has no words"),
+        (["red", "!?"], "label '!?' has no words"),
+        (["red circle", "Red, circle"], "labels must be distinct: 'red circle' and 'Red, circle' are the same words"),
+    ],
+)
+def test_classify_refuses_empty_labels_and_labels_that_read_the_same(labels, message, run, image_files, capsys):
+    assert main(["classify", str(run), str(image_files[0]), "--labels", *labels]) == 2
+    assert message in error_line(capsys.readouterr().err, "classify")
+
+
+@pytest.fixture
+def no_grid(monkeypatch) -> dict:
+    """Skip drawing search grids (seconds each); what would have been drawn is kept."""
+    shown: dict = {}
+
+    def fake_grid(images, titles, path, ncols):
+        shown.update(images=images, titles=titles, path=path)
+
+    monkeypatch.setattr("miniclip.plots.plot_image_grid", fake_grid)
+    return shown
+
+
+def test_search_names_unknown_words_of_the_query(run, tmp_path, no_grid, capsys):
+    assert main(["search", str(run), "a photo of a Zebra", "--top", "3", "--out", str(tmp_path / "z.png")]) == 0
+    captured = capsys.readouterr()
+    assert (
+        captured.err
+        == "miniclip search: warning: 'zebra' in the query is not in the run's vocabulary and read as <unk>\n"
+    )
+    assert captured.out.startswith("best 3 test images for 'a photo of a Zebra'")
+
+
+def test_search_for_nothing_but_unknown_words_is_an_error(run, tmp_path, no_grid, capsys):
+    assert main(["search", str(run), "Zebra, giraffe!", "--out", str(tmp_path / "z.png")]) == 2
+    line = error_line(capsys.readouterr().err, "search")
+    assert "the query 'Zebra, giraffe!' cannot be scored: none of its words is in the run's vocabulary" in line
+    assert not no_grid
+
+
+@pytest.mark.parametrize(
+    "out, message", [("folder", "is a folder: give the PNG file to write"), ("x.jpg", "must end in .png")]
+)
+def test_search_out_must_be_a_png_file(out, message, run, tmp_path, capsys, monkeypatch):
+    (tmp_path / "folder").mkdir()
+    loaded = []
+    monkeypatch.setattr("miniclip.trained_run.load_run", lambda path: loaded.append(path))  # never reached
+    assert main(["search", str(run), "a red circle", "--out", str(tmp_path / out)]) == 2
+    assert message in error_line(capsys.readouterr().err, "search")
+    assert not loaded and sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_a_very_long_query_is_echoed_shortened(run, tmp_path, no_grid, capsys):
+    query = "red " * 2500  # 10,000 characters
+    assert main(["search", str(run), query, "--top", "2", "--out", str(tmp_path / "long.png")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert len(first) < 200 and "(10000 characters)" in first
+
+
+# -- eval and search find a folder dataset that moved --------------------------------------------
+
+
+@pytest.fixture
+def moved_folder_run(run, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """The run, as if trained on ``--data my_folder`` elsewhere; the folder (2 classes) now lies somewhere else."""
+    folder = tmp_path / "moved" / "my_folder"
+    shapes = load_shapes(n_train=20, n_test=2, seed=4)
+    for k, image in enumerate(shapes.train_images):
+        (folder / ("red" if k % 2 else "blue")).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0))).save(
+            folder / ("red" if k % 2 else "blue") / f"{k}.png"
+        )
+
+    def change(meta):
+        meta["train_config"]["config"]["data"] = "my_folder"  # as typed, relative to where training ran
+
+    relative = _with_meta(run, tmp_path / "relative-run", change)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return relative, folder
+
+
+@pytest.mark.parametrize("command", ["eval", "search"])
+def test_a_relative_folder_that_is_not_here_is_named_with_a_hint(command, moved_folder_run, tmp_path, capsys):
+    relative, _ = moved_folder_run
+    more = {"eval": ["--out", str(tmp_path / "plots")], "search": ["a red circle", "--out", str(tmp_path / "s.png")]}
+    assert main([command, str(relative), *more[command]]) == 2
+    line = error_line(capsys.readouterr().err, command)
+    here = tmp_path / "elsewhere" / "my_folder"
+    assert "the run was trained on the image folder 'my_folder', which does not exist from here" in line
+    assert f"(a relative path, here {here})" in line
+    assert line.endswith("give the folder with --data")
+
+
+def test_eval_takes_data_like_search(moved_folder_run, tmp_path, capsys, monkeypatch):
+    relative, folder = moved_folder_run
+    for plot in ("plot_confusion", "plot_similarity"):
+        monkeypatch.setattr(f"miniclip.evaluate.{plot}", lambda *args, **kwargs: None)
+    assert main(["eval", str(relative), "--data", str(folder), "--out", str(tmp_path / "plots")]) == 0
+    assert re.match(r".*checkpoint.npz: \d+ test images of my_folder, 2 classes", capsys.readouterr().out)
