@@ -14,6 +14,7 @@ normalises both sides and applies the learned temperature.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,33 @@ import numpy as np
 from miniclip.clip import CLIP
 from miniclip.encoders import BagOfWords, CNNEncoder, PatchMLP, TextTransformer, ViT
 from miniclip.module import Module
+from miniclip.tokenizer import SPECIALS
 
 IMAGE_ENCODERS = ("patch_mlp", "cnn", "vit")
 TEXT_ENCODERS = ("bag_of_words", "transformer")
 TEXT_POOLS = ("end", "mean")
+
+
+# Fields that must be at least 1 whichever encoders are chosen (a zero would fail later, or never).
+WHOLE_NUMBERS_FROM_1 = (
+    "embed_dim",
+    "image_size",
+    "channels",
+    "patch_size",
+    "image_width",
+    "image_depth",
+    "image_heads",
+    "cnn_blocks",
+    "cnn_stem_patch",
+    "text_width",
+    "text_depth",
+    "text_heads",
+    "mlp_ratio",
+)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass
@@ -58,15 +82,27 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field and value."""
+        for f in dataclasses.fields(self):  # every size is a whole number: no 2.5 layers, no True channels
+            if f.type == "int" and not _whole(getattr(self, f.name)):
+                raise ValueError(f"{f.name} must be a whole number, got {getattr(self, f.name)!r}")
+        for name in WHOLE_NUMBERS_FROM_1:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.vocab_size < len(SPECIALS):
+            raise ValueError(f"vocab_size must be at least {len(SPECIALS)} (the special tokens), got {self.vocab_size}")
+        channels = self.cnn_channels
+        if not isinstance(channels, list | tuple) or not channels or not all(_whole(c) and c >= 1 for c in channels):
+            raise ValueError(f"cnn_channels must be a non-empty list of whole numbers >= 1, got {channels!r}")
+        if self.cnn_stem_patch > self.image_size:
+            raise ValueError(f"cnn_stem_patch {self.cnn_stem_patch} is larger than the image size {self.image_size}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"unknown image encoder {self.image_encoder!r}; choose from {IMAGE_ENCODERS}")
         if self.text_encoder not in TEXT_ENCODERS:
             raise ValueError(f"unknown text encoder {self.text_encoder!r}; choose from {TEXT_ENCODERS}")
         if self.image_encoder in ("patch_mlp", "vit") and (self.patch_size < 1 or self.image_size % self.patch_size):
             raise ValueError(f"patch size {self.patch_size} does not divide the image size {self.image_size}")
-        for name in ("image_heads", "text_heads", "embed_dim", "image_width", "text_width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.image_encoder == "vit" and self.image_width % self.image_heads:
             raise ValueError(f"image width {self.image_width} is not divisible by image heads {self.image_heads}")
         if self.text_encoder == "transformer" and self.text_width % self.text_heads:
@@ -156,6 +192,8 @@ def build_text_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any
 def build_clip(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> CLIP:
     """Validate ``cfg`` and build the CLIP it describes, weights drawn from ``rng`` on the host."""
     cfg.validate()
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"dtype must be a floating-point type (float32 or float64), got {np.dtype(dtype)}")
     image = build_image_encoder(cfg, rng=rng, dtype=dtype)
     text = build_text_encoder(cfg, rng=rng, dtype=dtype)
     return CLIP(image, text, dtype=dtype)

@@ -10,7 +10,8 @@ The contract every layer follows:
 * ``forward(...)`` computes the output and caches exactly what ``backward`` needs;
 * ``backward(grad_out)`` *adds* the parameter gradients into ``p.grad`` (so call
   :meth:`Module.zero_grad` before each step) and returns the gradient of each
-  floating-point positional input of ``forward`` (one array, a tuple, or ``None``).
+  floating-point positional input of ``forward`` (one array, a tuple, or ``None``);
+* ``backward`` before any ``forward`` raises ``RuntimeError`` saying so (``_require_forward``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class Module:
 
     def backward(self, grad: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _require_forward(self, *cached: Any) -> None:
+        """Raise ``RuntimeError`` if ``backward`` runs before ``forward``: its cache is still None (or a flag False)."""
+        if any(value is None or value is False for value in cached):
+            raise RuntimeError(f"{type(self).__name__}.backward() was called before forward(): run forward first")
 
     def children(self) -> Iterator[tuple[str, Module]]:
         """Direct sub-modules by attribute name (lists of modules as ``name.0``, ``name.1``, ...)."""

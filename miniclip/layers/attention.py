@@ -82,6 +82,7 @@ class MultiHeadSelfAttention(Module):
         return self.out(merged)  # (N, L, D)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self.attention_weights)
         xp = get_array_module(dy)
         p, q, k, v = self.attention_weights, self._q, self._k, self._v
         n, h, length, dh = q.shape

@@ -97,6 +97,7 @@ class BatchNorm2d(Module):
         return y.reshape(x.shape)  # (N, H, W, C)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._xhat)
         xp = get_array_module(dy)
         xhat, inv_std, gamma = self._xhat, self._inv_std, self.weight.data
         m, channels = xhat.shape

@@ -78,6 +78,7 @@ class ContrastiveLoss(Module):
         return (loss_rows + loss_cols) / 2
 
     def backward(self, dloss: Any = 1.0) -> Any:
+        self._require_forward(self.p_rows)
         xp = get_array_module(self.p_rows)
         n = self.targets.shape[0]
         scale = xp.asarray(dloss, dtype=self.p_rows.dtype) / (2 * n)  # keeps float32 float32

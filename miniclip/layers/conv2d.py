@@ -128,7 +128,7 @@ class Conv2d(Module):
         return y.reshape(n, ho, wo, out_channels)  # (N, Ho, Wo, O): already the next layer's layout
 
     def backward(self, dy: Any) -> Any:
-        assert self._x_shape is not None, "backward before forward"
+        self._require_forward(self._x_shape)
         out_channels, in_channels, k, _ = self.weight.data.shape
         dy_rows = dy.reshape(-1, out_channels)  # (N·Ho·Wo, O), rows as in cols
         dwm = self._cols.T @ dy_rows  # (k·k·C, O)

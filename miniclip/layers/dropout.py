@@ -37,8 +37,10 @@ class Dropout(Module):
         self.p = p
         self.seed = seed  # None: the device's global generator; an int: the same mask every call
         self._mask: Any = None  # None when the last forward was the identity
+        self._ran = False  # so the mask's None can tell "identity" from "no forward yet"
 
     def forward(self, x: Any) -> Any:
+        self._ran = True
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -50,6 +52,7 @@ class Dropout(Module):
         return x * self._mask
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._ran)
         if self._mask is None:
             return dy
         return dy * self._mask

@@ -61,6 +61,7 @@ class Embedding(Module):
         return self.table.data[ids]  # (N, L, D)
 
     def backward(self, dvectors: Any) -> None:
+        self._require_forward(self._ids)
         dim = self.table.data.shape[1]
         scatter_add(self.table.grad, self._ids.reshape(-1), dvectors.reshape(-1, dim))
         return None  # token ids are not differentiable

@@ -47,6 +47,7 @@ class EndTokenPool(Module):
         return x[self._rows, end]  # (N, D)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._shape)
         xp = get_array_module(dy)
         dx = xp.zeros(self._shape, dtype=dy.dtype)  # (N, L, D)
         dx[self._rows, self._end] = dy  # one position per row: no repeated index

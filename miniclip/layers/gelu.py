@@ -43,6 +43,7 @@ class GELU(Module):
         return 0.5 * x * (1.0 + self._t)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._x)
         x, t = self._x, self._t
         du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x * x)
         return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)

@@ -34,5 +34,6 @@ class L2Normalize(Module):
         return self._y
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._y)
         y = self._y
         return (dy - y * (y * dy).sum(axis=-1, keepdims=True)) / self._norm  # (N, d)

@@ -49,6 +49,7 @@ class LayerNorm(Module):
         return self._x_hat * self.weight.data + self.bias.data
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._x_hat)
         x_hat, dim = self._x_hat, self.weight.data.shape[0]
         self.weight.grad += (dy * x_hat).reshape(-1, dim).sum(axis=0)  # (D,)
         self.bias.grad += dy.reshape(-1, dim).sum(axis=0)  # (D,)

@@ -51,6 +51,7 @@ class Linear(Module):
         return y
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._x)
         x = self._x
         d_in, d_out = self.weight.data.shape
         self.weight.grad += x.reshape(-1, d_in).T @ dy.reshape(-1, d_out)  # (D_in, D_out)

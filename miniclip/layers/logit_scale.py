@@ -48,6 +48,7 @@ class LogitScale(Module):
         return self._logits
 
     def backward(self, dlogits: Any) -> Any:
+        self._require_forward(self._logits)
         self.log_scale.grad += (dlogits * self._logits).sum()  # ds = Σ dZ ⊙ logits
         return dlogits * self.scale  # dC
 

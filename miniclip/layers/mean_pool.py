@@ -39,4 +39,5 @@ class MeanPool(Module):
         return (x * self._weights).sum(axis=1)  # (N, D)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._weights)
         return dy[:, None, :] * self._weights  # (N, L, D)

@@ -37,7 +37,7 @@ class Patchify(Module):
         return x.reshape(n, (h // p) * (w // p), c * p * p)  # (N, P, C·p·p)
 
     def backward(self, dpatches: Any) -> Any:
-        assert self._shape is not None, "backward before forward"
+        self._require_forward(self._shape)
         n, c, h, w = self._shape
         p = self.patch_size
         x = dpatches.reshape(n, h // p, w // p, c, p, p)  # undo the last reshape

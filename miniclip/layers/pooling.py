@@ -77,6 +77,7 @@ class MaxPool2d(_WindowPool):
         return cols.max(axis=1).reshape(self._output_shape())  # (N, Ho, Wo, C)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._argmax)
         xp = get_array_module(dy)
         positions = xp.arange(self.kernel * self.kernel)[None, :, None]  # (1, k·k, 1)
         winner = positions == self._argmax[:, None, :]  # (N·Ho·Wo, k·k, C): True at each window's maximum
@@ -92,6 +93,7 @@ class AvgPool2d(_WindowPool):
         return cols.mean(axis=1).reshape(self._output_shape())  # (N, Ho, Wo, C)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._x_shape)
         xp = get_array_module(dy)
         share = dy.reshape(-1, 1, dy.shape[-1]) / (self.kernel * self.kernel)  # (N·Ho·Wo, 1, C)
         dcols = xp.repeat(share, self.kernel * self.kernel, axis=1)  # (N·Ho·Wo, k·k, C): the same share for each
@@ -111,7 +113,7 @@ class GlobalAvgPool(Module):
         return x.mean(axis=(1, 2))  # (N, C)
 
     def backward(self, dy: Any) -> Any:
-        assert self._x_shape is not None, "backward before forward"
+        self._require_forward(self._x_shape)
         xp = get_array_module(dy)
         n, h, w, c = self._x_shape
         return xp.broadcast_to(dy[:, None, None, :] / (h * w), (n, h, w, c)).copy()  # (N, H, W, C)

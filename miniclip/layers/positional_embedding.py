@@ -26,7 +26,7 @@ class PositionalEmbedding(Module):
 
     def __init__(self, max_len: int, dim: int, *, rng: np.random.Generator, dtype: Any = np.float32) -> None:
         self.positions = Parameter.from_host(rng.normal(0.0, 0.02, (max_len, dim)), dtype)
-        self._length = 0
+        self._length: int | None = None
 
     def forward(self, x: Any) -> Any:
         max_len, dim = self.positions.data.shape
@@ -41,5 +41,6 @@ class PositionalEmbedding(Module):
         return x + self.positions.data[: self._length]  # (N, L, D) + (L, D)
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._length)
         self.positions.grad[: self._length] += dy.sum(axis=0)  # (L, D)
         return dy  # (N, L, D)

@@ -23,4 +23,5 @@ class ReLU(Module):
         return x * self._mask
 
     def backward(self, dy: Any) -> Any:
+        self._require_forward(self._mask)
         return dy * self._mask

@@ -35,4 +35,5 @@ class Similarity(Module):
         return t @ i.T  # (N, M)
 
     def backward(self, ds: Any) -> tuple[Any, Any]:
+        self._require_forward(self._t)
         return ds @ self._i, ds.T @ self._t  # (N, d), (M, d)

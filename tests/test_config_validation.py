@@ -1,0 +1,104 @@
+"""Nonsense sizes are refused where they are given, naming the field; backward before forward says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miniclip import layers
+from miniclip.encoders import CNNEncoder, PatchMLP, TextTransformer, ViT
+from miniclip.encoders.bag_of_words import BagOfWords
+from miniclip.encoders.cnn import ResidualBlock
+from miniclip.model_config import ModelConfig, build_clip
+
+SMALL = {"embed_dim": 8, "image_size": 8, "patch_size": 4, "image_width": 8, "text_width": 8, "vocab_size": 12}
+
+BAD_FIELDS = {
+    "image_depth 0": ({"image_depth": 0}, r"image_depth must be at least 1, got 0"),
+    "image_depth -1": ({"image_depth": -1}, r"image_depth must be at least 1, got -1"),
+    "text_depth 0": ({"text_depth": 0}, r"text_depth must be at least 1, got 0"),
+    "image_size 0": ({"image_size": 0}, r"image_size must be at least 1, got 0"),
+    "image_size -8": ({"image_size": -8}, r"image_size must be at least 1, got -8"),
+    "vocab_size 0": ({"vocab_size": 0}, r"vocab_size must be at least 4 \(the special tokens\), got 0"),
+    "mlp_ratio 0": ({"mlp_ratio": 0}, r"mlp_ratio must be at least 1, got 0"),
+    "channels 0": ({"channels": 0}, r"channels must be at least 1, got 0"),
+    "cnn_channels [0]": ({"image_encoder": "cnn", "cnn_channels": [8, 0]}, r"cnn_channels must be a non-empty list"),
+    "cnn_channels []": ({"image_encoder": "cnn", "cnn_channels": []}, r"cnn_channels must be a non-empty list"),
+    "stem patch > image": (
+        {"image_encoder": "cnn", "cnn_stem_patch": 16},
+        r"cnn_stem_patch 16 is larger than the image size 8",
+    ),
+    "cnn_blocks 0": ({"image_encoder": "cnn", "cnn_blocks": 0}, r"cnn_blocks must be at least 1, got 0"),
+    "depth 2.5": ({"image_depth": 2.5}, r"image_depth must be a whole number, got 2.5"),
+    "width True": ({"text_width": True}, r"text_width must be a whole number, got True"),
+    "dropout 1": ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_bad_field_is_a_value_error_naming_it(case):
+    changes, message = BAD_FIELDS[case]
+    cfg = ModelConfig(**(SMALL | changes))
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()
+    with pytest.raises(ValueError, match=message):
+        build_clip(cfg, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_dict(cfg.to_dict())
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, bool])
+def test_an_integer_dtype_is_refused(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be a floating-point type"):
+        build_clip(ModelConfig(**SMALL), rng=np.random.default_rng(0), dtype=dtype)
+
+
+def test_the_defaults_and_small_sizes_still_build():
+    for image_encoder in ("patch_mlp", "cnn", "vit"):
+        for text_encoder in ("bag_of_words", "transformer"):
+            cfg = ModelConfig(**SMALL, image_encoder=image_encoder, text_encoder=text_encoder, cnn_channels=[4, 8])
+            build_clip(cfg, rng=np.random.default_rng(0), dtype=np.float64)
+    ModelConfig().validate()
+
+
+def _fresh_modules():
+    """One of every layer and encoder, never run forward."""
+    rng = np.random.default_rng(0)
+    return [
+        layers.Linear(3, 2, rng=rng),
+        layers.ReLU(),
+        layers.GELU(),
+        layers.LayerNorm(3),
+        layers.Embedding(5, 3, rng=rng),
+        layers.Dropout(0.5),
+        layers.Dropout(0.0),
+        layers.L2Normalize(),
+        layers.LogitScale(),
+        layers.MeanPool(),
+        layers.EndTokenPool(),
+        layers.PositionalEmbedding(4, 3, rng=rng),
+        layers.Similarity(),
+        layers.ContrastiveLoss(),
+        layers.MultiHeadSelfAttention(4, 2, rng=rng),
+        layers.BatchNorm2d(3),
+        layers.Conv2d(3, 2, 3, 1, 1, rng=rng),
+        layers.Patchify(2),
+        layers.MaxPool2d(2),
+        layers.AvgPool2d(2),
+        layers.GlobalAvgPool(),
+        layers.MLP(4, 8, rng=rng),
+        layers.TransformerBlock(4, 2, rng=rng),
+        ResidualBlock(3, 3, 1, rng=rng),
+        CNNEncoder((4,), 1, 3, 4, rng=rng),
+        PatchMLP(channels=3, patch_size=2, width=4, embed_dim=4, rng=rng),
+        ViT(image_size=4, patch_size=2, width=4, depth=1, heads=2, embed_dim=4, rng=rng),
+        BagOfWords(vocab_size=5, word_dim=4, width=4, embed_dim=4, rng=rng),
+        TextTransformer(vocab_size=5, context_length=4, width=4, depth=1, heads=2, embed_dim=4, rng=rng),
+        build_clip(ModelConfig(**SMALL), rng=rng),
+    ]
+
+
+@pytest.mark.parametrize("module", _fresh_modules(), ids=lambda m: type(m).__name__)
+def test_backward_before_forward_is_a_runtime_error(module):
+    with pytest.raises(RuntimeError, match=r"backward\(\) was called before forward\(\): run forward first"):
+        module.backward(np.ones((2, 2, 2, 2)))
