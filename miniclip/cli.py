@@ -156,7 +156,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
     ckpt = run.checkpoint
     warn = _warner("classify")
-    templates = [args.template] if args.template else CLIP_CIFAR10_TEMPLATES
+    templates = CLIP_CIFAR10_TEMPLATES if args.template is None else [args.template]  # "" is refused, not the default
     if args.template and (unknown := unknown_words(ckpt.tokenizer, args.template.replace("{}", " "))):
         warn(f"{', '.join(map(repr, unknown))} in the template {'is' if len(unknown) == 1 else 'are'} {NOT_KNOWN}")
     results = classify_images(

@@ -472,3 +472,11 @@ def test_eval_takes_data_like_search(moved_folder_run, tmp_path, capsys, monkeyp
         monkeypatch.setattr(f"miniclip.evaluate.{plot}", lambda *args, **kwargs: None)
     assert main(["eval", str(relative), "--data", str(folder), "--out", str(tmp_path / "plots")]) == 0
     assert re.match(r".*checkpoint.npz: \d+ test images of my_folder, 2 classes", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("template", ["", "a photo"])
+def test_classify_refuses_a_template_without_its_braces(template, run, image_files, capsys):
+    """--template "" once fell back to the 18-template ensemble without a word."""
+    assert main(["classify", str(run), str(image_files[0]), "--labels", "red", "blue", "--template", template]) == 2
+    line = error_line(capsys.readouterr().err, "classify")
+    assert f"each template must be a str with exactly one '{{}}' for the class name, got {template!r}" in line
