@@ -10,6 +10,12 @@ probabilities with the model's own learned temperature, as in training::
 
     score_n = i_n · t_query           best images = the largest scores
 
+A word the run's tokenizer never saw becomes ``<unk>``, one vector for every such word, so it
+says nothing about the image. Both name such words (``on_warning``; the CLI prints them on
+stderr). A label made only of unknown words would score exactly like any other such label: it
+is dropped, saying so, and if no label is left, or a query is nothing but unknown words, it is
+a ``ValueError``. Empty labels, and two labels that read as the same words, are refused.
+
 Both take already-built objects (model, tokenizer, images), so the CLI can load a checkpoint
 and tests can use a tiny untrained model.
 """
