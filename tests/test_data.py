@@ -107,7 +107,49 @@ def test_missing_folder_without_download_names_the_path(tmp_path: Path) -> None:
         load_cifar10(tmp_path / "nowhere", download=False)
     message = str(info.value)
     assert str(tmp_path / "nowhere" / "cifar-10-batches-bin") in message
-    assert "download=True" in message and "make_cifar10_bin.py" in message
+    assert "download=True" in message and "make_cifar10_bin.py" not in message  # no development-machine path
+    assert "miniclip train --data shapes" in message and "--data-dir DIR" in message
+
+
+def test_random_bytes_class_names_file_is_named(tmp_path: Path) -> None:
+    files = cifar_files(np.random.default_rng(0))
+    files["batches.meta.txt"] = bytes(np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8))
+    folder = write_cifar(tmp_path, files)
+    with pytest.raises(ValueError) as info:
+        load_cifar10(tmp_path, download=False)
+    message = str(info.value)
+    assert str(folder / "batches.meta.txt") in message and "not a text file of class names" in message
+    assert "delete the folder" in message
+
+
+@pytest.mark.parametrize("where", ["root", "root/below", "batches folder"])
+def test_data_dir_that_is_a_file_says_so_in_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    afile = tmp_path / "cifar.tar"
+    afile.write_bytes(b"not a folder")
+    root = {"root": afile, "root/below": afile / "below"}.get(where, tmp_path)
+    if where == "batches folder":
+        (tmp_path / "cifar-10-batches-bin").write_bytes(b"not a folder")
+    monkeypatch.setattr(cifar10, "urlopen", lambda *a, **k: pytest.fail("no download should be tried"))
+    with pytest.raises(NotADirectoryError, match=r"is a file, not a folder.*point --data-dir") as info:
+        load_cifar10(root, download=True)
+    assert "Errno" not in str(info.value)
+
+
+def test_failed_download_points_at_what_works_offline(tmp_path: Path) -> None:
+    data = official_tarball(cifar_files(np.random.default_rng(3)))
+    _, opener = opener_for(data, fail_after=100)
+    with pytest.raises(DownloadError) as info:
+        cifar10.download_cifar10(tmp_path, md5=hashlib.md5(data).hexdigest(), opener=opener, progress=False)
+    message = str(info.value)
+    assert "miniclip train --data shapes" in message and "--data-dir DIR" in message
+    assert "../shared" not in message and "make_cifar10_bin" not in message
+
+
+def test_image_folder_that_is_a_file_says_so(tmp_path: Path) -> None:
+    afile = tmp_path / "cat.png"
+    afile.write_bytes(b"png")
+    with pytest.raises(NotADirectoryError, match=r"cat\.png is a file, not an image folder"):
+        load_folder(afile)
 
 
 def test_incomplete_folder_names_the_missing_file(tmp_path: Path) -> None:

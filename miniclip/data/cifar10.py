@@ -57,7 +57,11 @@ META_FILE = "batches.meta.txt"
 MEMBERS = [*TRAIN_FILES, *TEST_FILES, META_FILE, "readme.html"]  # all the official archive holds
 RECORD = 1 + 3 * 32 * 32  # 3073 bytes: label, then the R, G and B planes
 OFFICIAL_SIZE = 10_000 * RECORD  # 30,730,000 bytes per official file
-OFFLINE_HINT = "offline (developers): python3 ../shared/data/make_cifar10_bin.py {root}"
+# What works anywhere, with or without internet (developers' offline rebuild: see the module docstring).
+OFFLINE_HINT = (
+    "no internet? `miniclip train --data shapes` needs no download, and `--data-dir DIR` (or MINICLIP_DATA=DIR) "
+    f"uses a copy you already have: DIR is the folder that holds {FOLDER}/"
+)
 
 urlopen: Callable[..., Any] = urllib.request.urlopen  # tests replace this to serve a local archive
 
@@ -98,7 +102,14 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def read_class_names(path: str | os.PathLike[str]) -> list[str]:
     """The class names in ``batches.meta.txt``: one per line, blank lines ignored."""
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # a ValueError, but its message names no file
+        raise ValueError(
+            f"{path} is not a text file of class names ({exc.reason} at byte {exc.start}): "
+            f"it is damaged or not CIFAR-10; delete the folder {Path(path).parent} and load again"
+        ) from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(names) != 10:
         raise ValueError(f"{path} should list the 10 CIFAR-10 class names, found {len(names)}: {names}")
     return names
@@ -111,18 +122,26 @@ def load_cifar10(root: str | os.PathLike[str] | None = None, download: bool = Tr
     """
     root = data_root(root)
     folder = root / FOLDER
+    for place in (folder, root, *root.parents):  # the nearest that exists must be a folder, not a file
+        if place.exists():
+            if not place.is_dir():
+                raise NotADirectoryError(
+                    f"{place} is a file, not a folder, so CIFAR-10 cannot be read or downloaded into {folder}: "
+                    f"point --data-dir (or MINICLIP_DATA) at the folder that holds {FOLDER}/"
+                )
+            break
     if not folder.is_dir():
         if not download:
             raise FileNotFoundError(
                 f"CIFAR-10 not found: {folder} does not exist. Load with download=True to fetch {URL} "
-                f"(about 170 MB) into {root}, or unpack that archive there yourself; " + OFFLINE_HINT.format(root=root)
+                f"(about 170 MB) into {root}, or unpack that archive there yourself; " + OFFLINE_HINT
             )
         download_cifar10(root)
     missing = [name for name in [*TRAIN_FILES, *TEST_FILES, META_FILE] if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"CIFAR-10 in {folder} is incomplete: missing {', '.join(missing)}. "
-            f"Delete {folder} and load again (download=True fetches it afresh); " + OFFLINE_HINT.format(root=root)
+            f"Delete {folder} and load again (download=True fetches it afresh); " + OFFLINE_HINT
         )
     train = [read_batch(folder / name) for name in TRAIN_FILES]
     test_images, test_labels = read_batch(folder / TEST_FILES[0])
@@ -164,7 +183,7 @@ def fetch(url: str, dest: Path, md5: str, opener: Callable[..., Any], *, progres
     """Download ``url`` to ``dest`` atomically (:mod:`miniclip.atomic`); it is kept only if the MD5 matches."""
     retry = (
         f"Nothing was kept; check the connection and load again, or put {FOLDER} into {dest.parent} yourself; "
-        + OFFLINE_HINT.format(root=dest.parent)
+        + OFFLINE_HINT
     )
 
     def download(out: IO[bytes]) -> None:

@@ -49,6 +49,10 @@ def load_folder(
 ) -> ImageTextDataset:
     """A dataset from ``path/<class>/<image files>``, split per class into train and test."""
     root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(
+            f"{root} is a file, not an image folder (expected a folder with one sub-folder per class)"
+        )
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist (expected one sub-folder per class)")
     if not isinstance(image_size, int) or image_size < 1:
