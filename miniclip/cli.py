@@ -100,25 +100,42 @@ _non_negative_int = _whole_number(0)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from miniclip.train import Trainer, TrainingDivergedError
+    from miniclip.train import Trainer, TrainingDivergedError, resume_config
 
     name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
     overrides: dict = {"model": {}}
+    # What the user typed, field → (flag, value): with --resume each must match the saved run. The
+    # flags' defaults are None (or False), so a flag left out is not typed; --config types all its fields.
+    typed: dict = {}
+    if args.config:
+        preset = named_config(args.config).to_dict()
+        typed |= {f"model.{k}": (f"--config {args.config}", v) for k, v in preset.pop("model").items()}
+        typed |= {k: (f"--config {args.config}", v) for k, v in preset.items() if k not in ("out_dir", "data_dir")}
     for field_name in ("data", "data_dir", "epochs", "batch_size", "lr", "seed", "targets"):
         if getattr(args, field_name) is not None:
             overrides[field_name] = getattr(args, field_name)
+            typed[field_name] = ("--" + field_name.replace("_", "-"), overrides[field_name])
     if args.out is not None:
         overrides["out_dir"] = args.out
     elif args.data not in (None, "cifar10", "shapes"):
         overrides["out_dir"] = f"runs/{Path(args.data).name or 'images'}"
     if args.no_augment:
         overrides["augment"] = False
+        typed["augment"] = ("--no-augment", False)
     if args.image_encoder is not None:
         overrides["model"]["image_encoder"] = args.image_encoder
+        typed["model.image_encoder"] = ("--image-encoder", args.image_encoder)
     if args.text_encoder is not None:
         overrides["model"]["text_encoder"] = args.text_encoder
+        typed["model.text_encoder"] = ("--text-encoder", args.text_encoder)
     cfg = named_config(name, **overrides)
-    print(f"miniclip train: configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}")
+    if args.resume:
+        cfg, notes = resume_config(cfg.out_dir, typed)  # the configuration the run was started with
+        print(f"miniclip train: resuming {cfg.out_dir} on {backend.get_device()}, as configured when it started")
+        for note in notes:
+            print(f"miniclip train: {note}")
+    else:
+        print(f"miniclip train: configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}")
     trainer = Trainer(cfg, resume=args.resume)
     try:
         metrics = trainer.run()
@@ -299,7 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
     p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in the output folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in the output folder with the configuration it was started with; "
+        "flags given as well must match it, except --epochs (more epochs than trained: the schedule is recomputed)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 
@@ -9,7 +10,10 @@ import pytest
 from PIL import Image
 from test_train import tiny
 
+from miniclip import cli
 from miniclip import train as train_module
+from miniclip.checkpoint import load_checkpoint
+from miniclip.configs import TrainConfig
 from miniclip.train import PROBE_FILE, train
 
 
@@ -74,3 +78,64 @@ def test_a_folder_dataset_with_an_empty_test_split_is_refused_before_the_first_s
     assert steps == 0
     assert f"the test split of {photos} is empty (4 training images, 0 test images, 2 classes)" in message
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+# ---------------------------------------------------------------- --resume takes the saved configuration
+
+
+def _started_run(tmp_path, **changes):
+    """A run started with batches of 8 and 2 epochs (none of them the cpu configuration's), stopped at step 3."""
+    cfg = tiny(tmp_path, n_train=64, n_test=32, batch_size=8, **changes)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, show_progress=False, on_step=lambda step: step == 3 and _interrupt())
+    return cfg
+
+
+def test_resume_without_flags_takes_the_saved_configuration(tmp_path, capsys):
+    cfg = _started_run(tmp_path)
+    straight = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "straight")), show_progress=False)
+    assert cli.main(["train", "--out", cfg.out_dir, "--resume"]) == 0
+    resumed = load_checkpoint(cfg.out_dir)
+    assert TrainConfig.from_dict(resumed.train_config["config"]) == cfg
+    assert [m["train_loss"] for m in resumed.metrics] == [m["train_loss"] for m in straight]
+    assert "as configured when it started" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--batch-size", "16"], "--batch-size gives batch size 16, but the run was started with 8"),
+        (["--lr", "0.1"], "--lr gives lr 0.1, but the run was started with 0.003"),
+        (["--seed", "5"], "--seed gives seed 5, but the run was started with 0"),
+        (["--no-augment"], "--no-augment gives augment off, but the run was started with on"),
+        (["--text-encoder", "bag_of_words"], "--text-encoder gives text encoder 'bag_of_words', but the run"),
+        (["--config", "tiny"], "--config tiny gives"),
+        (["--epochs", "1"], "the run has already trained 1 epoch(s) of the 2 it was started with"),
+    ],
+)
+def test_resume_refuses_a_flag_that_differs_from_the_saved_run_by_name(tmp_path, capsys, flags, named):
+    cfg = _started_run(tmp_path)
+    if flags == ["--epochs", "1"]:  # train on into epoch 2 (8 steps per epoch), so that one epoch is done
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, resume=True, show_progress=False, on_step=lambda step: step == 10 and _interrupt())
+    before = load_checkpoint(cfg.out_dir).progress
+    assert cli.main(["train", "--out", cfg.out_dir, "--resume", *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume {cfg.out_dir}" in err and named in err
+    assert load_checkpoint(cfg.out_dir).progress == before  # nothing trained
+
+
+def test_resume_accepts_flags_that_match_and_more_epochs_saying_what_they_do(tmp_path, capsys):
+    cfg = _started_run(tmp_path)
+    flags = ["--data", "shapes", "--batch-size", "8", "--seed", "0", "--epochs", "3"]
+    assert cli.main(["train", "--out", cfg.out_dir, "--resume", *flags]) == 0
+    saved = load_checkpoint(cfg.out_dir)
+    assert [m["epoch"] for m in saved.metrics] == [1, 2, 3]
+    assert TrainConfig.from_dict(saved.train_config["config"]) == dataclasses.replace(cfg, epochs=3)
+    out = capsys.readouterr().out
+    assert "--epochs 3: the run was started with 2 epochs and has trained 0" in out
+    assert "schedule is recomputed for 3 epochs" in out
+
+
+def _interrupt():
+    raise KeyboardInterrupt
