@@ -131,7 +131,8 @@ def compute_walkthrough(base: float = 3.0, lr: float = 0.1) -> dict[str, np.ndar
     """Run the walkthrough on the real layers and return every intermediate, by name (host arrays).
 
     Parameter values are stored under their name, gradients under ``d(name)`` and the values
-    after the SGD step under ``name (after)``. A base outside (1, ``MAX_BASE``] is a ``ValueError``.
+    after the SGD step under ``name (after)``. A base outside (1, ``MAX_BASE``] is a ``ValueError``, and so
+    is an ``lr`` so large that the logits after the step are no longer finite.
     """
     check_base(base)
     model = WalkthroughCLIP(WalkthroughConfig(base=base), rng=np.random.default_rng(0), dtype=np.float64)
@@ -192,7 +193,10 @@ def compute_walkthrough(base: float = 3.0, lr: float = 0.1) -> dict[str, np.ndar
 
     # One SGD step, then the forward again.
     SGD(model.parameters(), lr=lr).step()
-    r["loss_after"] = to_host(model.forward(ids, images)).copy()
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge lr overflows: said below in one line
+        r["loss_after"] = to_host(model.forward(ids, images)).copy()
+    if not (np.isfinite(r["loss_after"]) and np.isfinite(to_host(model.logits)).all()):
+        raise ValueError(f"lr {lr:g} is too large: after the SGD step the logits overflow float64; try the default 0.1")
     r["logits_after"] = to_host(model.logits).copy()
     r["p_rows_after"] = to_host(model.loss.p_rows).copy()
     r["p_cols_after"] = to_host(model.loss.p_cols).copy()

@@ -195,3 +195,14 @@ def test_walkthrough_into_a_closed_pipe_exits_0():
         os.close(write_end)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("lr", ["1e200", "1e300"])
+def test_walkthrough_with_an_lr_that_overflows_is_one_line(lr):
+    """The step itself is fine; the logits after it overflow: one line, exit 2, no RuntimeWarning flood."""
+    result = _run("walkthrough", "--lr", lr)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"miniclip walkthrough: error: lr {float(lr):g} is too large: after the SGD step the logits overflow "
+        "float64; try the default 0.1"
+    )
