@@ -163,9 +163,13 @@ class Trainer:
         self.show_progress = show_progress
         # Everything that would otherwise fail only when the first epoch ends is checked now, before
         # the first step: the output folder (created, proven writable) and both splits of the data.
-        prepare_out_dir(self.out, create=not resume)
+        # A folder that is a file or lies under one is refused before the data loads (a download
+        # may take minutes); the folder is created only once the data has loaded, so a bad --data
+        # leaves nothing behind.
+        prepare_out_dir(self.out, create=False)
         self.dataset = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, n_train=cfg.n_train, n_test=cfg.n_test)
         check_splits(self.dataset, cfg.data)
+        prepare_out_dir(self.out, create=not resume)
         if len(self.dataset.train_labels) < cfg.batch_size:
             raise ValueError(
                 f"batch size {cfg.batch_size} is larger than the {len(self.dataset.train_labels)} training images"

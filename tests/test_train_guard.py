@@ -139,3 +139,13 @@ def test_resume_accepts_flags_that_match_and_more_epochs_saying_what_they_do(tmp
 
 def _interrupt():
     raise KeyboardInterrupt
+
+
+def test_a_bad_out_folder_is_refused_before_the_data_loads(tmp_path, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the dataset was loaded (perhaps downloaded) before --out was checked")
+
+    monkeypatch.setattr(train_module, "load_dataset", no_loading)
+    (tmp_path / "run").write_text("not a folder")
+    message, steps = _train_counting_steps(tiny(tmp_path, epochs=1))
+    assert steps == 0 and "is a file, not a folder" in message
