@@ -360,10 +360,17 @@ class Trainer:
         self._snapshot_rng = self.augment_rng.bit_generator.state
 
     def _restore_snapshot(self) -> None:
-        for k, a in self._snapshot_arrays().items():
-            a[...] = self._snapshot[k]
-        self.optimizer.t = self._snapshot_t
-        self.augment_rng.bit_generator.state = self._snapshot_rng
+        # Yet another Ctrl-C during the roll-back would leave it half done: ignored for these few copies.
+        guard = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if guard else None
+        try:
+            for k, a in self._snapshot_arrays().items():
+                a[...] = self._snapshot[k]
+            self.optimizer.t = self._snapshot_t
+            self.augment_rng.bit_generator.state = self._snapshot_rng
+        finally:
+            if guard:
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         self._stop_requested = True

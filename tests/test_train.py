@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import warnings
 
 import numpy as np
@@ -270,9 +271,11 @@ def test_an_interrupt_inside_a_step_saves_the_state_after_the_last_whole_step(tm
 
     cut = tiny(tmp_path, "cut")
     monkeypatch.setattr(AdamW, "step", interrupted_step)
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         train(cut, show_progress=False)
     monkeypatch.setattr(AdamW, "step", real_step)
+    assert signal.getsignal(signal.SIGINT) is handler  # the roll-back's brief SIG_IGN is undone
 
     (model_a, optim_a, rng_a, progress_a), (model_b, optim_b, rng_b, progress_b) = (
         _checkpoint_state(tmp_path / "clean"),
