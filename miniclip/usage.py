@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from miniclip.backend import get_array_module, to_host
-from miniclip.data.folder import load_image
+from miniclip.data.folder import ImageTooLargeError, load_image
 from miniclip.layers.softmax import softmax
 from miniclip.tokenizer import Tokenizer, words
 from miniclip.zeroshot import class_embeddings, encode_images, encode_texts
@@ -51,6 +51,8 @@ def load_images(image_paths: Sequence[str | os.PathLike[str]], image_size: int) 
             raise ValueError(f"{path} is not a file (give image files, not folders)")
         try:
             images.append(load_image(path, image_size))  # (3, S, S)
+        except ImageTooLargeError:
+            raise  # its message names the file and its size already
         except UNREADABLE as exc:
             raise ValueError(f"cannot read {path} as an image: {exc}") from None
     return np.stack(images)  # (N, 3, S, S)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import struct
 import tarfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from miniclip import backend
 from miniclip.data import (
@@ -24,10 +27,12 @@ from miniclip.data import (
     UNSEEN_TEMPLATES,
     DownloadError,
     ImageTextDataset,
+    ImageTooLargeError,
     batches,
     channel_stats,
     cifar10,
     data_root,
+    folder,
     horizontal_flip,
     load_cifar10,
     load_dataset,
@@ -40,6 +45,10 @@ from miniclip.data import (
     shapes,
 )
 from miniclip.data.augment import draw_crop_offsets, draw_flips
+from miniclip.data.folder import load_image
+from miniclip.usage import load_images
+
+ORIGINAL_LOAD = ImageFile.ImageFile.load
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PROMPTS_FILE = Path("/work/shared/data/clip_cifar10_prompts.txt")
@@ -143,6 +152,23 @@ def test_failed_download_points_at_what_works_offline(tmp_path: Path) -> None:
     message = str(info.value)
     assert "miniclip train --data shapes" in message and "--data-dir DIR" in message
     assert "../shared" not in message and "make_cifar10_bin" not in message
+
+
+@pytest.mark.parametrize("download", [False, True])
+@pytest.mark.parametrize("where", ["--data-dir", "default"])
+def test_loading_creates_no_folder_unless_data_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, download: bool, where: str
+) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(cifar10, "urlopen", offline)
+    monkeypatch.delenv("MINICLIP_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    data_dir = str(tmp_path / "new" / "data") if where == "--data-dir" else None  # None: datasets/ here
+    with pytest.raises(DownloadError if download else FileNotFoundError, match="no route to host|not found"):
+        load_dataset("cifar10", data_dir, download=download)
+    assert os.listdir(tmp_path) == []  # neither new/data nor datasets/ is left behind, empty
 
 
 def test_image_folder_that_is_a_file_says_so(tmp_path: Path) -> None:
@@ -328,6 +354,8 @@ def test_folder_image_is_center_cropped_then_resized(tmp_path: Path) -> None:
     (tmp_path / "stripes").mkdir()
     Image.fromarray(image).save(tmp_path / "stripes" / "a.png")
     Image.fromarray(image).convert("L").save(tmp_path / "stripes" / "grey.png")  # converted to RGB
+    (tmp_path / "zigzags").mkdir()  # a second class: a folder needs two
+    save_image(tmp_path / "zigzags" / "z.png", (9, 9, 9))
     data = load_folder(tmp_path, image_size=8, test_fraction=0.0)
     assert data.test_images.shape == (0, 3, 8, 8)
     colour = data.train_images[0]  # a.png sorts first
@@ -342,8 +370,82 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_folder(tmp_path)
     (tmp_path / "cats").mkdir()
     (tmp_path / "cats" / "x.jpg").write_bytes(b"garbage")
+    (tmp_path / "dogs").mkdir()
+    save_image(tmp_path / "dogs" / "d.png", (1, 2, 3))
     with pytest.raises(ValueError, match=r"no readable images \(1 file\(s\) Pillow cannot read\)"):
         load_folder(tmp_path)
+
+
+def test_a_folder_with_one_class_is_refused_naming_it(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "tabby_cat").mkdir(parents=True)
+    for i in range(5):
+        save_image(photos / "tabby_cat" / f"{i}.png", (10 * i, 0, 0))
+    (photos / ".thumbnails").mkdir()  # hidden: not a class
+    with pytest.raises(ValueError, match=r"only one class sub-folder, 'tabby_cat': .*at least two classes") as info:
+        load_folder(photos)
+    assert str(photos) in str(info.value)
+    with pytest.raises(ValueError, match="only one class sub-folder"):
+        load_dataset(str(photos))
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A black 1-bit PNG of ``width`` × ``height``, written row by row so the test never holds its pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pack = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits of one row
+    idat = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding any image's pixels fails the test: a refusal must come from the header alone."""
+
+    def load(self: ImageFile.ImageFile):  # type: ignore[no-untyped-def]
+        if self.size[0] * self.size[1] > 1_000_000:
+            pytest.fail(f"a {self.size} image was decoded")
+        return ORIGINAL_LOAD(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+
+def test_a_small_file_that_decodes_to_a_huge_image_is_refused_before_decoding(tmp_path: Path, no_decoding) -> None:
+    path = huge_png(tmp_path / "bomb.png", 10_000, 10_000)
+    assert path.stat().st_size < 50_000  # a few KB on disk ...
+    with pytest.raises(ImageTooLargeError, match=r"bomb\.png is 10000×10000 pixels \(100 megapixels\).*40 megapixels"):
+        load_image(path, 32)  # ... 100 million pixels decoded: refused from the header
+    with pytest.raises(ImageTooLargeError, match=r"bomb\.png is 10000×10000 pixels"):
+        load_images([path], 32)  # classify and search: the message is not wrapped a second time
+
+
+def test_a_huge_image_in_a_folder_is_skipped_with_its_size(tmp_path: Path, no_decoding) -> None:
+    root = make_photo_folder(tmp_path / "photos")
+    huge_png(root / "red_car" / "bomb.png", 10_000, 10_000)
+    with pytest.warns(UserWarning, match=r"skipped 1 .*red_car/bomb\.png \(10000×10000 pixels, too large\)"):
+        data = load_folder(root, image_size=8, test_fraction=0.0)
+    assert np.bincount(data.train_labels).tolist() == [4, 5]
+
+
+def test_pillows_own_limit_names_the_file(tmp_path: Path, no_decoding) -> None:
+    path = huge_png(tmp_path / "giant.png", 20_000, 20_000)  # 400 megapixels: Image.open itself refuses
+    with pytest.raises(ImageTooLargeError, match=r"giant\.png is too large to load"):
+        load_image(path, 32)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(folder, "MAX_PIXELS", 20_000)  # below the 400×400 = 160,000 of the files
+    Image.new("RGB", (400, 400), (200, 30, 10)).save(tmp_path / "big.jpg", quality=95)
+    Image.new("RGB", (400, 400), (200, 30, 10)).save(tmp_path / "big.png")
+    image = load_image(tmp_path / "big.jpg", 32)  # decoded at 1/8 scale (50×50): under the cap
+    assert image.shape == (3, 32, 32) and np.abs(image[:, 16, 16].astype(int) - [200, 30, 10]).max() < 8
+    with pytest.raises(ImageTooLargeError, match=r"big\.png is 400×400 pixels"):
+        load_image(tmp_path / "big.png", 32)  # a PNG has no reduced decoding: refused
 
 
 # ---------------------------------------------------------------- shapes

@@ -34,7 +34,7 @@ from miniclip.data.captions import (
 )
 from miniclip.data.cifar10 import DownloadError, data_root, load_cifar10
 from miniclip.data.dataset import ImageTextDataset
-from miniclip.data.folder import load_folder
+from miniclip.data.folder import MAX_PIXELS, ImageTooLargeError, load_folder
 from miniclip.data.shapes import load_shapes
 
 DATASETS = ("cifar10", "shapes")
@@ -76,11 +76,13 @@ __all__ = [
     "CIFAR10_STD",
     "CLIP_CIFAR10_TEMPLATES",
     "DATASETS",
+    "MAX_PIXELS",
     "SHAPES_TEMPLATES",
     "TRAIN_TEMPLATES",
     "UNSEEN_TEMPLATES",
     "DownloadError",
     "ImageTextDataset",
+    "ImageTooLargeError",
     "batches",
     "channel_stats",
     "data_root",

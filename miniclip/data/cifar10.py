@@ -23,8 +23,9 @@ When the folder is missing and ``download=True``, the archive is fetched from th
 address into the data root, first as a temporary file that is renamed only once its MD5
 checksum matches; only the expected member names are unpacked, into a temporary folder that is
 renamed into place when complete; the archive is then deleted. Whatever goes wrong, nothing
-half-written is left behind. Offline, developers rebuild the same layout from the JPEG copy
-kept beside the project: ``python3 ../shared/data/make_cifar10_bin.py DATA_DIR``.
+half-written is left behind, not even the data root itself if the download had to create it;
+loading creates no folder unless it is about to download. Offline, developers rebuild the same
+layout from the JPEG copy kept beside the project: ``python3 ../shared/data/make_cifar10_bin.py DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -170,13 +171,27 @@ def download_cifar10(
     official address, its checksum and this module's :data:`urlopen`.
     """
     root = data_root(root)
+    created = [place for place in (root, *root.parents) if not place.exists()]  # deepest first
     root.mkdir(parents=True, exist_ok=True)
     archive = root / ARCHIVE
-    fetch(url or URL, archive, md5 or MD5, opener or urlopen, progress=progress)
     try:
-        return unpack(archive, root)
-    finally:
-        archive.unlink(missing_ok=True)  # unpacked (or unusable): the 170 MB archive is not kept
+        fetch(url or URL, archive, md5 or MD5, opener or urlopen, progress=progress)
+        try:
+            return unpack(archive, root)
+        finally:
+            archive.unlink(missing_ok=True)  # unpacked (or unusable): the 170 MB archive is not kept
+    except BaseException:
+        remove_empty(created)  # a failed download leaves no empty data folder behind either
+        raise
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is still empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # only ever removes an empty folder
+        except OSError:
+            return
 
 
 def fetch(url: str, dest: Path, md5: str, opener: Callable[..., Any], *, progress: bool = True) -> None:

@@ -11,6 +11,16 @@ warning. Each image is converted to RGB, cut to its central square (the longer s
 trimmed equally at both ends) and resized to ``image_size`` × ``image_size`` (bicubic,
 which also smooths as it shrinks), giving (3, S, S) uint8.
 
+Large files are read without decoding every pixel where Pillow can: a JPEG is decoded at the
+smallest of 1/1, 1/2, 1/4 or 1/8 scale that still covers ``image_size`` (Pillow's ``draft``).
+An image that would still decode to more than :data:`MAX_PIXELS` (40 megapixels, about 160 MB
+as RGBA) is refused with :class:`ImageTooLargeError`, naming the file and its size, before any
+pixel is decoded: a 12 KB PNG can declare 10000×10000 pixels. In a folder such a file is
+skipped like an unreadable one, its size given in the warning.
+
+A folder needs at least two classes: zero-shot classification among one class is always
+"right", and contrastive batches would all share one caption.
+
 The split is made per class: a seeded shuffle of each class's images, the first
 ``round(test_fraction · n)`` of them for testing (always leaving at least one for training),
 so both splits keep the class proportions.
@@ -28,10 +38,43 @@ from PIL import Image, UnidentifiedImageError
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
 
+MAX_PIXELS = 40_000_000  # the most pixels an image may decode to (after a JPEG's draft scaling)
+
+
+class ImageTooLargeError(ValueError):
+    """An image file whose pixels would take too much memory to decode; the message names it and its size."""
+
+    def __init__(self, message: str, size: str) -> None:
+        super().__init__(message)
+        self.size = size  # e.g. "10000×10000 pixels", for a short mention in a list of skipped files
+
 
 def load_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
-    """One image file as (3, S, S) uint8: RGB, central square, resized to ``image_size``."""
-    with Image.open(path) as im:
+    """One image file as (3, S, S) uint8: RGB, central square, resized to ``image_size``.
+
+    The size is checked from the file's header before anything is decoded (``Image.open`` reads
+    only the header): above :data:`MAX_PIXELS` it is an :class:`ImageTooLargeError`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the cap below is stricter
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError as exc:  # beyond Pillow's own limit: it gives no file name
+            raise ImageTooLargeError(
+                f"{path} is too large to load ({exc}); miniclip decodes images of at most {MAX_PIXELS:,} pixels: "
+                "shrink it first",
+                "beyond Pillow's limit",
+            ) from None
+    with opened as im:
+        im.draft(None, (image_size, image_size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale if that still covers S×S
+        w, h = im.size
+        if w * h > MAX_PIXELS:
+            raise ImageTooLargeError(
+                f"{path} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels), more than the {MAX_PIXELS / 1e6:g} "
+                f"megapixels miniclip decodes (its pixels alone would take {w * h * 4 / 2**30:.1f} GB): "
+                "shrink it first",
+                f"{w}×{h} pixels",
+            )
         im = im.convert("RGB")
         w, h = im.size
         side = min(w, h)
@@ -62,6 +105,12 @@ def load_folder(
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise ValueError(f"{root} has no class sub-folders: put each class's images in {root}/<class_name>/")
+    if len(class_dirs) < 2:
+        raise ValueError(
+            f"{root} has only one class sub-folder, {class_dirs[0].name!r}: a dataset needs at least two classes "
+            f"(choosing among one class is always right, and every caption in a batch would be the same); "
+            f"add a sub-folder {root}/<other_class>/ with images of another class"
+        )
 
     rng = np.random.default_rng(seed)
     skipped: list[str] = []
@@ -71,6 +120,8 @@ def load_folder(
         for file in sorted(f for f in class_dir.iterdir() if f.is_file() and not f.name.startswith(".")):
             try:
                 images.append(load_image(file, image_size))
+            except ImageTooLargeError as exc:
+                skipped.append(f"{class_dir.name}/{file.name} ({exc.size}, too large)")
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
                 skipped.append(f"{class_dir.name}/{file.name}")
         if not images:
