@@ -99,6 +99,23 @@ _positive_int = _whole_number(1)
 _non_negative_int = _whole_number(0)
 
 
+def _config_default(field_name: str) -> str:
+    """``default: the configuration's, 12 for cpu, 30 for gpu, ...``, read from :data:`CONFIGS` (``model.X`` too)."""
+
+    def value(cfg: object, name: str) -> object:
+        if name.startswith("model."):
+            return cfg.model.get(name.removeprefix("model."), "?")  # type: ignore[attr-defined]
+        return getattr(cfg, name)
+
+    names: dict[str, list[str]] = {}  # value → the configurations that have it, in CONFIGS' order
+    for name, cfg in CONFIGS.items():
+        names.setdefault(str(value(cfg, field_name)), []).append(name)
+    if len(names) == 1:
+        return f"default: the configuration's, {next(iter(names))} in each"
+    each = "; ".join(f"{v} for {', '.join(group)}" for v, group in names.items())
+    return f"default: the configuration's, {each}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from miniclip.train import Trainer, TrainingDivergedError, resume_config
 
@@ -308,12 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="cifar10 (default), shapes, or a folder with one sub-folder per class")
     p.add_argument("--data-dir", help="where datasets are kept (default: $MINICLIP_DATA or ./datasets)")
     p.add_argument("--out", help="output folder for checkpoint, metrics and plots")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--lr", type=_positive, help="peak learning rate")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS)
-    p.add_argument("--text-encoder", choices=TEXT_ENCODERS)
+    p.add_argument("--epochs", type=_positive_int, help=f"epochs to train ({_config_default('epochs')})")
+    p.add_argument(
+        "--batch-size", type=_positive_int, help=f"image-caption pairs per step ({_config_default('batch_size')})"
+    )
+    p.add_argument("--lr", type=_positive, help=f"peak learning rate ({_config_default('lr')})")
+    p.add_argument("--seed", type=int, help=f"seed of weights, shuffling and augmentation ({_config_default('seed')})")
+    p.add_argument(
+        "--image-encoder",
+        choices=IMAGE_ENCODERS,
+        help=f"the image encoder ({_config_default('model.image_encoder')})",
+    )
+    p.add_argument(
+        "--text-encoder",
+        choices=TEXT_ENCODERS,
+        help=f"the text encoder ({_config_default('model.text_encoder')})",
+    )
     p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     p.add_argument(

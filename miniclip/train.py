@@ -120,6 +120,56 @@ def check_splits(dataset: ImageTextDataset, data: str) -> None:
         )
 
 
+NAMED_DATASETS = ("cifar10", "shapes")  # dataset names, kept as they are; anything else is a folder
+
+
+def resolved_paths(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with a folder dataset and ``data_dir`` as resolved absolute paths ("cifar10", "shapes" kept).
+
+    A run stores its configuration in the checkpoint; a relative ``./my_folder`` would mean
+    another folder (or none) to ``miniclip eval`` started from another directory.
+    """
+    changes: dict[str, Any] = {}
+    if cfg.data not in NAMED_DATASETS:
+        changes["data"] = str(Path(cfg.data).resolve())
+    if cfg.data_dir is not None:
+        changes["data_dir"] = str(Path(cfg.data_dir).resolve())
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def same_data(a: str, b: str) -> bool:
+    """Whether two ``data`` values name the same dataset: equal, or the same folder typed two ways."""
+    if a == b:
+        return True
+    if a in NAMED_DATASETS or b in NAMED_DATASETS:
+        return False
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def check_classes(out: Path, data: str, saved: list[str] | None, now: list[str]) -> None:
+    """Refuse to resume on a dataset whose classes differ from the checkpoint's, naming them.
+
+    ``saved`` is ``None`` for a checkpoint written before the class names were stored: not checked.
+    """
+    if saved is None or list(saved) == list(now):
+        return
+    added = [c for c in now if c not in saved]
+    missing = [c for c in saved if c not in now]
+    parts = []
+    if added:
+        parts.append(f"added {', '.join(map(repr, added))}")
+    if missing:
+        parts.append(f"missing {', '.join(map(repr, missing))}")
+    if not parts:
+        shown = ", ".join(map(repr, now)), ", ".join(map(repr, saved))
+        parts.append(f"the same names in another order ({shown[0]}, was {shown[1]})")
+    raise ValueError(
+        f"cannot resume {out}: the classes of {data} have changed since the checkpoint was written "
+        f"({'; '.join(parts)}); the model was trained on {len(saved)} classes: restore the folder as it was, "
+        f"or start a new run with another --out"
+    )
+
+
 def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float], list[float]]:
     """Per-channel mean and std: CIFAR-10's published values, or measured on the training images."""
     if dataset.name == "cifar10":
@@ -169,6 +219,8 @@ class Trainer:
         prepare_out_dir(self.out, create=False)
         self.dataset = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, n_train=cfg.n_train, n_test=cfg.n_test)
         check_splits(self.dataset, cfg.data)
+        # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
+        self.cfg = cfg = resolved_paths(cfg)
         prepare_out_dir(self.out, create=not resume)
         if len(self.dataset.train_labels) < cfg.batch_size:
             raise ValueError(
@@ -227,7 +279,7 @@ class Trainer:
         self.epoch, self.batch = 0, 0
         self.loss_sum, self.metrics = 0.0, []
         self._order_state = self.order_rng.bit_generator.state
-        self.train_state = {"mean_std": _normaliser(cfg, ds)}
+        self.train_state = {"mean_std": _normaliser(cfg, ds), "class_names": list(ds.class_names)}
         self.saved_progress: dict[str, Any] | None = None  # where the checkpoint on disk stands: none yet
 
     def _resume(self) -> None:
@@ -244,6 +296,8 @@ class Trainer:
             "n_test",
             "model",
         ):
+            if name == "data" and same_data(saved.data, self.cfg.data):
+                continue
             if getattr(saved, name) != getattr(self.cfg, name):
                 raise ValueError(
                     f"cannot resume {self.out}: {name} was {getattr(saved, name)!r}, now {getattr(self.cfg, name)!r}"
@@ -258,6 +312,7 @@ class Trainer:
         self.epoch, self.batch = ckpt.progress["epoch"], ckpt.progress["batch"]
         self.loss_sum, self.metrics = ckpt.progress["loss_sum"], ckpt.metrics
         self.train_state = ckpt.train_config["state"]
+        check_classes(self.out, self.cfg.data, self.train_state.get("class_names"), self.dataset.class_names)
         self.saved_progress = dict(ckpt.progress)
 
     # -- one step -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -13,8 +14,9 @@ from test_train import tiny
 from miniclip import cli
 from miniclip import train as train_module
 from miniclip.checkpoint import load_checkpoint
-from miniclip.configs import TrainConfig
-from miniclip.train import PROBE_FILE, train
+from miniclip.configs import CONFIGS, TrainConfig
+from miniclip.train import PROBE_FILE, Trainer, train
+from miniclip.trained_run import load_run
 
 
 def _train_counting_steps(cfg):
@@ -149,3 +151,104 @@ def test_a_bad_out_folder_is_refused_before_the_data_loads(tmp_path, monkeypatch
     (tmp_path / "run").write_text("not a folder")
     message, steps = _train_counting_steps(tiny(tmp_path, epochs=1))
     assert steps == 0 and "is a file, not a folder" in message
+
+
+# ---------------------------------------------------------------- a folder dataset: its classes, its stored path
+
+
+def _photos(root, classes=("red", "green", "blue"), per_class=10):
+    """A folder dataset: one sub-folder per class, ``per_class`` small PNGs in each."""
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            rgb = [40 * i % 256, 20 * k, 255 - 10 * i]
+            rgb[k % 3] = 255
+            Image.new("RGB", (36, 36), tuple(rgb)).save(root / name / f"{i}.png")
+    return root
+
+
+def _folder_run(tmp_path, photos, **changes):
+    return tiny(tmp_path, data=str(photos), **({"batch_size": 8, "epochs": 2, "augment": False} | changes))
+
+
+def test_resume_refuses_a_folder_whose_classes_changed_naming_them(tmp_path, capsys):
+    photos = _photos(tmp_path / "photos")
+    cfg = _folder_run(tmp_path, photos)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, show_progress=False, on_step=lambda step: step == 2 and _interrupt())
+    before = load_checkpoint(cfg.out_dir).progress
+    _photos(photos, classes=("yellow_sun",))  # one class added ...
+    for file in (photos / "green").iterdir():  # ... and one taken away
+        file.unlink()
+    (photos / "green").rmdir()
+    assert cli.main(["train", "--out", cfg.out_dir, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume {cfg.out_dir}: the classes of {photos} have changed" in err
+    assert "added 'yellow sun'" in err and "missing 'green'" in err
+    assert load_checkpoint(cfg.out_dir).progress == before  # nothing trained
+    with pytest.raises(ValueError, match="added 'yellow sun'; missing 'green'"):
+        Trainer(cfg, resume=True, show_progress=False)
+
+
+def test_resume_of_a_checkpoint_without_class_names_does_not_check_them(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    cfg = _folder_run(tmp_path, photos, epochs=1)
+    trainer = Trainer(cfg, show_progress=False)
+    assert trainer.train_state["class_names"] == ["blue", "green", "red"]
+    del trainer.train_state["class_names"]  # as a checkpoint written before they were stored
+    trainer.save()
+    _photos(photos, classes=("yellow",))
+    assert Trainer(cfg, resume=True, show_progress=False).dataset.class_names == ["blue", "green", "red", "yellow"]
+
+
+def test_a_folder_run_stores_the_resolved_data_path_that_eval_finds_from_elsewhere(tmp_path, monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    _photos(work / "my_folder")
+    elsewhere.mkdir()
+    (work / "cifar").mkdir()
+    monkeypatch.chdir(work)
+    cfg = tiny(tmp_path, data="./my_folder", data_dir="cifar", batch_size=8, epochs=1, augment=False)
+    train(cfg, show_progress=False)
+    stored = TrainConfig.from_dict(load_checkpoint(cfg.out_dir).train_config["config"])
+    assert Path(stored.data).is_absolute() and Path(stored.data).is_dir()
+    assert stored.data == str((work / "my_folder").resolve())
+    assert stored.data_dir == str((work / "cifar").resolve())
+    assert cfg.data == "./my_folder"  # the caller's configuration is left as it was
+    monkeypatch.chdir(elsewhere)
+    assert load_run(cfg.out_dir).dataset().class_names == ["blue", "green", "red"]
+    assert cli.main(["train", "--out", cfg.out_dir, "--resume", "--epochs", "2"]) == 0  # resumable from here too
+
+
+def test_named_datasets_are_stored_as_named(tmp_path):
+    cfg = tiny(tmp_path, epochs=1)
+    train(cfg, show_progress=False)
+    assert load_checkpoint(cfg.out_dir).train_config["config"]["data"] == "shapes"
+
+
+# ---------------------------------------------------------------- train --help
+
+
+@pytest.mark.parametrize(
+    "flag, field",
+    [
+        ("--epochs", "epochs"),
+        ("--batch-size", "batch_size"),
+        ("--seed", "seed"),
+        ("--image-encoder", "model.image_encoder"),
+        ("--text-encoder", "model.text_encoder"),
+    ],
+)
+def test_train_help_gives_each_configuration_dependent_flag_its_defaults(capsys, flag, field):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse's line wrapping undone
+    train_parser = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    (action,) = [a for a in train_parser._actions if flag in a.option_strings]
+    assert action.help and "default: the configuration's" in action.help
+    help_text = " ".join(action.help.split())
+    assert help_text in text
+    for name, cfg in CONFIGS.items():  # every configuration's own value, as CONFIGS holds it
+        value = cfg.model[field.removeprefix("model.")] if field.startswith("model.") else getattr(cfg, field)
+        assert str(value) in help_text and (name in help_text or "in each" in help_text)
+    if flag == "--epochs":
+        assert f"{CONFIGS['cpu'].epochs} for cpu" in help_text
