@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from miniclip import layers
+from miniclip.checks.clip import tiny_config
 from miniclip.encoders import CNNEncoder, PatchMLP, TextTransformer, ViT
 from miniclip.encoders.bag_of_words import BagOfWords
 from miniclip.encoders.cnn import ResidualBlock
@@ -35,16 +36,38 @@ BAD_FIELDS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_FIELDS))
-def test_bad_field_is_a_value_error_naming_it(case):
-    changes, message = BAD_FIELDS[case]
-    cfg = ModelConfig(**(SMALL | changes))
+# Inconsistent choices on the tiny test model (4×4 images): one ValueError each, naming the values.
+BAD_CHOICES = [
+    ({"image_width": 6, "image_heads": 4}, r"image width 6 .*image heads 4"),
+    ({"text_width": 6, "text_heads": 4}, r"text width 6 .*text heads 4"),
+    ({"patch_size": 3}, r"patch size 3 .*image size 4"),
+    ({"image_encoder": "patch_mlp", "patch_size": 3}, r"patch size 3 .*image size 4"),
+    ({"context_length": 1}, r"context length .*got 1"),
+    ({"image_encoder": "resnet"}, r"unknown image encoder 'resnet'.*patch_mlp"),
+    ({"text_encoder": "lstm"}, r"unknown text encoder 'lstm'.*bag_of_words"),
+    ({"text_pool": "max"}, r"unknown text pool 'max'.*end"),
+]
+
+
+def _refused_everywhere(cfg: ModelConfig, message: str) -> None:
+    """validate(), build_clip() and from_dict() all refuse ``cfg`` with a message matching ``message``."""
     with pytest.raises(ValueError, match=message):
         cfg.validate()
     with pytest.raises(ValueError, match=message):
         build_clip(cfg, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=message):
         ModelConfig.from_dict(cfg.to_dict())
+
+
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_bad_field_is_a_value_error_naming_it(case):
+    changes, message = BAD_FIELDS[case]
+    _refused_everywhere(ModelConfig(**(SMALL | changes)), message)
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_CHOICES)
+def test_bad_choice_is_a_value_error_naming_it(changes, message):
+    _refused_everywhere(tiny_config(**changes), message)
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, bool])

@@ -38,6 +38,16 @@ def tiny(tmp_path, name="run", **changes):
     return named_config("shapes", **options)
 
 
+def _assert_same_run(straight: list, resumed: list, straight_dir, resumed_dir) -> None:
+    """An interrupted and resumed run equals the uninterrupted one: every epoch's metrics and every final weight."""
+    for a, b in zip(straight, resumed, strict=True):
+        assert a["train_loss"] == b["train_loss"]
+        assert a["zero_shot"] == b["zero_shot"]
+    final_a, final_b = load_checkpoint(straight_dir), load_checkpoint(resumed_dir)
+    for name, value in final_a.model.state().items():
+        np.testing.assert_array_equal(value, final_b.model.state()[name], err_msg=name)
+
+
 def test_training_lowers_the_loss_and_writes_its_files(tmp_path):
     cfg = tiny(tmp_path, epochs=3, lr=5e-3)
     metrics = train(cfg, show_progress=False)
@@ -75,12 +85,7 @@ def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path, stop):
 
     lines = (tmp_path / "interrupted" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == resumed  # every epoch, the ones before the stop too, as JSON
-    for a, b in zip(straight, resumed, strict=True):
-        assert a["train_loss"] == b["train_loss"]
-        assert a["zero_shot"] == b["zero_shot"]
-    final_a, final_b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "interrupted")
-    for name, value in final_a.model.state().items():
-        np.testing.assert_array_equal(value, final_b.model.state()[name], err_msg=name)
+    _assert_same_run(straight, resumed, tmp_path / "straight", tmp_path / "interrupted")
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -291,9 +296,4 @@ def test_an_interrupt_inside_a_step_saves_the_state_after_the_last_whole_step(tm
 
     straight = train(tiny(tmp_path, "straight"), show_progress=False)
     resumed = train(cut, resume=True, show_progress=False)
-    for a, b in zip(straight, resumed, strict=True):
-        assert a["train_loss"] == b["train_loss"]
-        assert a["zero_shot"] == b["zero_shot"]
-    final_a, final_b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "cut")
-    for name, value in final_a.model.state().items():
-        np.testing.assert_array_equal(value, final_b.model.state()[name], err_msg=name)
+    _assert_same_run(straight, resumed, tmp_path / "straight", tmp_path / "cut")
