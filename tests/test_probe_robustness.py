@@ -15,6 +15,7 @@ from miniclip.probe.robustness import (
     blur_float,
     blur_radius,
     class_bases,
+    clean_vs_blurred_angles,
     explained_variance,
     fragile_classes,
     gaussian_blur,
@@ -188,6 +189,26 @@ def test_a_rank_too_large_for_a_class_is_refused_naming_it():
         principal_directions(embeddings, k=2, variance=0.9)
     with pytest.raises(ValueError, match="fraction"):
         principal_directions(embeddings, variance=1.5)
+
+
+def test_clean_vs_blurred_angles_per_class_and_sigma():
+    """Class 0 is left where it is at every σ; class 1's plane tilts about the x-axis by 10° per unit σ."""
+    rng = np.random.default_rng(7)
+    u, v = rng.standard_normal((2, 25))
+    flat = np.stack([u, v, np.zeros(25)], axis=1)  # (25, 3)
+
+    def tilted(degrees):
+        t = np.radians(degrees)
+        return np.stack([u, v * np.cos(t), v * np.sin(t)], axis=1)
+
+    clean = np.concatenate([flat, flat])  # (50, 3)
+    labels = np.repeat([0, 1], 25)
+    blurred = {2.0: np.concatenate([flat, tilted(20)]), 1.0: np.concatenate([flat, tilted(10)])}
+    sigmas, angles = clean_vs_blurred_angles(clean, blurred, labels, k=2)
+    assert sigmas == [1.0, 2.0]
+    np.testing.assert_allclose(angles, [[0, 0], [10, 20]], atol=1e-5)
+    _, mean = clean_vs_blurred_angles(clean, blurred, labels, k=2, reduce="mean")
+    np.testing.assert_allclose(mean, [[0, 0], [5, 10]], atol=1e-5)  # the shared x-axis: one angle 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -224,6 +224,35 @@ def angle_matrix(bases: Sequence[Any], reduce: str = "max") -> np.ndarray:
     return out
 
 
+def clean_vs_blurred_angles(
+    clean: Any,
+    blurred: Mapping[float, Any],
+    labels: Any,
+    k: int | None = None,
+    variance: float | None = None,
+    class_names: Sequence[str] | None = None,
+    reduce: str = "max",
+) -> tuple[list[float], np.ndarray]:
+    """For each class and σ, the angle in degrees between its clean subspace and its blurred one.
+
+    ``clean`` (N, d) and each ``blurred[σ]`` (N, d) are the same N images' embeddings, with one
+    ``labels`` (N,). Returns the σ in ascending order and a host (C, S) array: row c, column s is
+    the largest (``reduce="max"``) or mean principal angle between class c's clean and σ-blurred
+    principal subspaces, each found as :func:`class_bases` finds it.
+    """
+    if reduce not in ("max", "mean"):
+        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    sigmas = sorted(float(s) for s in blurred)
+    before = class_bases(clean, labels, k=k, variance=variance, class_names=class_names)
+    out = np.zeros((len(before), len(sigmas)))  # (C, S)
+    for s, sigma in enumerate(sigmas):
+        after = class_bases(blurred[sigma], labels, k=k, variance=variance, class_names=class_names)
+        for c, (qa, qb) in enumerate(zip(before, after, strict=True)):
+            angles = to_host(principal_angles(qa, qb))
+            out[c, s] = angles.max() if reduce == "max" else angles.mean()
+    return sigmas, out
+
+
 # ---------------------------------------------------------------------------------------------
 # Robustness bookkeeping
 # ---------------------------------------------------------------------------------------------
