@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from miniclip.probe.maps import fit_pca
 from miniclip.probe.robustness import (
     accuracy_drops,
     angle_matrix,
@@ -16,7 +17,6 @@ from miniclip.probe.robustness import (
     blur_radius,
     class_bases,
     clean_vs_blurred_angles,
-    explained_variance,
     fragile_classes,
     gaussian_blur,
     gaussian_kernel,
@@ -124,13 +124,13 @@ def test_principal_directions_are_orthonormal_and_ordered_by_spread():
     assert q.shape == (5, 3)
     np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(np.abs(q), np.eye(5)[:, :3], atol=0.05)  # the three widest axes, in order
-    share = explained_variance(points)
+    share = fit_pca(points).explained_variance_ratio
     assert share.sum() == pytest.approx(1.0) and np.all(np.diff(share) <= 0)
 
 
 def test_k_from_explained_variance_is_the_smallest_that_reaches_it():
     points = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 0.5, 0], [0, -0.5, 0], [0, 0, 0.1], [0, 0, -0.1]])
-    share = np.cumsum(explained_variance(points))  # 2/2.52, (2 + 0.5)/2.52, 1
+    share = np.cumsum(fit_pca(points).explained_variance_ratio)  # 2/2.52, (2 + 0.5)/2.52, 1
     assert principal_directions(points, variance=share[0]).shape == (3, 1)
     assert principal_directions(points, variance=share[0] + 1e-6).shape == (3, 2)
     assert principal_directions(points, variance=0.99).shape == (3, 2)

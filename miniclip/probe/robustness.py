@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import get_array_module, to_host
+from miniclip.probe.maps import choose_k, fit_pca
 
 # ---------------------------------------------------------------------------------------------
 # Gaussian blur
@@ -124,46 +125,35 @@ def gaussian_blur(images: Any, sigma: float, radius: int | None = None) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def explained_variance(points: Any) -> Any:
-    """Each principal direction's fraction s_i² / Σ s² of the centred points' spread, descending (min(n, d),)."""
-    xp = get_array_module(points)
-    centred = points - points.mean(axis=0, keepdims=True)  # (n, d)
-    s = xp.linalg.svd(centred, compute_uv=False)  # (min(n, d),)
-    return s**2 / (s**2).sum()
-
-
 def principal_directions(points: Any, k: int | None = None, variance: float | None = None, name: str = "points") -> Any:
     """An orthonormal basis Q (d, k) of the top-k principal directions of ``points`` (n, d).
 
     Give ``k``, or ``variance`` in (0, 1]: then k is the smallest rank whose directions explain at
-    least that fraction of the spread. Centring n points leaves at most n − 1 directions with any
-    spread, so k must be at most min(n − 1, d); otherwise a ValueError names ``name`` (the class)
-    and the rank.
+    least that fraction of the spread (:func:`miniclip.probe.maps.choose_k`). The directions are
+    :func:`miniclip.probe.maps.fit_pca`'s components. Centring n points leaves at most n − 1
+    directions with any spread, so k must be at most min(n − 1, d); otherwise a ValueError names
+    ``name`` (the class) and the rank.
     """
-    xp = get_array_module(points)
     if points.ndim != 2:
         raise ValueError(f"{name}: points must be (n, d), got shape {tuple(points.shape)}")
     n, d = points.shape
     if (k is None) == (variance is None):
         raise ValueError(f"{name}: give exactly one of k (the rank) or variance (a fraction)")
     limit = min(n - 1, d)
-    centred = points - points.mean(axis=0, keepdims=True)  # (n, d)
-    _, s, vt = xp.linalg.svd(centred, full_matrices=False)  # s (m,), vt (m, d), m = min(n, d)
+    if limit < 1:
+        raise ValueError(f"{name}: {n} point(s) in {d} dimension(s) have no spread to explain")
+    pca = fit_pca(points)  # every direction, largest spread first
     if variance is not None:
         if not 0 < variance <= 1:
             raise ValueError(f"{name}: variance must be a fraction in (0, 1], got {variance!r}")
-        if limit < 1:
-            raise ValueError(f"{name}: {n} point(s) in {d} dimension(s) have no spread to explain")
-        share = to_host(xp.cumsum(s**2) / (s**2).sum())  # (m,) ascending to 1
-        k = int(np.searchsorted(share, variance - 1e-12)) + 1  # smallest k with share[k-1] >= variance
-        k = min(k, limit)
+        k = min(choose_k(pca.explained_variance_ratio, variance), limit)
     if not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"{name}: rank k must be a positive integer, got {k!r}")
     if k > limit:
         raise ValueError(
             f"{name}: rank k={k} is more than its {n} point(s) in {d} dimension(s) allow (at most {limit})"
         )
-    return vt[:k].T  # (d, k), orthonormal columns
+    return pca.components[:k].T  # (d, k), orthonormal columns
 
 
 def principal_angles(qa: Any, qb: Any) -> Any:
