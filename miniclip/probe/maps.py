@@ -73,8 +73,8 @@ class PCA:
         return (x - self.mean) @ self.components.T  # (M, d) @ (d, k) → (M, k)
 
 
-def _check_points(x: Any, what: str = "points") -> Any:
-    """Refuse what no map can use: not 2-D, too few rows, or NaN/inf anywhere."""
+def check_points(x: Any, what: str = "points") -> Any:
+    """Refuse a cloud no analysis can use — not 2-D, or NaN/inf anywhere — naming ``what``; return its array module."""
     xp = get_array_module(x)
     if x.ndim != 2:
         raise ValueError(f"{what} must be a 2-D array (N, d), got shape {tuple(x.shape)}")
@@ -85,7 +85,7 @@ def _check_points(x: Any, what: str = "points") -> Any:
 
 def fit_pca(x: Any, k: int | None = None) -> PCA:
     """PCA of the rows of ``x`` (N, d), keeping the top ``k`` directions (all min(N, d) if None)."""
-    xp = _check_points(x)
+    xp = check_points(x)
     n, d = x.shape
     if n < 2:
         raise ValueError(f"PCA needs at least 2 points, got {n}")
@@ -195,7 +195,7 @@ def joint_affinities(x: Any, perplexity: float = 30.0, tol: float = 1e-5) -> Any
     Entries are floored at 1e-12 (as the reference implementation does, so log p is finite) and the
     matrix renormalised to sum to 1, which the KL gradient assumes.
     """
-    xp = _check_points(x)
+    xp = check_points(x)
     _check_perplexity(x.shape[0], perplexity)
     p_cond, _, _ = conditional_affinities(squared_distances(x), perplexity, tol=tol)
     p = (p_cond + p_cond.T) / (2.0 * x.shape[0])  # (N, N) sums to 1
@@ -248,7 +248,7 @@ def tsne(
     iterations multiply P by ``exaggeration`` and use momentum ``momentum[0]``, the rest ``momentum[1]``.
     The map is re-centred after every step (the KL does not depend on where its centre is).
     """
-    xp = _check_points(x)
+    xp = check_points(x)
     n = x.shape[0]
     _check_perplexity(n, perplexity)
     if n_iter < 1:
@@ -302,8 +302,8 @@ def modality_gap(image: Any, text: Any) -> Gap:
     The angle is arccos(ĉ_I · ĉ_T) for the normalised centroids ĉ, computed as
     2·atan2(‖ĉ_I − ĉ_T‖, ‖ĉ_I + ĉ_T‖) — the same angle, but accurate when it is small.
     """
-    xp = _check_points(image, "image embeddings")
-    _check_points(text, "caption embeddings")
+    xp = check_points(image, "image embeddings")
+    check_points(text, "caption embeddings")
     if image.shape[1] != text.shape[1]:
         raise ValueError(f"image and caption embeddings differ in width: {image.shape[1]} vs {text.shape[1]}")
     if image.shape[0] == 0 or text.shape[0] == 0:

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import to_host
+from miniclip.probe.maps import check_points
 
 SYMMETRY_TOLERANCE = 1e-9  # |D - Dᵀ| allowed in a distance matrix (rounding, not asymmetry)
 
@@ -79,10 +80,7 @@ SYMMETRY_TOLERANCE = 1e-9  # |D - Dᵀ| allowed in a distance matrix (rounding, 
 def _as_cloud(points: Any, name: str = "points") -> np.ndarray:
     """A finite (N, d) float64 host array, or a ValueError naming what is wrong."""
     x = np.asarray(to_host(points), dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N points, d dimensions), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    check_points(x, name)
     return x
 
 
