@@ -7,6 +7,7 @@
     miniclip classify CKPT IMG...   classify image files zero-shot with any --labels
     miniclip search CKPT "QUERY"    the test images that best match a caption, as a grid
     miniclip bench                  images/s of a training step, GFLOP/s, PyTorch beside it, time per layer
+    miniclip probe CKPT             maps, similarity matrices, blur robustness, subspace angles, persistence
 
 ``--device cpu|gpu`` (or ``MINICLIP_DEVICE``) picks NumPy or CuPy. Errors a user can fix
 (a missing GPU, a bad value) end with a one-line message and a non-zero exit, not a traceback.
@@ -244,6 +245,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from miniclip.probe.report import measure, write_report
+
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():  # before an hour of work
+        raise ValueError(f"--out {args.out} is a file: give a folder for the figures and the summary")
+    probe = measure(
+        args.checkpoint,
+        sigmas=args.blur,
+        points=args.points,
+        rank=args.rank,
+        seed=args.seed,
+        data=args.data,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+    )
+    out = Path(args.out) if args.out else Path(probe.run).parent / "probe"
+    write_report(probe, out)
+    print((out / "summary.md").read_text(encoding="utf-8"), end="")
+    print(f"figures, summary.json and summary.md in {out}")
+    return 0
+
+
 def _dataset_arguments() -> argparse.ArgumentParser:
     """``--data`` and ``--data-dir`` of the commands that read a run's dataset (eval, search), defined once."""
     data = argparse.ArgumentParser(add_help=False)
@@ -423,6 +446,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer-steps", type=_positive_int, default=3, help="steps of the per-layer pass (default 3)")
     p.add_argument("--gemm-size", type=_positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "probe",
+        parents=[device, data],  # --data, --data-dir
+        help="look inside a trained run: maps, similarity matrices, blur robustness, subspace angles, persistence",
+        description="Probe the embedding space of a trained run on its test split: t-SNE and PCA maps of the images "
+        "(alone and with the class captions) and the gap between the two clouds; cosine similarity matrices of the "
+        "class means; zero-shot accuracy per class with every test image blurred by each sigma, and the clean-blurred "
+        "cosine; principal angles between class subspaces and between each class's clean and blurred subspaces; "
+        "H0/H1 persistence diagrams per class and their Wasserstein distance clean to blurred. Writes the figures, "
+        "summary.json and summary.md.",
+    )
+    p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    p.add_argument(
+        "--blur",
+        nargs="+",
+        type=_positive,
+        default=[1.0, 2.0, 3.0, 4.0, 5.0],
+        metavar="SIGMA",
+        help="standard deviations of the Gaussian blur, in pixels (default: 1 2 3 4 5)",
+    )
+    p.add_argument(
+        "--points",
+        type=_positive_int,
+        help="test images per class in the maps and the persistence diagrams (default: 100, or the smallest class)",
+    )
+    p.add_argument("--rank", type=_positive_int, default=5, help="dimensions of each class's subspace (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subsample and of t-SNE (default 0)")
+    p.add_argument("--out", help="folder for the figures and the summary (default: probe/ in the run folder)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_probe)
     return parser
 
 

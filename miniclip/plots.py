@@ -28,13 +28,14 @@ from miniclip.atomic import write_atomically
 from miniclip.backend import to_host
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A bare figure of ``width`` × ``height`` inches that renders off-screen (Agg)."""
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)  # render off-screen with Agg
     return fig
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as a PNG, atomically (:func:`~miniclip.atomic.write_atomically`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +74,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str])
     for m in metrics:
         if "epoch" not in m or "train_loss" not in m:
             raise ValueError(f"each metrics entry needs 'epoch' and 'train_loss', got keys {sorted(m)}")
-    fig = _figure(11, 4)
+    fig = new_figure(11, 4)
     loss_ax, acc_ax = fig.subplots(1, 2)
     for key, label in (("train_loss", "train loss"), ("test_loss", "test loss")):
         points = [(m["epoch"], float(m[key])) for m in metrics if m.get(key) is not None]
@@ -97,7 +98,60 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str])
         acc_ax.legend()
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def plot_heatmap(
+    shade: Any,
+    path: str | os.PathLike[str],
+    *,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    text: Any = None,
+    fmt: str = "{:.2f}",
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+) -> Path:
+    """A (R, C) matrix drawn as coloured cells, ``rows`` down the side and ``columns`` along the bottom.
+
+    Each cell shows ``text[i, j]`` (default: ``shade`` itself) written with ``fmt``; cells whose
+    text is ``""`` or whose shade is NaN stay blank, and with more than 24 rows or columns no
+    value is written (it would not fit).
+    """
+    values = np.asarray(to_host(shade), dtype=np.float64)
+    r, c = len(rows), len(columns)
+    if values.shape != (r, c):
+        raise ValueError(f"the matrix must be ({r}, {c}) for {r} row and {c} column names, got shape {values.shape}")
+    labels = values if text is None else np.asarray(to_host(text))
+    if labels.shape != values.shape:
+        raise ValueError(f"text must have the matrix's shape {values.shape}, got {labels.shape}")
+    fig = new_figure(2.5 + 0.55 * c, 2 + 0.55 * r)
+    ax = fig.subplots()
+    shown = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=colorbar)
+    if max(r, c) <= 24:
+        blank = labels == "" if labels.dtype.kind in "US" else np.zeros(values.shape, dtype=bool)  # (R, C)
+        for i, j in zip(*np.nonzero(np.isfinite(values) & ~blank), strict=True):
+            red, green, blue, _ = shown.cmap(shown.norm(values[i, j]))  # the cell's colour
+            light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5  # its luminance: dark text on a light cell
+            ax.text(
+                j,
+                i,
+                fmt.format(labels[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8 if max(r, c) <= 12 else 5,
+                color="black" if light else "white",
+            )
+    ax.set_xticks(range(c), labels=columns, rotation=45, ha="right", fontsize=8 if c <= 24 else 5)
+    ax.set_yticks(range(r), labels=rows, fontsize=8 if r <= 24 else 5)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return save_figure(fig, path)
 
 
 def plot_confusion(
@@ -109,18 +163,22 @@ def plot_confusion(
     if counts.shape != (k, k):
         raise ValueError(f"confusion must be ({k}, {k}) for {k} class names, got shape {counts.shape}")
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (K, K) each row sums to 1
-    side = 2 + 0.55 * k
-    fig = _figure(side + 1, side)
-    ax = fig.subplots()
-    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    for i, j in zip(*np.nonzero(counts), strict=True):  # write the counts, skipping the empty cells
-        colour = "white" if share[i, j] > 0.5 else "black"
-        ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8 if k <= 20 else 5)
-    ax.set_xticks(range(k), labels=class_names, rotation=45, ha="right")
-    ax.set_yticks(range(k), labels=class_names)
-    ax.set(xlabel="predicted class", ylabel="true class", title=title)
-    return _save(fig, path)
+    written = np.where(counts > 0, counts.astype(str), "")  # (K, K) the counts, empty cells left blank
+    return plot_heatmap(
+        share,
+        path,
+        rows=class_names,
+        columns=class_names,
+        text=written,
+        fmt="{}",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        colorbar="share of the true class",
+        xlabel="predicted class",
+        ylabel="true class",
+        title=title,
+    )
 
 
 def plot_similarity(
@@ -139,7 +197,7 @@ def plot_similarity(
             f"image embeddings {images_h.shape}, text embeddings {texts_h.shape}"
         )
     cos = texts_h @ images_h.T  # (T, M)
-    fig = _figure(2.5 + 1.1 * m, 1.5 + 0.6 * t)
+    fig = new_figure(2.5 + 1.1 * m, 1.5 + 0.6 * t)
     ax = fig.subplots()
     ax.imshow(cos, cmap="viridis", extent=(-0.5, m - 0.5, t - 0.5, -0.5))
     for i in range(t):
@@ -156,7 +214,7 @@ def plot_similarity(
     ax.set_title("cosine similarity of captions and images")
     for spine in ax.spines.values():
         spine.set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_image_grid(
@@ -170,7 +228,7 @@ def plot_image_grid(
         raise ValueError(f"ncols must be >= 1, got {ncols}")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)  # ceil
-    fig = _figure(1.6 * ncols, 1.9 * nrows)
+    fig = new_figure(1.6 * ncols, 1.9 * nrows)
     axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False)).reshape(-1)
     for ax in axes:
         ax.axis("off")
@@ -178,4 +236,4 @@ def plot_image_grid(
         picture, cmap = _picture(np.asarray(image))
         ax.imshow(picture, cmap=cmap, interpolation="nearest")
         ax.set_title(textwrap.fill(str(title), 18), fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -100,19 +100,30 @@ def encode_texts(
     return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
 
 
-def class_embeddings(
+def caption_embeddings(
     model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
 ) -> Any:
-    """The prompt ensemble (K, d) on the device: per class, the renormalised mean of its templates' embeddings."""
+    """Every class written with every template, embedded: (K, T, d) on the device, each row unit length."""
     templates = check_templates(templates)
     if isinstance(class_names, str) or len(class_names) == 0:
         raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
     k, t = len(class_names), len(templates)
     captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
-    e = encode_texts(model, tokenizer, captions, context_length)  # (K·T, d), each row unit length
-    xp = get_array_module(e)
-    w = e.reshape(k, t, -1).mean(axis=1)  # (K, d)
+    return encode_texts(model, tokenizer, captions, context_length).reshape(k, t, -1)  # (K, T, d)
+
+
+def prompt_ensemble(captions: Any) -> Any:
+    """Per class, the renormalised mean over its templates: (K, T, d) caption embeddings → (K, d) unit rows."""
+    xp = get_array_module(captions)
+    w = captions.mean(axis=1)  # (K, d)
     return w / xp.sqrt((w * w).sum(axis=1, keepdims=True))  # (K, d) unit length again
+
+
+def class_embeddings(
+    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+) -> Any:
+    """The prompt ensemble (K, d) on the device: per class, the renormalised mean of its templates' embeddings."""
+    return prompt_ensemble(caption_embeddings(model, tokenizer, class_names, templates, context_length))
 
 
 def _check_labels(labels: Any, n: int, k: int) -> np.ndarray:

@@ -47,7 +47,7 @@ from miniclip.probe.maps import choose_k, fit_pca
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_sigma(sigma: float) -> float:
+def check_sigma(sigma: float) -> float:
     """σ as a float; a ValueError naming σ unless it is finite and positive."""
     try:
         s = float(sigma)
@@ -60,7 +60,7 @@ def _check_sigma(sigma: float) -> float:
 
 def blur_radius(sigma: float, truncate: float = 3.0) -> int:
     """The default kernel radius r = ⌈truncate·σ⌉ (⌈3σ⌉): the kernel has 2r + 1 taps."""
-    return int(math.ceil(truncate * _check_sigma(sigma)))
+    return int(math.ceil(truncate * check_sigma(sigma)))
 
 
 def gaussian_kernel(sigma: float, radius: int | None = None, xp: Any = np) -> Any:
@@ -69,7 +69,7 @@ def gaussian_kernel(sigma: float, radius: int | None = None, xp: Any = np) -> An
     ``radius`` defaults to :func:`blur_radius` (⌈3σ⌉). ``scipy.ndimage.gaussian_filter`` uses
     r = int(truncate·σ + 0.5) instead; pass that radius to reproduce it exactly.
     """
-    s = _check_sigma(sigma)
+    s = check_sigma(sigma)
     r = blur_radius(s) if radius is None else int(radius)
     if r < 0:
         raise ValueError(f"blur radius must be >= 0, got {radius!r}")

@@ -1,0 +1,137 @@
+"""The probe's figures: maps coloured by class, curves against σ, persistence diagrams.
+
+Drawn like :mod:`miniclip.plots` (a bare Agg figure, written atomically); heatmaps and image
+grids are :func:`miniclip.plots.plot_heatmap` and :func:`~miniclip.plots.plot_image_grid`.
+
+With many classes (``shapes`` has 48) a legend would hide the picture: classes keep their
+colours (matplotlib's 20-colour cycle, repeating) and the legend is drawn only up to
+:data:`LEGEND_LIMIT` classes; the curves against σ then show only the classes named in
+``highlight`` (the most and least fragile) beside the mean over all classes.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+
+from miniclip.backend import to_host
+from miniclip.plots import new_figure, save_figure
+
+LEGEND_LIMIT = 12  # classes up to which a legend is drawn
+
+
+def class_colour(c: int) -> Any:
+    """The colour of class ``c`` (tab10 up to 10 classes' worth, then tab20's pairs, cycling)."""
+    return colormaps["tab20"](c % 20) if c >= 10 else colormaps["tab10"](c)
+
+
+def plot_map(
+    points: Any,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    captions: Any = None,
+    caption_labels: np.ndarray | None = None,
+    caption_note: str = "class captions",
+) -> Path:
+    """A 2-D map (N, 2) of images, one colour per class; optional caption points (M, 2) drawn as black-edged stars.
+
+    ``caption_labels`` (M,) give each caption point its class colour.
+    """
+    xy = np.asarray(to_host(points), dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != len(labels):
+        raise ValueError(f"need one 2-D point per label: points {xy.shape}, {len(labels)} labels")
+    fig = new_figure(7.5, 6)
+    ax = fig.subplots()
+    for c, name in enumerate(class_names):
+        mine = labels == c
+        if mine.any():
+            ax.scatter(xy[mine, 0], xy[mine, 1], s=7, alpha=0.6, color=class_colour(c), label=name, linewidths=0)
+    if captions is not None:
+        cxy = np.asarray(to_host(captions), dtype=np.float64)
+        if caption_labels is None or cxy.shape != (len(caption_labels), 2):
+            raise ValueError(f"need one 2-D point per caption label: {cxy.shape}, {caption_labels}")
+        colours = [class_colour(int(c)) for c in caption_labels]
+        ax.scatter(cxy[:, 0], cxy[:, 1], s=70, marker="*", c=colours, edgecolors="black", linewidths=0.6)
+        ax.scatter([], [], s=70, marker="*", c="white", edgecolors="black", label=caption_note)  # legend entry
+    if len(class_names) <= LEGEND_LIMIT:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=2, frameon=False)
+    ax.set(title=title, xticks=[], yticks=[])
+    return save_figure(fig, path)
+
+
+def _shown_classes(count: int, highlight: Sequence[int] | None) -> list[int]:
+    if count <= LEGEND_LIMIT or not highlight:
+        return list(range(count))
+    return list(dict.fromkeys(int(c) for c in highlight))
+
+
+def plot_against_sigma(
+    sigmas: Sequence[float],
+    panels: Sequence[tuple[Any, str, str]],
+    class_names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    highlight: Sequence[int] | None = None,
+) -> Path:
+    """One line per class against σ, in one panel per ``(values (K, S), ylabel, title)``; the class mean dashed.
+
+    ``sigmas`` (S,) are the x positions (0 for the clean images where a panel includes them).
+    With more than :data:`LEGEND_LIMIT` classes only those in ``highlight`` are drawn.
+    """
+    xs = np.asarray(sigmas, dtype=np.float64)
+    shown = _shown_classes(len(class_names), highlight)
+    fig = new_figure(4.6 * len(panels) + 1.6, 4)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (values, ylabel, title) in zip(axes, panels, strict=True):
+        v = np.asarray(to_host(values), dtype=np.float64)
+        if v.shape != (len(class_names), len(xs)):
+            raise ValueError(f"{title}: values must be ({len(class_names)}, {len(xs)}), got {v.shape}")
+        for position, c in enumerate(shown):  # with only some classes shown, colours by position: none repeats
+            colour = class_colour(c) if len(shown) == len(class_names) else class_colour(position)
+            ax.plot(xs, v[c], marker="o", markersize=3, color=colour, label=class_names[c])
+        ax.plot(xs, np.nanmean(v, axis=0), "--", color="black", linewidth=2, label="mean of all classes")
+        ax.set(xlabel="blur σ (pixels)", ylabel=ylabel, title=title, xticks=xs)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    return save_figure(fig, path)
+
+
+def plot_diagrams(panels: Sequence[tuple[str, Sequence[Any]]], path: str | os.PathLike[str]) -> Path:
+    """Persistence diagrams side by side: each panel ``(title, [H0, H1])`` with bars (birth, death).
+
+    H0 bars are dots on the line birth = 0, H1 bars triangles; the infinite H0 bar is drawn at
+    the top edge. The diagonal (death = birth) is where bars of no persistence would sit.
+    """
+    if not panels:
+        raise ValueError("no diagrams to draw")
+    finite = [d[np.isfinite(d[:, 1])] for _, dgms in panels for d in dgms if len(d)]
+    top = max((float(d[:, 1].max()) for d in finite if len(d)), default=1.0) * 1.08 or 1.0
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig = new_figure(3.4 * cols, 3.3 * rows)
+    axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, dgms) in zip(axes, panels, strict=False):
+        ax.plot([0, top], [0, top], color="grey", linewidth=0.8)
+        for dim, (marker, colour) in enumerate((("o", "C0"), ("^", "C3"))):
+            if dim >= len(dgms) or not len(dgms[dim]):
+                continue
+            bars = np.asarray(dgms[dim], dtype=np.float64)
+            death = np.where(np.isfinite(bars[:, 1]), bars[:, 1], top)  # the infinite bar at the top edge
+            ax.scatter(bars[:, 0], death, s=12, marker=marker, color=colour, alpha=0.7, label=f"H{dim}")
+        ax.set(xlim=(-0.02 * top, top), ylim=(-0.02 * top, top * 1.02))
+        ax.set_title(textwrap.fill(title, 40), fontsize=10)
+        ax.set_xlabel("birth (cosine distance)", fontsize=8)
+        ax.set_ylabel("death", fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path)
