@@ -66,10 +66,10 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import get_array_module, to_float, to_host
+from miniclip.labels import check_labels
 from miniclip.layers.softmax import softmax, softmax_and_log
 from miniclip.module import Module, Parameter
 from miniclip.probe.maps import check_points
-from miniclip.zeroshot import _check_labels
 
 L2_GRID = tuple(10.0**e for e in range(-6, 1))  # λ = 1e-6, 1e-5, …, 1: the default sweep of choose_l2
 DEFAULT_TOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-4}  # gradient norms each dtype can reach
@@ -128,7 +128,7 @@ class SoftmaxRegressionLoss(Module):
 
     def forward(self, *, features: Any, labels: Any) -> Any:
         k = self.weight.data.shape[1]
-        y = get_array_module(features).asarray(_check_labels(labels, features.shape[0], k))  # (N,)
+        y = get_array_module(features).asarray(check_labels(labels, features.shape[0], k))  # (N,)
         loss, d_weight, d_bias = softmax_regression(features, y, self.weight.data, self.bias.data, self.l2)
         self._grads = (d_weight, d_bias)
         return loss
@@ -188,7 +188,7 @@ class LinearProbe:
 
     def accuracy(self, features: Any, labels: Any) -> float:
         """The fraction of ``features`` (M, D) whose prediction equals ``labels`` (M,)."""
-        y = _check_labels(labels, features.shape[0], self.num_classes)  # (M,) host int64
+        y = check_labels(labels, features.shape[0], self.num_classes)  # (M,) host int64
         if y.size == 0:
             raise ValueError("accuracy needs at least one feature row")
         return float((to_host(self.predict(features)) == y).mean())  # one device → host copy
@@ -215,7 +215,7 @@ def _check_fit_inputs(features: Any, labels: Any, num_classes: int) -> tuple[Any
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     if features.shape[0] == 0:
         raise ValueError("a linear probe needs at least one training feature row")
-    y = _check_labels(labels, features.shape[0], int(num_classes))  # (N,) host int64, each in [0, K)
+    y = check_labels(labels, features.shape[0], int(num_classes))  # (N,) host int64, each in [0, K)
     return xp, y
 
 
@@ -363,7 +363,7 @@ def few_shot_indices(labels: Any, per_class: int, seed: int, num_classes: int | 
     if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu":
         raise ValueError(f"labels must be a non-empty 1-D integer array, got dtype {y.dtype} shape {y.shape}")
     k = int(y.max()) + 1 if num_classes is None else int(num_classes)
-    y = _check_labels(y, y.shape[0], k)  # each in [0, K)
+    y = check_labels(y, y.shape[0], k)  # each in [0, K)
     counts = np.bincount(y, minlength=k)  # (K,)
     short = [c for c in range(k) if counts[c] < per_class]
     if short:

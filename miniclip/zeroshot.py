@@ -29,6 +29,7 @@ import numpy as np
 
 from miniclip.backend import get_array_module, to_device, to_host
 from miniclip.data.captions import check_templates, prompts
+from miniclip.labels import check_labels
 from miniclip.layers.embedding import check_token_ids
 from miniclip.module import Module
 from miniclip.tokenizer import Tokenizer
@@ -126,16 +127,6 @@ def class_embeddings(
     return prompt_ensemble(caption_embeddings(model, tokenizer, class_names, templates, context_length))
 
 
-def _check_labels(labels: Any, n: int, k: int) -> np.ndarray:
-    """``labels`` as a host int64 array (N,), each in [0, K), before anything reaches the device."""
-    host = np.asarray(to_host(labels))
-    if host.shape != (n,) or (n and host.dtype.kind not in "iu"):
-        raise ValueError(f"labels must be {n} integers (one per image), got dtype {host.dtype} shape {host.shape}")
-    if n and (host.min() < 0 or host.max() >= k):
-        raise ValueError(f"labels must lie in [0, {k}) for {k} classes, got range [{host.min()}, {host.max()}]")
-    return host.astype(np.int64)
-
-
 def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[int] = (1, 5)) -> dict[str, Any]:
     """Classify N image embeddings (N, d) among K class embeddings (K, d); score against ``labels`` (N,).
 
@@ -158,7 +149,7 @@ def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[i
     if not k or any(int(j) < 1 for j in k):
         raise ValueError(f"k must be a non-empty list of positive integers, got {k!r}")
     xp = get_array_module(image_embeddings)
-    y = xp.asarray(_check_labels(labels, n, num_classes))  # (N,)
+    y = xp.asarray(check_labels(labels, n, num_classes))  # (N,)
     s = image_embeddings @ class_embs.T  # (N, K) cosines
     predictions = xp.argmax(s, axis=1)  # (N,)
     true = s[xp.arange(n), y][:, None]  # (N, 1) score of the true class

@@ -1,7 +1,8 @@
 """The gradient checks ``miniclip gradcheck`` runs: every layer, every encoder, the whole model.
 
 Each topic keeps its own list of cases (:mod:`.foundation` for the walkthrough,
-:mod:`.transformer`, :mod:`.conv`, :mod:`.clip`); :data:`CASES` joins them in lesson order.
+:mod:`.transformer`, :mod:`.conv`, :mod:`.clip`, then the predictive baseline's head
+:mod:`.predictive` and the linear probe's loss :mod:`.linear_probe`); :data:`CASES` joins them in lesson order.
 The tests call the same cases, so what the command prints is what CI proves.
 """
 
@@ -11,12 +12,13 @@ import zlib
 
 import numpy as np
 
-from miniclip.checks import clip, conv, foundation, transformer
+from miniclip.checks import clip, conv, foundation, linear_probe, predictive, transformer
 from miniclip.checks.common import CaseBuilder
 from miniclip.gradcheck import GradCheckResult, gradcheck
 
-CASES: dict[str, CaseBuilder] = {**foundation.CASES, **transformer.CASES, **conv.CASES, **clip.CASES}
-assert len(CASES) == sum(len(m.CASES) for m in (foundation, transformer, conv, clip)), "duplicate check names"
+_TOPICS = (foundation, transformer, conv, clip, predictive, linear_probe)
+CASES: dict[str, CaseBuilder] = {name: case for topic in _TOPICS for name, case in topic.CASES.items()}
+assert len(CASES) == sum(len(topic.CASES) for topic in _TOPICS), "duplicate check names"
 
 
 def case_rng(name: str, seed: int = 0) -> np.random.Generator:
