@@ -16,7 +16,7 @@ folder, flushed to the disk, then renamed onto ``checkpoint.npz`` in one step. A
 error mid-write leaves the previous checkpoint whole. ``config.json`` and ``tokenizer.json``
 are written beside it for people to read; the ``.npz`` is the truth.
 
-The model is rebuilt from its saved configuration with :func:`build_clip`, in the dtype its
+The model is rebuilt from its saved configuration with :func:`build_model`, in the dtype its
 arrays were saved in, on the current device.
 """
 
@@ -33,8 +33,9 @@ import numpy as np
 
 from miniclip.atomic import write_atomically
 from miniclip.clip import CLIP
-from miniclip.model_config import ModelConfig, build_clip
+from miniclip.model_config import ModelConfig, build_model
 from miniclip.module import Module
+from miniclip.predictive import PredictiveModel
 from miniclip.tokenizer import Tokenizer
 
 FORMAT, VERSION = "miniclip-checkpoint", 1
@@ -49,7 +50,7 @@ RENAMED = {"temperature.logit_scale": "logit_scale.log_scale"}  # CLIP.temperatu
 class Checkpoint:
     """What :func:`load_checkpoint` returns: a ready model and everything needed to resume."""
 
-    model: CLIP  # rebuilt from model_config, weights and buffers loaded, on the current device
+    model: CLIP | PredictiveModel  # rebuilt from model_config, weights and buffers loaded, on the current device
     model_config: ModelConfig
     tokenizer: Tokenizer
     optimizer_state: dict[str, np.ndarray] | None  # host arrays for AdamW.load_state; None if none was saved
@@ -211,7 +212,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Check
                 f"its tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                 f"{model_config.vocab_size}: the tokenizer and the model's token table must match"
             )
-        model = build_clip(model_config, rng=np.random.default_rng(0), dtype=dtype or saved_dtypes[0])
+        model = build_model(model_config, rng=np.random.default_rng(0), dtype=dtype or saved_dtypes[0])
         model.load_state(model_state)  # every name and shape checked before anything is copied
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{file}: {exc}") from None

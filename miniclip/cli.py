@@ -28,7 +28,7 @@ from pathlib import Path
 
 from miniclip import backend
 from miniclip.configs import CONFIGS, TARGETS, named_config
-from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS
+from miniclip.model_config import IMAGE_ENCODERS, OBJECTIVES, TEXT_ENCODERS
 
 
 def _base(text: str) -> float:
@@ -146,6 +146,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.text_encoder is not None:
         overrides["model"]["text_encoder"] = args.text_encoder
         typed["model.text_encoder"] = ("--text-encoder", args.text_encoder)
+    if args.objective is not None:
+        overrides["model"]["objective"] = args.objective
+        typed["model.objective"] = ("--objective", args.objective)
     cfg = named_config(name, **overrides)
     if args.resume:
         cfg, notes = resume_config(cfg.out_dir, typed)  # the configuration the run was started with
@@ -363,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-encoder",
         choices=TEXT_ENCODERS,
         help=f"the text encoder ({_config_default('model.text_encoder')})",
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="contrastive (CLIP, the default) or predictive (the image encoder predicts the caption's bag of words, "
+        "the CLIP paper's baseline; no text encoder)",
     )
     p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")

@@ -6,9 +6,13 @@
     text_encoder:   "bag_of_words"  the walkthrough's lookup → linear+ReLU → mean pool    encoders/bag_of_words.py
                     "transformer"   text transformer                                      encoders/text_transformer.py
 
+    objective:      "contrastive"   CLIP: both encoders under the normalised head        clip.py
+                    "predictive"    the image encoder predicts the caption's words       predictive.py
+
 The configuration is a dataclass of plain values, so it saves to and loads from JSON
 beside a checkpoint. Every encoder ends in a projection to ``embed_dim``; the CLIP head
-normalises both sides and applies the learned temperature.
+normalises both sides and applies the learned temperature. :func:`build_model` builds either
+objective's model, :func:`build_clip` the CLIP alone.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import numpy as np
 from miniclip.clip import CLIP
 from miniclip.encoders import BagOfWords, CNNEncoder, PatchMLP, TextTransformer, ViT
 from miniclip.module import Module
+from miniclip.predictive import BagOfWordsPredictor, PredictiveModel
 from miniclip.tokenizer import SPECIALS
 
+OBJECTIVES = ("contrastive", "predictive")
 IMAGE_ENCODERS = ("patch_mlp", "cnn", "vit")
 TEXT_ENCODERS = ("bag_of_words", "transformer")
 TEXT_POOLS = ("end", "mean")
@@ -56,6 +62,7 @@ def _whole(value: Any) -> bool:
 class ModelConfig:
     """Every size of a CLIP model, with a comment on each."""
 
+    objective: str = "contrastive"  # one of OBJECTIVES: CLIP's head, or the bag-of-words predictor (no text encoder)
     image_encoder: str = "vit"  # one of IMAGE_ENCODERS
     text_encoder: str = "transformer"  # one of TEXT_ENCODERS
     embed_dim: int = 128  # width of the shared text–image space
@@ -97,6 +104,8 @@ class ModelConfig:
             raise ValueError(f"cnn_stem_patch {self.cnn_stem_patch} is larger than the image size {self.image_size}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"unknown image encoder {self.image_encoder!r}; choose from {IMAGE_ENCODERS}")
         if self.text_encoder not in TEXT_ENCODERS:
@@ -189,11 +198,28 @@ def build_text_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any
     )
 
 
-def build_clip(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> CLIP:
-    """Validate ``cfg`` and build the CLIP it describes, weights drawn from ``rng`` on the host."""
+def _check(cfg: ModelConfig, dtype: Any) -> None:
     cfg.validate()
     if np.dtype(dtype).kind != "f":
         raise ValueError(f"dtype must be a floating-point type (float32 or float64), got {np.dtype(dtype)}")
+
+
+def build_clip(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> CLIP:
+    """Validate ``cfg`` and build the CLIP it describes, weights drawn from ``rng`` on the host."""
+    _check(cfg, dtype)
     image = build_image_encoder(cfg, rng=rng, dtype=dtype)
     text = build_text_encoder(cfg, rng=rng, dtype=dtype)
     return CLIP(image, text, dtype=dtype)
+
+
+def build_model(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any = np.float32) -> CLIP | PredictiveModel:
+    """The model ``cfg.objective`` names: a CLIP, or the image encoder under the bag-of-words predictor.
+
+    Both draw the image encoder's weights first, so the two objectives start from the same
+    image encoder for one seed.
+    """
+    if cfg.objective == "contrastive":
+        return build_clip(cfg, rng=rng, dtype=dtype)
+    _check(cfg, dtype)
+    image = build_image_encoder(cfg, rng=rng, dtype=dtype)
+    return PredictiveModel(image, BagOfWordsPredictor(cfg.embed_dim, cfg.vocab_size, rng=rng, dtype=dtype))

@@ -45,7 +45,7 @@ the image, and at zero-shot time all class names that the vocabulary lacks would
 Zero-shot classification works as with the contrastive model, through the captions: class
 ``c``'s prompts are turned into targets ``q_c`` as in training, and image ``n`` scores
 ``s_{n,c} = Σ_v q_{c,v} log p_{n,v}``, the expected log-probability of a word of class ``c``'s
-caption (:func:`predictive_class_scores`, :func:`class_word_targets`).
+caption (:func:`predictive_class_scores`, :func:`miniclip.zeroshot.class_word_targets`).
 
 The features are the image encoder's output, ``CLIP.image(images)`` (N, d), before the L2
 normalisation of the contrastive head: the predictor replaces that head, and its gradient with
@@ -59,12 +59,12 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.backend import get_array_module, scatter_add, to_device, to_host
+from miniclip.backend import get_array_module, scatter_add, to_host
 from miniclip.layers.embedding import check_token_ids
 from miniclip.layers.linear import Linear
 from miniclip.layers.softmax import softmax_and_log
 from miniclip.module import Module
-from miniclip.tokenizer import END, PAD, START, UNK, Tokenizer
+from miniclip.tokenizer import END, PAD, START, UNK
 
 IGNORED = (PAD, UNK, START, END)  # token ids that are not counted as words of a caption (see the module docstring)
 
@@ -175,7 +175,7 @@ def predictive_class_scores(log_probs: Any, class_targets: Any) -> Any:
     """Scores (N, K): ``s[n, c] = Σ_v q[c, v] · log p[n, v]``, the expected log-probability of class c's words.
 
     ``log_probs`` (N, V) are the predictor's log-softmax for N images; ``class_targets`` (K, V)
-    the bag of words of each class (:func:`class_word_targets`). The image goes to the class
+    the bag of words of each class (:func:`miniclip.zeroshot.class_word_targets`). The image goes to the class
     with the highest score.
 
     The score is linear in ``q``, so scoring every template's caption and averaging the scores
@@ -190,30 +190,60 @@ def predictive_class_scores(log_probs: Any, class_targets: Any) -> Any:
     return log_probs @ class_targets.T  # (N, K)
 
 
-def class_word_targets(
-    tokenizer: Tokenizer,
-    class_names: Sequence[str],
-    templates: Sequence[str],
-    context_length: int,
-    vocab_size: int,
-    *,
-    dtype: Any = np.float32,
-) -> Any:
-    """Each class's bag of words (K, V) on the device: the mean, over the templates, of its captions' targets.
+NO_TEXT_ENCODER = (
+    "it was trained with the predictive objective (--objective predictive), which has no text encoder: "
+    "it scores words, it does not embed captions"
+)
 
-    Every class name is written into every template (:func:`miniclip.data.captions.prompts`),
-    tokenised as in training (truncated to ``context_length``), and turned into targets by
-    :func:`word_count_targets`; class ``c``'s row is the mean of its T rows, so it still sums to 1.
+
+class PredictiveModel(Module):
+    """The predictive baseline: an image encoder whose feature predicts the caption's bag of words.
+
+        images (N, C, H, W) ─image encoder→ f (N, d) ─BagOfWordsPredictor→ z (N, V) ─PredictiveLoss(q)→ L
+
+    ``forward`` takes the arguments :class:`~miniclip.clip.CLIP` takes, so one training step
+    (:func:`miniclip.train.train_step`) serves both objectives; here ``targets`` are the
+    captions' word distributions (N, V) (:func:`word_count_targets`, built once per caption by
+    the trainer), and ``token_ids`` and ``mask`` are not needed: the targets already are the captions.
     """
-    # imported here: miniclip.data loads PIL and tqdm, which the gradient checks of this module must not
-    from miniclip.data.captions import check_templates, prompts
 
-    templates = check_templates(templates)
-    if isinstance(class_names, str) or len(class_names) == 0:
-        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
-    k, t = len(class_names), len(templates)
-    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
-    ids, mask = tokenizer.encode_batch(captions, context_length)  # (K·T, L) each, on the host
-    check_token_ids(ids, vocab_size)  # on the host, before the move: a tokenizer larger than the predictor
-    q = word_count_targets(to_device(ids), to_device(mask), vocab_size, dtype=dtype)  # (K·T, V)
-    return q.reshape(k, t, vocab_size).mean(axis=1)  # (K, V), each row sums to 1
+    objective = "predictive"
+
+    def __init__(self, image_encoder: Module, predictor: BagOfWordsPredictor) -> None:
+        self.image = image_encoder
+        self.predictor = predictor
+        self.loss = PredictiveLoss()
+
+    @property
+    def vocab_size(self) -> int:
+        """Words the predictor scores: token ids must lie in ``[0, vocab_size)``."""
+        return self.predictor.vocab_size
+
+    def encode_image(self, images: Any) -> Any:
+        """Each image's predicted log-probability of every word, log p (N, V): what zero-shot scores.
+
+        A class's score is ``log p · q_c`` (:func:`predictive_class_scores`), the same dot
+        product the contrastive model takes with its class embeddings; scaling an image's row
+        by a positive number (as flip averaging's renormalisation does) leaves its ranking of
+        the classes unchanged.
+        """
+        _, log_probs = softmax_and_log(self.predictor(self.image(images)), axis=1)
+        return log_probs  # (N, V)
+
+    def encode_text(self, token_ids: Any, mask: Any = None) -> Any:
+        raise ValueError(f"this model cannot embed text: {NO_TEXT_ENCODER}")
+
+    def forward(self, token_ids: Any, images: Any, mask: Any = None, targets: Any = None) -> Any:
+        """The predictive loss (0-d) of N images against their captions' word distributions ``targets`` (N, V)."""
+        if targets is None:
+            raise ValueError("the predictive objective needs targets: each caption's word distribution (N, V)")
+        if targets.shape[0] != images.shape[0]:
+            raise ValueError(f"{targets.shape[0]} caption targets for {images.shape[0]} images")
+        return self.loss(self.predictor(self.image(images)), targets)
+
+    def backward(self, dloss: Any = 1.0) -> Any:
+        """Fill every gradient; return d(loss)/d(images)."""
+        return self.image.backward(self.predictor.backward(self.loss.backward(dloss)))
+
+    def clamp_temperature(self) -> None:
+        """Nothing to clamp: the predictive head has no temperature (kept so one training step serves both)."""

@@ -56,9 +56,10 @@ from miniclip.data.augment import (
 )
 from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
 from miniclip.data.dataset import ImageTextDataset
-from miniclip.model_config import ModelConfig, build_clip
+from miniclip.model_config import ModelConfig, build_model
 from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
 from miniclip.plots import plot_curves
+from miniclip.predictive import PredictiveModel, word_count_targets
 from miniclip.targets import label_aware_targets
 from miniclip.tokenizer import Tokenizer
 from miniclip.zeroshot import accuracy_table, evaluate_zero_shot
@@ -179,13 +180,22 @@ def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float
 
 
 def train_step(
-    model: CLIP, optimizer: AdamW, token_ids: Any, images: Any, mask: Any, targets: Any, *, grad_clip: float
+    model: CLIP | PredictiveModel,
+    optimizer: AdamW,
+    token_ids: Any,
+    images: Any,
+    mask: Any,
+    targets: Any,
+    *,
+    grad_clip: float,
 ) -> Any:
     """One optimisation step of ``model`` on a prepared batch; returns the loss (0-d, still on the device).
 
-    zero the gradients → forward (both encoders, the contrastive head) → backward → clip the
-    global gradient norm → AdamW → clamp the temperature. :class:`Trainer` and ``miniclip bench``
-    both call this very function, so what the benchmark times is what training runs.
+    zero the gradients → forward (both encoders, the contrastive head; or, for the predictive
+    objective, the image encoder and the word predictor, ``targets`` the captions' word
+    distributions) → backward → clip the global gradient norm → AdamW → clamp the temperature.
+    :class:`Trainer` and ``miniclip bench`` both call this very function, so what the benchmark
+    times is what training runs.
 
     On the CPU a loss that is not finite stops the step before any weight moves
     (:class:`TrainingDivergedError`); on the GPU that check would wait for the device, so the
@@ -249,6 +259,9 @@ class Trainer:
                 f"token table has only {self.model.vocab_size} rows: the checkpoint's tokenizer and model disagree"
             )
         self.caption_ids, self.caption_mask = backend.to_device(ids), backend.to_device(mask)
+        self.caption_words = None  # the predictive objective's targets: each caption's word distribution (K·T, V)
+        if self.model_config.objective == "predictive":
+            self.caption_words = word_count_targets(self.caption_ids, self.caption_mask, self.model.vocab_size)
         # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
         self.train_images = backend.to_device(self.dataset.train_images)
         self.train_labels = backend.to_device(self.dataset.train_labels)
@@ -272,7 +285,7 @@ class Trainer:
         }
         self.model_config = ModelConfig.from_dict({**cfg.model, **sizes})
         rng = backend.seed(cfg.seed)  # weights drawn on the host, then moved: CPU and GPU start alike
-        self.model = build_clip(self.model_config, rng=rng)
+        self.model = build_model(self.model_config, rng=rng)
         self.optimizer = AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.order_rng = np.random.default_rng([cfg.seed, 1])
         self.augment_rng = np.random.default_rng([cfg.seed, 2])
@@ -334,7 +347,10 @@ class Trainer:
             images = random_crop(images, CROP_PADDING, offsets=packed[1:3])  # (B, C, H, W)
             images = horizontal_flip(images, flips=packed[3])
         caption = caption_rows(labels, template, len(self.templates))  # (B,) row of the caption table, on the device
-        targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
+        if self.caption_words is not None:  # predictive: predict each image's caption words
+            targets = self.caption_words[caption]  # (B, V)
+        else:  # contrastive: which captions match which images
+            targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
         self.optimizer.set_lr(
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
         )
@@ -482,14 +498,18 @@ class Trainer:
             if len(self._pending) >= check_every or self.batch == self.steps_per_epoch:
                 recent = self._flush_losses()
                 rate = (self.batch - done_before) * cfg.batch_size / (time.perf_counter() - start)
-                bar.set_postfix(
-                    loss=f"{recent[-1]:.3f}",
-                    scale=f"{backend.to_float(self.model.logit_scale.scale):.1f}",
-                    img_s=f"{rate:.0f}",
-                )
+                shown = {"loss": f"{recent[-1]:.3f}"}
+                if (scale := self._logit_scale()) is not None:  # the contrastive head's learned e^s = 1/τ
+                    shown["scale"] = f"{scale:.1f}"
+                bar.set_postfix(**shown, img_s=f"{rate:.0f}")
         bar.close()
         seconds = time.perf_counter() - start
         self._end_epoch(seconds, (self.steps_per_epoch - done_before) * cfg.batch_size / seconds)
+
+    def _logit_scale(self) -> float | None:
+        """The contrastive head's logit scale e^s = 1/τ (one device read), or None: the predictive head has none."""
+        scale = getattr(self.model, "logit_scale", None)
+        return None if scale is None else backend.to_float(scale.scale)
 
     def _end_epoch(self, seconds: float, images_per_second: float) -> None:
         results = self.evaluate()
@@ -497,7 +517,7 @@ class Trainer:
             {
                 "epoch": self.epoch + 1,
                 "train_loss": self.loss_sum / self.steps_per_epoch,
-                "logit_scale": backend.to_float(self.model.logit_scale.scale),
+                "logit_scale": self._logit_scale(),  # None for the predictive objective, which has no temperature
                 "zero_shot": accuracy_table(results),
                 "seconds": seconds,
                 "images_per_second": images_per_second,

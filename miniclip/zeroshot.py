@@ -32,6 +32,7 @@ from miniclip.data.captions import check_templates, prompts
 from miniclip.labels import check_labels
 from miniclip.layers.embedding import check_token_ids
 from miniclip.module import Module
+from miniclip.predictive import PredictiveModel, word_count_targets
 from miniclip.tokenizer import Tokenizer
 
 
@@ -174,6 +175,47 @@ def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[i
     return out
 
 
+def class_word_targets(
+    tokenizer: Tokenizer,
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    context_length: int,
+    vocab_size: int,
+    *,
+    dtype: Any = np.float32,
+) -> Any:
+    """Each class's bag of words (K, V) on the device: the mean, over the templates, of its captions' targets.
+
+    Every class name is written into every template (:func:`miniclip.data.captions.prompts`),
+    tokenised as in training (truncated to ``context_length``), and turned into targets by
+    :func:`word_count_targets`; class ``c``'s row is the mean of its T rows, so it still sums to 1.
+    """
+    templates = check_templates(templates)
+    if isinstance(class_names, str) or len(class_names) == 0:
+        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
+    k, t = len(class_names), len(templates)
+    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
+    ids, mask = tokenizer.encode_batch(captions, context_length)  # (K·T, L) each, on the host
+    check_token_ids(ids, vocab_size)  # on the host, before the move: a tokenizer larger than the predictor
+    q = word_count_targets(to_device(ids), to_device(mask), vocab_size, dtype=dtype)  # (K·T, V)
+    return q.reshape(k, t, vocab_size).mean(axis=1)  # (K, V), each row sums to 1
+
+
+def class_vectors(
+    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+) -> Any:
+    """What :func:`zero_shot` scores images against, for either objective (K, ·) on the device.
+
+    A contrastive model (:class:`~miniclip.clip.CLIP`): the prompt ensemble, :func:`class_embeddings`.
+    A predictive one (:class:`~miniclip.predictive.PredictiveModel`), whose ``encode_image`` gives
+    log-probabilities over the words: each class's template-averaged bag of words,
+    :func:`class_word_targets`. Either way the score is one dot product per image and class.
+    """
+    if isinstance(model, PredictiveModel):
+        return class_word_targets(tokenizer, class_names, templates, context_length, model.vocab_size)
+    return class_embeddings(model, tokenizer, class_names, templates, context_length)
+
+
 def _subset_accuracy(ranks: np.ndarray, keep: np.ndarray, k: Sequence[int]) -> dict[str, Any]:
     """Top-k accuracies over the images where ``keep`` is true (nan when there are none)."""
     chosen = ranks[keep]
@@ -221,7 +263,7 @@ def evaluate_zero_shot(
     heldout = dataset.heldout_mask(dataset.test_labels) if dataset.heldout_classes else None  # (N,) bool
     results = {}
     for name, templates in templates_by_name.items():
-        classes = class_embeddings(model, tokenizer, dataset.class_names, templates, context_length)  # (K, d)
+        classes = class_vectors(model, tokenizer, dataset.class_names, templates, context_length)  # (K, d)
         result = zero_shot(images, dataset.test_labels, classes, k)
         if heldout is not None:
             result["heldout"] = _subset_accuracy(result["ranks"], heldout, k)

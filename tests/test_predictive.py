@@ -16,11 +16,11 @@ from miniclip.layers.softmax import softmax_and_log
 from miniclip.predictive import (
     BagOfWordsPredictor,
     PredictiveLoss,
-    class_word_targets,
     predictive_class_scores,
     word_count_targets,
 )
 from miniclip.tokenizer import END, PAD, START, UNK, Tokenizer
+from miniclip.zeroshot import class_word_targets
 
 F64 = np.float64
 CORPUS = ["a dog and a cat", "the cat sat", "a photo of a dog", "a picture of the bird"]

@@ -105,8 +105,10 @@ def plot_against_sigma(
     return save_figure(fig, path)
 
 
-def plot_diagrams(panels: Sequence[tuple[str, Sequence[Any]]], path: str | os.PathLike[str]) -> Path:
-    """Persistence diagrams side by side: each panel ``(title, [H0, H1])`` with bars (birth, death).
+def plot_diagrams(
+    panels: Sequence[tuple[str, Sequence[Any]]], path: str | os.PathLike[str], *, distance: str = "cosine distance"
+) -> Path:
+    """Persistence diagrams side by side: each panel ``(title, [H0, H1])`` with bars (birth, death) in ``distance``.
 
     H0 bars are dots on the line birth = 0, H1 bars triangles; the infinite H0 bar is drawn at
     the top edge. The diagonal (death = birth) is where bars of no persistence would sit.
@@ -117,7 +119,8 @@ def plot_diagrams(panels: Sequence[tuple[str, Sequence[Any]]], path: str | os.Pa
     top = max((float(d[:, 1].max()) for d in finite if len(d)), default=1.0) * 1.08 or 1.0
     cols = min(len(panels), 2)
     rows = -(-len(panels) // cols)
-    fig = new_figure(3.4 * cols, 3.3 * rows)
+    fig = new_figure(3.6 * cols, 3.6 * rows)
+    fig.set_layout_engine("constrained")  # titles and axis labels of neighbouring panels kept apart
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
     for ax in axes[len(panels) :]:
         ax.axis("off")
@@ -131,7 +134,7 @@ def plot_diagrams(panels: Sequence[tuple[str, Sequence[Any]]], path: str | os.Pa
             ax.scatter(bars[:, 0], death, s=12, marker=marker, color=colour, alpha=0.7, label=f"H{dim}")
         ax.set(xlim=(-0.02 * top, top), ylim=(-0.02 * top, top * 1.02))
         ax.set_title(textwrap.fill(title, 40), fontsize=10)
-        ax.set_xlabel("birth (cosine distance)", fontsize=8)
+        ax.set_xlabel(f"birth ({distance})", fontsize=8)
         ax.set_ylabel("death", fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)
