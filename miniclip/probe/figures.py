@@ -41,10 +41,12 @@ def plot_map(
     captions: Any = None,
     caption_labels: np.ndarray | None = None,
     caption_note: str = "class captions",
+    axes: tuple[str, str] | None = None,
 ) -> Path:
     """A 2-D map (N, 2) of images, one colour per class; optional caption points (M, 2) drawn as black-edged stars.
 
-    ``caption_labels`` (M,) give each caption point its class colour.
+    ``caption_labels`` (M,) give each caption point its class colour. ``axes`` names the two
+    coordinates when they mean something (a t-SNE map's do not, and have no ticks).
     """
     xy = np.asarray(to_host(points), dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != len(labels):
@@ -64,7 +66,11 @@ def plot_map(
         ax.scatter([], [], s=70, marker="*", c="white", edgecolors="black", label=caption_note)  # legend entry
     if len(class_names) <= LEGEND_LIMIT:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=2, frameon=False)
-    ax.set(title=title, xticks=[], yticks=[])
+    if axes is None:
+        ax.set(xticks=[], yticks=[])
+    else:
+        ax.set(xlabel=axes[0], ylabel=axes[1])
+    ax.set_title(title, fontsize=10)
     return save_figure(fig, path)
 
 

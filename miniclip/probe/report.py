@@ -3,9 +3,9 @@
 What :func:`measure` measures, on the run's test split (see :mod:`miniclip.probe.embeddings`):
 
 1. **Maps** — t-SNE of ``points`` images per class alone, and with every class caption
-   (each template) in the same map; PCA of the same images and captions together; the gap
-   between the two clouds (:func:`~miniclip.probe.maps.modality_gap`, all test images
-   against all class captions).
+   (each template) in the same map; the same images and captions drawn along the gap between
+   the two clouds (and the widest direction across it, by PCA); the gap itself
+   (:func:`~miniclip.probe.maps.modality_gap`, all test images against all class captions).
 2. **Similarity matrices** — the cosines of class-mean image embeddings (renormalised) with
    each class's prompt ensemble (the zero-shot matrix), with each other, and of the
    ensembles with each other.
@@ -233,8 +233,26 @@ def _geometry(probe: Probe, blurred: dict[float, Any]) -> None:
     probe.own_cosine = float(to_host(own).mean())
 
 
+def _gap_coordinates(images: Any, captions: Any) -> Any:
+    """Images and captions (M, d) → (M, 2): along the gap, and along the widest direction across it.
+
+    x is each point's coordinate along u, the unit vector from the image centroid to the caption
+    centroid, so the two clouds sit apart by exactly the centroid distance; y is its coordinate
+    along the first principal direction of all the points once their u-component is removed.
+    (The first two principal directions of the points may hide the gap: on a small model it can
+    lie along a direction of little variance.)
+    """
+    xp = get_array_module(images)
+    both = xp.concatenate([images, captions])  # (M, d)
+    u = captions.mean(axis=0) - images.mean(axis=0)  # (d,)
+    u = u / xp.linalg.norm(u)
+    along = both @ u  # (M,)
+    across = both - along[:, None] * u  # (M, d) the rest, orthogonal to u
+    return xp.stack([along, maps.fit_pca(across, k=1).transform(across)[:, 0]], axis=1)  # (M, 2)
+
+
 def _maps(probe: Probe) -> None:
-    """t-SNE of the chosen images alone and with the captions; PCA of images and captions together."""
+    """t-SNE of the chosen images alone and with the captions; images and captions along the gap."""
     emb = probe.emb
     xp = get_array_module(emb.images)
     images = emb.images[xp.asarray(probe.chosen)]  # (K·p, d)
@@ -247,7 +265,7 @@ def _maps(probe: Probe) -> None:
     probe.maps2d["tsne images and captions"] = to_host(
         maps.tsne(both, perplexity=min(PERPLEXITY, (n_both - 1) / 3), seed=probe.seed)
     )
-    probe.maps2d["pca images and captions"] = to_host(maps.fit_pca(both, k=2).transform(both))
+    probe.maps2d["gap map"] = to_host(_gap_coordinates(images, captions))
     agreement = maps.neighbour_agreement(probe.maps2d["tsne images"], emb.labels[probe.chosen], k=min(10, n_images - 1))
     probe.agreement = float(np.mean(agreement))
 
@@ -337,7 +355,7 @@ def markdown(probe: Probe) -> str:
 FIGURES = (
     "map_tsne_images.png",
     "map_tsne_images_captions.png",
-    "map_pca_images_captions.png",
+    "map_gap_images_captions.png",
     "similarity_zero_shot.png",
     "similarity_images.png",
     "similarity_captions.png",
@@ -373,15 +391,16 @@ def _figures(probe: Probe, folder: Path) -> None:
         caption_labels=caption_labels,
         title="t-SNE of the images and the class captions (★)",
     )
-    pca = probe.maps2d["pca images and captions"]
+    gap = probe.maps2d["gap map"]
     figures.plot_map(
-        pca[:n],
+        gap[:n],
         chosen_labels,
         names,
         folder / FIGURES[2],
-        captions=pca[n:],
+        captions=gap[n:],
         caption_labels=caption_labels,
-        title=f"PCA of images and class captions (★): the gap is {probe.gap.angle_degrees:.1f}°",
+        title=f"images and class captions (★) along the gap (x), {probe.gap.angle_degrees:.1f}° between the centroids",
+        axes=("from the image centroid towards the caption centroid", "widest direction across it (PCA)"),
     )
     titles = (
         "zero-shot matrix: class-mean image (rows) · class captions (columns)",
