@@ -43,8 +43,10 @@ class TrainConfig:
     context_length: int = 16  # tokens per caption, <start> and <end> included
     eval_images: int = 0  # test images for the evaluation after each epoch but the last (0: all); the last uses all
     flip_average: bool = False  # evaluation: average each test image's embedding with its mirror image's
-    n_train: int = 4000  # shapes only: training images
-    n_test: int = 1000  # shapes only: test images
+    n_train: int | None = None  # training images: shapes draws this many (None: 4000); CIFAR-10 and folders keep a
+    # seeded subset of their training split (None: all of it)
+    n_test: int | None = None  # test images, likewise (shapes' None: 1000)
+    test_fraction: float = 0.2  # a folder: the share of each class held out for testing
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
 
     def validate(self) -> None:
@@ -60,6 +62,13 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if self.batch_size < 2:
             raise ValueError(f"a contrastive batch needs at least 2 pairs, got batch_size={self.batch_size}")
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (or None: the whole split), got {getattr(self, name)}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(
+                f"test_fraction is the share of a folder's images held out, in (0, 1), got {self.test_fraction}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,6 +79,10 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training configuration keys {unknown}")
+        if "test_fraction" not in values and values.get("data", "cifar10") != "shapes":
+            # Saved before split sizes applied to every dataset: n_train and n_test then meant the
+            # shapes only, and were ignored (stored as 4000 and 1000) for CIFAR-10 and folders.
+            values = {**values, "n_train": None, "n_test": None}
         return cls(**values)
 
 

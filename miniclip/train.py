@@ -227,7 +227,14 @@ class Trainer:
         # may take minutes); the folder is created only once the data has loaded, so a bad --data
         # leaves nothing behind.
         prepare_out_dir(self.out, create=False)
-        self.dataset = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, n_train=cfg.n_train, n_test=cfg.n_test)
+        self.dataset = load_dataset(
+            cfg.data,
+            cfg.data_dir,
+            seed=cfg.seed,
+            n_train=cfg.n_train,
+            n_test=cfg.n_test,
+            test_fraction=cfg.test_fraction,
+        )
         check_splits(self.dataset, cfg.data)
         # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
         self.cfg = cfg = resolved_paths(cfg)
@@ -307,6 +314,7 @@ class Trainer:
             "augment",
             "n_train",
             "n_test",
+            "test_fraction",
             "model",
         ):
             if name == "data" and same_data(saved.data, self.cfg.data):
@@ -516,6 +524,7 @@ class Trainer:
         self.metrics.append(
             {
                 "epoch": self.epoch + 1,
+                "images_seen": (self.epoch + 1) * self.steps_per_epoch * self.cfg.batch_size,  # for learning curves
                 "train_loss": self.loss_sum / self.steps_per_epoch,
                 "logit_scale": self._logit_scale(),  # None for the predictive objective, which has no temperature
                 "zero_shot": accuracy_table(results),

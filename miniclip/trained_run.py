@@ -21,6 +21,7 @@ from miniclip.checkpoint import Checkpoint, load_checkpoint
 from miniclip.configs import TrainConfig
 from miniclip.data import ImageTextDataset, load_dataset
 from miniclip.data.augment import normalize
+from miniclip.predictive import NO_TEXT_ENCODER, PredictiveModel
 
 
 @dataclass
@@ -31,6 +32,14 @@ class TrainedRun:
     config: TrainConfig  # as the run was trained
     mean: list[float]  # (C,) per-channel mean of the training pixels, in [0, 1]
     std: list[float]  # (C,) per-channel standard deviation
+
+    def require_text_encoder(self, needs: str) -> None:
+        """A ``ValueError`` saying what cannot be done (``needs``: what for) when the run has no text encoder."""
+        if isinstance(self.checkpoint.model, PredictiveModel):
+            raise ValueError(
+                f"{self.checkpoint.path}: {needs} needs a text encoder, but {NO_TEXT_ENCODER}; "
+                "`miniclip eval` reports its zero-shot accuracy"
+            )
 
     def normalize(self, images: Any) -> Any:
         """uint8 images (N, C, H, W) → floats, normalised as in training."""
@@ -56,6 +65,7 @@ class TrainedRun:
             seed=cfg.seed,
             n_train=cfg.n_train,
             n_test=cfg.n_test,
+            test_fraction=cfg.test_fraction,
         )
 
 

@@ -47,24 +47,29 @@ def load_dataset(
     download: bool = True,
     image_size: int | None = None,
     seed: int = 0,
-    n_train: int = 4000,
-    n_test: int = 1000,
+    n_train: int | None = None,
+    n_test: int | None = None,
     test_fraction: float = 0.2,
 ) -> ImageTextDataset:
     """Load ``"cifar10"``, ``"shapes"`` or a folder of images (one sub-folder per class) by name.
 
     ``data_dir`` and ``download`` are for CIFAR-10 (see :func:`~miniclip.data.cifar10.data_root`);
-    ``n_train`` and ``n_test`` for shapes; ``test_fraction`` for a folder; ``seed`` for shapes and
-    the folder split. ``image_size`` defaults to 32 (CIFAR-10 is always 32).
+    ``test_fraction`` is the share of each class a folder holds out for testing. ``n_train`` and
+    ``n_test``: for shapes, how many images to draw (default 4000 and 1000); for CIFAR-10 and a
+    folder, a seeded subset of that many images of each split (default: all of it,
+    :meth:`ImageTextDataset.subset`). ``seed`` draws the shapes, the folder split and the
+    subsets. ``image_size`` defaults to 32 (CIFAR-10 is always 32).
     """
     if name == "cifar10":
         if image_size not in (None, 32):
             raise ValueError(f"CIFAR-10 images are 32x32; image_size={image_size} is not available")
-        return load_cifar10(data_dir, download=download)
+        return load_cifar10(data_dir, download=download).subset(n_train, n_test, seed)
     if name == "shapes":
-        return load_shapes(n_train=n_train, n_test=n_test, image_size=image_size or 32, seed=seed)
+        sizes = {"n_train": 4000 if n_train is None else n_train, "n_test": 1000 if n_test is None else n_test}
+        return load_shapes(**sizes, image_size=image_size or 32, seed=seed)
     if Path(name).is_dir():
-        return load_folder(name, image_size=image_size or 32, test_fraction=test_fraction, seed=seed)
+        folder = load_folder(name, image_size=image_size or 32, test_fraction=test_fraction, seed=seed)
+        return folder.subset(n_train, n_test, seed)
     raise ValueError(
         f"unknown dataset {name!r}: choose 'cifar10', 'shapes' or the path of a folder of images "
         f"with one sub-folder per class (no folder {str(Path(name).resolve())!r} exists)"

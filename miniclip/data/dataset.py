@@ -108,3 +108,36 @@ class ImageTextDataset:
             f"ImageTextDataset({self.name!r}: {self.num_classes} classes{held}, {len(self.train_labels)} train + "
             f"{len(self.test_labels)} test images of {c}x{h}x{w}, {len(self.train_templates)} templates)"
         )
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> ImageTextDataset:
+        """The same dataset with at most ``n_train`` training and ``n_test`` test images (None: all of a split).
+
+        Each split keeps a seeded random choice of its images, in their original order. A size
+        larger than the split is a ``ValueError`` naming the split and what it holds.
+        """
+        rng = np.random.default_rng([seed, 3])
+        chosen = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            labels = getattr(self, f"{split}_labels")
+            if n is None:
+                chosen[split] = np.arange(len(labels))
+                continue
+            if n < 1 or n > len(labels):
+                flag = "--n-train" if split == "train" else "--n-test"
+                raise ValueError(
+                    f"{flag} {n}: {self.name}'s {split} split holds {len(labels)} images; "
+                    f"give a number from 1 to {len(labels)}"
+                )
+            chosen[split] = np.sort(rng.choice(len(labels), size=n, replace=False))
+        train, test = chosen["train"], chosen["test"]
+        present = set(np.unique(self.train_labels[train]).tolist())
+        return ImageTextDataset(
+            name=self.name,
+            class_names=self.class_names,
+            train_images=self.train_images[train],
+            train_labels=self.train_labels[train],
+            test_images=self.test_images[test],
+            test_labels=self.test_labels[test],
+            train_templates=self.train_templates,
+            heldout_classes=[c for c in self.heldout_classes if c not in present],
+        )

@@ -154,6 +154,7 @@ def measure(
     started = time.perf_counter()
     sigmas = check_sigmas(sigmas)
     run = load_run(run_path)
+    run.require_text_encoder("probing the image–caption space (the class captions are embedded)")
     dataset = run.dataset(data, data_dir)
     k = len(dataset.class_names)
     labels = np.asarray(dataset.test_labels, dtype=np.int64)
