@@ -47,6 +47,7 @@ class Curve:
     images_seen: np.ndarray  # (E,) after epoch 1 … E
     top1: np.ndarray  # (E,) fraction
     templates: str  # the template set the accuracy is measured with
+    first_loss: float | None  # the loss of the very first step, before any update (None if not logged)
 
 
 def learning_curve(path: str | os.PathLike[str], label: str | None = None, templates: str | None = None) -> Curve:
@@ -75,6 +76,7 @@ def learning_curve(path: str | os.PathLike[str], label: str | None = None, templ
         images_seen=np.array([m.get("images_seen", m["epoch"] * per_epoch) for m in epochs], dtype=np.float64),
         top1=np.array(top1, dtype=np.float64),
         templates=name,
+        first_loss=metrics[0].get("first_loss"),
     )
 
 
@@ -121,26 +123,55 @@ def efficiency(a: Curve, b: Curve) -> Efficiency:
 
 
 def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], title: str = "") -> Path:
-    """Zero-shot top-1 against images seen (log scale), one line per run."""
+    """Zero-shot top-1 against images seen (log scale), one line per run.
+
+    When the runs differ in batch size (a sweep), two more panels: the final accuracy against
+    the batch size, and the loss of the first step against it beside ln N, the loss of N pairs
+    whose logits are all equal.
+    """
     if not curves:
         raise ValueError("no runs to draw")
-    fig = new_figure(7, 4.5)
-    ax = fig.subplots()
+    sweep = len({c.batch_size for c in curves}) > 1
+    fig = new_figure(16 if sweep else 7, 4.5)
+    axes = fig.subplots(1, 3 if sweep else 1, squeeze=False)[0]
+    ax = axes[0]
     for c, curve in enumerate(curves):
         ax.plot(curve.images_seen, 100 * curve.top1, marker="o", markersize=3, color=f"C{c}", label=curve.label)
     ax.set_xscale("log")
     ax.set(xlabel="training images seen", ylabel=f"zero-shot top-1 (%), {curves[0].templates}", title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8)
+    if sweep:
+        ordered = sorted(curves, key=lambda c: c.batch_size)
+        sizes = [c.batch_size for c in ordered]
+        axes[1].plot(sizes, [100 * c.top1[-1] for c in ordered], marker="o")
+        axes[1].set(xlabel="batch size N (in-batch negatives: N − 1)", ylabel="final zero-shot top-1 (%)")
+        axes[1].set_title("accuracy at the same number of images seen", fontsize=10)
+        logged = [(c.batch_size, c.first_loss) for c in ordered if c.first_loss is not None]
+        if logged:
+            axes[2].plot(*zip(*logged, strict=True), marker="o", label="loss of the first step")
+        axes[2].plot(sizes, np.log(sizes), "--", color="black", label="ln N")
+        axes[2].set(xlabel="batch size N", ylabel="loss")
+        axes[2].set_title("the loss at initialisation", fontsize=10)
+        axes[2].legend(fontsize=8)
+        for a in axes[1:]:
+            a.set_xscale("log", base=2)
+            a.grid(alpha=0.3)
     return save_figure(fig, path)
 
 
 def format_comparison(curves: Sequence[Curve]) -> str:
     """A table of the runs' final accuracies, and the efficiency ratio of each run against the first."""
-    lines = [f"{'run':<24} {'objective':<12} {'batch':>6} {'images seen':>12} {'top-1':>7}"]
+    head = (
+        f"{'run':<24} {'objective':<12} {'batch':>6} {'images seen':>12} {'top-1':>7} {'loss, step 0':>13} {'ln N':>6}"
+    )
+    lines = [head]
     for c in curves:
+        first = "—" if c.first_loss is None else f"{c.first_loss:.3f}"
+        ln_n = f"{math.log(c.batch_size):.3f}" if c.objective == "contrastive" else "—"  # a contrastive loss's scale
         lines.append(
-            f"{c.label:<24} {c.objective:<12} {c.batch_size:>6} {int(c.images_seen[-1]):>12,} {c.top1[-1]:7.1%}"
+            f"{c.label:<24} {c.objective:<12} {c.batch_size:>6} {int(c.images_seen[-1]):>12,} {c.top1[-1]:7.1%} "
+            f"{first:>13} {ln_n:>6}"
         )
     for other in curves[1:]:
         e = efficiency(curves[0], other)

@@ -467,6 +467,8 @@ class Trainer:
                 f"the loss became {next(x for x in recent if not math.isfinite(x))} in epoch {self.epoch + 1}: "
                 f"stopping; {self.what_is_kept()} (try a lower --lr)"
             )
+        if self.epoch == 0 and self.batch == len(recent):  # these began with step 0: the untrained model's loss
+            self.train_state["first_loss"] = recent[0]  # (≈ ln N for N pairs: every caption equally likely)
         self.loss_sum += sum(recent)
         return recent
 
@@ -526,6 +528,7 @@ class Trainer:
                 "epoch": self.epoch + 1,
                 "images_seen": (self.epoch + 1) * self.steps_per_epoch * self.cfg.batch_size,  # for learning curves
                 "train_loss": self.loss_sum / self.steps_per_epoch,
+                **({"first_loss": self.train_state.get("first_loss")} if self.epoch == 0 else {}),
                 "logit_scale": self._logit_scale(),  # None for the predictive objective, which has no temperature
                 "zero_shot": accuracy_table(results),
                 "seconds": seconds,
