@@ -3,11 +3,13 @@
     miniclip walkthrough            the 3-pair walkthrough, every number printed (13 steps)
     miniclip gradcheck              finite-difference check of every hand-written backward
     miniclip train                  train a CLIP (CIFAR-10, shapes, or your own image folders)
-    miniclip eval CKPT              zero-shot accuracy, confusion matrix, similarity heatmap, recall@k
+    miniclip eval CKPT [CKPT...]    zero-shot with four prompt sets, confusion, heatmap, recall@k, linear probe;
+                                    several checkpoints: a model ensemble
     miniclip classify CKPT IMG...   classify image files zero-shot with any --labels
     miniclip search CKPT "QUERY"    the test images that best match a caption, as a grid
     miniclip bench                  images/s of a training step, GFLOP/s, PyTorch beside it, time per layer
     miniclip probe CKPT             maps, similarity matrices, blur robustness, subspace angles, persistence
+    miniclip compare RUN RUN...     zero-shot accuracy against images seen, and the efficiency ratio
 
 ``--device cpu|gpu`` (or ``MINICLIP_DEVICE``) picks NumPy or CuPy. Errors a user can fix
 (a missing GPU, a bad value) end with a one-line message and a non-zero exit, not a traceback.
@@ -97,6 +99,19 @@ def _whole_number(least: int) -> Callable[[str], int]:
 
 
 _positive_int = _whole_number(1)
+
+
+def _fraction(text: str) -> float:
+    """An argparse ``type``: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
+    return value
+
+
 _non_negative_int = _whole_number(0)
 
 
@@ -129,7 +144,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset = named_config(args.config).to_dict()
         typed |= {f"model.{k}": (f"--config {args.config}", v) for k, v in preset.pop("model").items()}
         typed |= {k: (f"--config {args.config}", v) for k, v in preset.items() if k not in ("out_dir", "data_dir")}
-    for field_name in ("data", "data_dir", "epochs", "batch_size", "lr", "seed", "targets"):
+    for field_name in (
+        "data",
+        "data_dir",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "targets",
+        "n_train",
+        "n_test",
+        "test_fraction",
+    ):
         if getattr(args, field_name) is not None:
             overrides[field_name] = getattr(args, field_name)
             typed[field_name] = ("--" + field_name.replace("_", "-"), overrides[field_name])
@@ -174,9 +200,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from miniclip.evaluate import evaluate_run
+    from miniclip.evaluate import evaluate_ensemble, evaluate_run
 
-    report = evaluate_run(args.checkpoint, out_dir=args.out, data=args.data, data_dir=args.data_dir, pairs=args.pairs)
+    if len(args.checkpoints) > 1:  # a model ensemble: checked before anything is loaded
+        if args.out is None:
+            raise ValueError(
+                f"an ensemble of {len(args.checkpoints)} runs needs --out, a folder of its own "
+                "(no member's run folder is the ensemble's)"
+            )
+        if args.linear_probe:
+            raise ValueError("--linear-probe evaluates one run: give one checkpoint (once per member)")
+        report = evaluate_ensemble(args.checkpoints, out_dir=args.out, data=args.data, data_dir=args.data_dir)
+    else:
+        report = evaluate_run(
+            args.checkpoints[0],
+            out_dir=args.out,
+            data=args.data,
+            data_dir=args.data_dir,
+            pairs=args.pairs,
+            linear_probe=args.linear_probe,
+            progress=None if args.no_progress else lambda line: print(f"miniclip eval: {line}", file=sys.stderr),
+        )
     print(report)
     return 0
 
@@ -192,6 +236,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from miniclip.usage import NOT_KNOWN, classify_images, unknown_words
 
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
+    run.require_text_encoder("classifying with any labels (their prompts are embedded)")
     ckpt = run.checkpoint
     warn = _warner("classify")
     templates = CLIP_CIFAR10_TEMPLATES if args.template is None else [args.template]  # "" is refused, not the default
@@ -228,6 +273,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if Path(args.out).suffix.lower() != ".png":
             raise ValueError(f"--out {args.out}: the grid is written as a PNG, so its name must end in .png")
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
+    run.require_text_encoder("searching images by a text query (the query is embedded)")
     ckpt = run.checkpoint
     dataset = run.dataset(args.data, args.data_dir)  # the run's own test split: shapes depend on its seed and sizes
     indices, scores = search_images(
@@ -267,6 +313,20 @@ def cmd_probe(args: argparse.Namespace) -> int:
     write_report(probe, out)
     print((out / "summary.md").read_text(encoding="utf-8"), end="")
     print(f"figures, summary.json and summary.md in {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from miniclip.compare import format_comparison, learning_curve, plot_learning_curves
+
+    if args.label and len(args.label) != len(args.runs):
+        raise ValueError(f"{len(args.label)} --label value(s) for {len(args.runs)} runs: give one per run, or none")
+    if Path(args.out).suffix.lower() != ".png" or Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: the figure is written as a PNG, so give a file name ending in .png")
+    labels = args.label or [None] * len(args.runs)
+    curves = [learning_curve(run, label, args.templates) for run, label in zip(args.runs, labels, strict=True)]
+    print(format_comparison(curves))
+    print(f"saved {plot_learning_curves(curves, args.out, title=args.title or '')}")
     return 0
 
 
@@ -374,6 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
         "the CLIP paper's baseline; no text encoder)",
     )
     p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
+    p.add_argument(
+        "--n-train",
+        type=_positive_int,
+        help="training images: shapes draws this many (default 4000); CIFAR-10 and folders keep a seeded subset "
+        "of their training split (default: all of it)",
+    )
+    p.add_argument("--n-test", type=_positive_int, help="test images, likewise (shapes' default 1000; others: all)")
+    p.add_argument(
+        "--test-fraction",
+        type=_fraction,
+        help="a folder of your own images: the share of each class held out for testing (default 0.2)",
+    )
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     p.add_argument(
         "--resume",
@@ -386,14 +458,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         parents=[device, data],  # --data, --data-dir
-        help="zero-shot accuracy, confusion matrix, similarity heatmap and retrieval recall of a checkpoint",
-        description="Evaluate a trained checkpoint on its dataset's test split: zero-shot top-1/top-5 with one "
-        "template and with prompt ensembles, per-class accuracy, a confusion-matrix plot, an image-caption "
-        "similarity heatmap, and text→image / image→text recall@1/5/10.",
+        help="zero-shot accuracy, confusion matrix, similarity heatmap, retrieval recall, linear probe, ensembles",
+        description="Evaluate a trained checkpoint on its dataset's test split: zero-shot top-1/top-5 with the bare "
+        "class name, 'a photo of a {}.', the prompt ensemble and unseen templates; per-class accuracy and a "
+        "confusion-matrix plot; an image-caption similarity heatmap; class-aware text→image / image→text "
+        "recall@1/5/10 (the heatmap and recall are skipped for a predictive run, which has no text encoder); with "
+        "--linear-probe, a linear probe on the image encoder's features beside zero-shot. Several runs: a model "
+        "ensemble (the members' class probabilities averaged), each member's and the ensemble's top-1/top-5 and "
+        "the ensemble's confusion matrix. Writes eval.json beside the plots.",
     )
-    p.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
-    p.add_argument("--out", help="folder for the plots (default: the run folder)")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="checkpoint",
+        help="a run folder or its checkpoint.npz; several: an ensemble of runs on the same dataset and test split",
+    )
+    p.add_argument(
+        "--out",
+        help="folder for the plots and eval.json (default: the run folder; required for an ensemble, which is no "
+        "single run's)",
+    )
     p.add_argument("--pairs", type=_positive_int, default=5, help="images in the similarity heatmap (default 5)")
+    p.add_argument(
+        "--linear-probe",
+        action="store_true",
+        help="also fit a linear probe on the image encoder's features of the training images (all of them, and "
+        "1, 4 and 16 per class) and report its test top-1 beside zero-shot's (one run only)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress lines for the linear probe on stderr")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
@@ -455,6 +547,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer-steps", type=_positive_int, default=3, help="steps of the per-layer pass (default 3)")
     p.add_argument("--gemm-size", type=_positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "compare",
+        parents=[device],
+        help="learning curves of several runs: zero-shot top-1 against images seen, and the efficiency ratio",
+        description="Draw each run's zero-shot top-1 (its prompt ensemble, as logged every epoch) against the "
+        "training images seen, on a log axis, and print how many times more images the slower of each run and "
+        "the first one needed to reach the accuracy both reach (e.g. a contrastive and a predictive run).",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or their checkpoint.npz")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--label", nargs="+", help="one name per run for the legend (default: the run folders' names)")
+    p.add_argument("--templates", help="the logged template set to compare (default: the dataset's prompt ensemble)")
+    p.add_argument("--title", help="the figure's title")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "probe",

@@ -2,36 +2,74 @@
 
 On the test split of the dataset the run was trained on:
 
-* zero-shot top-1 and top-5 with one template, with the prompt ensemble (each template's text
-  embedding normalised, averaged over templates, renormalised), and with templates never used
-  in training, so the gap between seen and unseen phrasing is visible;
-* per-class accuracy and a confusion-matrix plot (``confusion.png``);
+* zero-shot top-1 and top-5 with four prompt sets side by side
+  (:func:`~miniclip.data.captions.report_templates`): the bare class name ``"{}"``, CLIP's one
+  sentence ``"a photo of a {}."``, the prompt ensemble (each template's text embedding
+  normalised, averaged over templates, renormalised: CLIP's 18 templates on CIFAR-10, the
+  training templates elsewhere), and templates never used in training, so both what the words
+  around a class name buy and the gap between seen and unseen phrasing are visible;
+* per-class accuracy and a confusion-matrix plot (``confusion.png``), with the prompt ensemble;
 * an N×N image–caption cosine-similarity heatmap (``similarity.png``) for the first images of
   different classes;
-* text→image and image→text recall@1/5/10, each test image paired with the caption "a photo of
-  a {its class}.": the plain recall (its own image must rank in the top k) and the class-aware
-  one (any image of the right class counts) — with a thousand images per caption, only the
-  second is meaningful on CIFAR-10.
+* text→image and image→text recall@1/5/10, each test image paired with its class's caption.
+  Captions here are templates filled with a class name, so every image of a class has the same
+  caption (a thousand per caption on CIFAR-10) and which of them a caption "belongs to" cannot
+  be told: plain recall would measure luck (R@1 ≈ 0.1 %). So the recall reported is
+  **class-aware** — a hit when an item of the query's class ranks in the top k
+  (:mod:`miniclip.retrieval`) — and the plain one only where every caption belongs to one
+  image (where the two are the same number).
+
+A predictive run (``--objective predictive``, :class:`~miniclip.predictive.PredictiveModel`)
+has no text encoder: its zero-shot scores words (:func:`miniclip.zeroshot.class_vectors`), and
+the heatmap and retrieval, which need caption embeddings, are skipped with a line saying so.
+
+``--linear-probe`` (:func:`linear_probe_report`) fits softmax regression on the image encoder's
+frozen output, CLIP's yardstick for zero-shot, with all the training images and with 1, 4 and
+16 per class. Several runs (:func:`evaluate_ensemble`) are a *model ensemble*: the members'
+class probabilities averaged on their shared test split.
 
 Every test image is encoded once — averaged with its mirror image when the run was evaluated
-that way while it trained (``flip_average``) — and that one embedding serves all three. The
-model, the normalisation and the test split come from the checkpoint
-(:func:`miniclip.trained_run.load_run`). The numbers also go to ``eval.json`` beside the plots.
+that way while it trained (``flip_average``) — and that one embedding serves the zero-shot
+table, the heatmap and retrieval (the linear probe encodes once more, for the layer below the
+embedding). The model, the normalisation and the test split come from the checkpoint
+(:func:`miniclip.trained_run.load_run`). The numbers also go to ``eval.json`` beside the plots;
+everything is computed before anything is written, so a refused evaluation writes nothing.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from miniclip.atomic import write_atomically
-from miniclip.data.captions import ensemble_name, eval_templates, fill
+from miniclip.backend import get_array_module, to_device, to_host
+from miniclip.data import ImageTextDataset
+from miniclip.data.captions import ensemble_name, ensemble_templates, fill, report_templates
+from miniclip.layers.softmax import softmax
+from miniclip.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
 from miniclip.plots import plot_confusion, plot_similarity
+from miniclip.predictive import NO_TEXT_ENCODER, PredictiveModel
 from miniclip.retrieval import recall_at_k
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import encode_images, encode_texts, evaluate_zero_shot
+from miniclip.trained_run import TrainedRun, load_run
+from miniclip.zeroshot import (
+    class_vectors,
+    classify_scores,
+    encode_images,
+    encode_texts,
+    evaluate_zero_shot,
+    image_features,
+)
+
+PROBE_SHOTS = (1, 4, 16)  # labelled training images per class of the few-shot probes (the CLIP paper's Fig. 6)
+PROBE_HOLDOUT = 0.2  # share of each class's training images λ is chosen on
+PROBE_STEPS = 500  # gradient steps per probe fit at most: 8 fits of 50,000 CIFAR-10 features in about a minute
+
+Progress = Callable[[str], None]
 
 
 def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
@@ -40,76 +78,362 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.sort(first)[:n]
 
 
+def _output_folder(out: Path) -> Path:
+    """``out``, refused with a one-line message when it is a file (checked before any work)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: the plots and eval.json need a folder (give another --out)")
+    return out
+
+
+def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+    text = json.dumps(summary, indent=2, default=float) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "eval.json", lambda f: f.write(text.encode("utf-8")))
+
+
+def _heldout_extra(result: dict[str, Any]) -> str:
+    if "heldout" not in result:
+        return ""
+    return f"   held-out combinations {result['heldout']['top1']:.1%}, seen {result['seen']['top1']:.1%}"
+
+
 def evaluate_run(
-    path: str, *, out_dir: str | None = None, data: str | None = None, data_dir: str | None = None, pairs: int = 5
+    path: str,
+    *,
+    out_dir: str | None = None,
+    data: str | None = None,
+    data_dir: str | None = None,
+    pairs: int = 5,
+    linear_probe: bool = False,
+    progress: Progress | None = None,
 ) -> str:
     """Evaluate the checkpoint at ``path``; write plots and ``eval.json``; return a readable report.
 
     ``data`` and ``data_dir`` replace the dataset and CIFAR-10 folder the run was trained with
     (a folder dataset that has moved, or was given as a relative path from another directory).
+    ``linear_probe`` adds :func:`linear_probe_report`; ``progress`` gets a line before each of
+    its slow steps.
     """
     run = load_run(path)
     ckpt, normalize_fn = run.checkpoint, run.normalize
-    out = Path(out_dir) if out_dir else ckpt.path.parent
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file: the plots and eval.json need a folder (give another --out)")
+    out = _output_folder(Path(out_dir) if out_dir else ckpt.path.parent)
     dataset = run.dataset(data, data_dir)
     model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
 
     # Every test image is encoded once, as the run was evaluated while it trained (flip_average),
     # and that one embedding serves the zero-shot table, the heatmap and retrieval.
     image_embs = encode_images(model, dataset.test_images, normalize_fn, flip_average=run.config.flip_average)  # (N, d)
-    results = evaluate_zero_shot(
-        model, tokenizer, dataset, normalize_fn, length, eval_templates(dataset), image_embeddings=image_embs
-    )
+    results = evaluate_zero_shot_report(run, dataset, image_embs)
     lines = [
         f"{ckpt.path}: {len(dataset.test_labels)} test images of {dataset.name}, {dataset.num_classes} classes",
         "",
+        f"{'zero-shot':<22} {'top-1':>7} {'top-5':>7}",
     ]
-    lines.append(f"{'zero-shot':<22} {'top-1':>7} {'top-5':>7}")
-    for name, r in results.items():
-        extra = ""
-        if "heldout" in r:
-            extra = f"   held-out combinations {r['heldout']['top1']:.1%}, seen {r['seen']['top1']:.1%}"
-        lines.append(f"{name:<22} {r['top1']:7.1%} {r['top5']:7.1%}{extra}")
+    lines += [f"{name:<22} {r['top1']:7.1%} {r['top5']:7.1%}{_heldout_extra(r)}" for name, r in results.items()]
     ensemble = ensemble_name(dataset)
     best = results[ensemble]
     lines += ["", f"per-class top-1 ({ensemble}):"]
     lines += [f"  {c:<24} {a:6.1%}" for c, a in zip(dataset.class_names, best["per_class"], strict=True)]
-    plot_confusion(
-        best["confusion"], dataset.class_names, out / "confusion.png", title=f"zero-shot confusion ({ensemble})"
-    )
-
-    # The similarity heatmap: one image of each of the first `pairs` classes against its caption.
-    chosen = _first_of_each_class(dataset.test_labels, pairs)
-    captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
-    plot_similarity(
-        image_embs[chosen],
-        encode_texts(model, tokenizer, captions, length),
-        dataset.test_images[chosen],
-        captions,
-        out / "similarity.png",
-    )
-
-    # Retrieval: every test image paired with the caption of its class.
-    class_texts = encode_texts(
-        model, tokenizer, [fill(dataset.train_templates[0], c) for c in dataset.class_names], length
-    )
-    text_embs = class_texts[dataset.test_labels]  # (N, d): row i is the caption of image i
-    recall = recall_at_k(image_embs, text_embs, labels=dataset.test_labels)
-    lines += ["", "retrieval (each image with the caption of its class):"]
-    for direction, values in recall.items():
-        lines.append(f"  {direction:<22} " + "  ".join(f"{k} {v:.1%}" for k, v in values.items()))
-    lines += ["", f"plots: {out / 'confusion.png'}, {out / 'similarity.png'}"]
-
-    summary = {
+    summary: dict[str, Any] = {
         "checkpoint": str(ckpt.path),
         "zero_shot": {
             name: {k: r[k] for k in ("top1", "top5")} | {"per_class": r["per_class"]} for name, r in results.items()
         },
-        "recall": recall,
     }
-    text = json.dumps(summary, indent=2, default=float) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "eval.json", lambda f: f.write(text.encode("utf-8")))
+    plots: dict[str, Callable[[], Any]] = {
+        "confusion.png": lambda: plot_confusion(
+            best["confusion"], dataset.class_names, out / "confusion.png", title=f"zero-shot confusion ({ensemble})"
+        )
+    }
+
+    if isinstance(model, PredictiveModel):
+        lines += ["", f"similarity heatmap and retrieval: skipped, they need caption embeddings and {NO_TEXT_ENCODER}"]
+    else:
+        # The similarity heatmap: one image of each of the first `pairs` classes against its caption.
+        chosen = _first_of_each_class(dataset.test_labels, pairs)
+        captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
+        caption_embs = encode_texts(model, tokenizer, captions, length)  # (pairs, d)
+        plots["similarity.png"] = lambda: plot_similarity(
+            image_embs[chosen], caption_embs, dataset.test_images[chosen], captions, out / "similarity.png"
+        )
+        block, summary["recall"] = retrieval_report(run, dataset, image_embs)
+        lines += ["", *block]
+
+    if linear_probe:
+        block, summary["linear_probe"] = linear_probe_report(run, dataset, best, ensemble, progress)
+        lines += ["", *block]
+
+    for draw in plots.values():  # everything is computed: now write
+        draw()
+    lines += ["", "plots: " + ", ".join(str(out / name) for name in plots)]
+    _write_summary(out, summary)
+    return "\n".join(lines)
+
+
+def evaluate_zero_shot_report(run: TrainedRun, dataset: ImageTextDataset, image_embs: Any) -> dict[str, dict]:
+    """Zero-shot results for each of :func:`~miniclip.data.captions.report_templates`' four sets."""
+    ckpt = run.checkpoint
+    return evaluate_zero_shot(
+        ckpt.model,
+        ckpt.tokenizer,
+        dataset,
+        run.normalize,
+        ckpt.model_config.context_length,
+        report_templates(dataset),
+        image_embeddings=image_embs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval
+# ---------------------------------------------------------------------------------------------
+
+
+def retrieval_report(run: TrainedRun, dataset: ImageTextDataset, image_embs: Any) -> tuple[list[str], dict]:
+    """Recall@1/5/10 both ways, each test image paired with its class's caption: report lines and numbers.
+
+    Class-aware recall when captions are shared (any class with two test images or more);
+    plain recall, the same number then, when every caption belongs to one image.
+    """
+    ckpt = run.checkpoint
+    template = dataset.train_templates[0]
+    class_texts = encode_texts(
+        ckpt.model, ckpt.tokenizer, [fill(template, c) for c in dataset.class_names], ckpt.model_config.context_length
+    )  # (K, d)
+    labels = np.asarray(dataset.test_labels)
+    text_embs = class_texts[to_device(labels)]  # (N, d): row i is the caption of image i
+    n, shared = len(labels), int(np.bincount(labels).max()) > 1
+    lines = [f'retrieval, each test image with the caption of its class ("{template}"):']
+    if shared:
+        recall = recall_at_k(image_embs, text_embs, labels=labels)
+        # Image→text ranks the N captions, copies included: past R@1 it would count one caption's copies as
+        # different captions (R@5 = R@1 while a class has five images), so only R@1 is reported.
+        found = {
+            "text_to_image": recall["text_to_image_class"],
+            "image_to_text": {"R@1": recall["image_to_text_class"]["R@1"]},
+        }
+        captions = len(np.unique(labels))
+        lines.append(
+            f"  class-aware recall: a hit when an item of the query's class ranks in the top k (the {n} images "
+            f"share {captions} captions, so an exact pair cannot be told from the rest of its class)"
+        )
+        notes = {"image_to_text": "   (zero-shot top-1 with this one caption; R@5, R@10 would count its copies)"}
+    else:
+        found = recall_at_k(image_embs, text_embs)
+        lines.append("  recall: a hit when the query's own pair ranks in the top k (each caption belongs to one image)")
+        notes = {}
+    for direction, values in found.items():
+        recalls = "  ".join(f"{k} {v:.1%}" for k, v in values.items())
+        lines.append(f"  {direction:<22} {recalls}{notes.get(direction, '')}")
+    return lines, {"measure": "class-aware" if shared else "instance", "caption_template": template, **found}
+
+
+# ---------------------------------------------------------------------------------------------
+# The linear probe
+# ---------------------------------------------------------------------------------------------
+
+
+def _top1(predictions: np.ndarray, labels: np.ndarray, heldout: np.ndarray | None) -> dict[str, float]:
+    """Top-1 of host predictions (N,); with a held-out mask (N,), also over the held-out and the seen images."""
+    right = predictions == labels  # (N,)
+    out = {"top1": float(right.mean())}
+    if heldout is not None:
+        for part, keep in (("heldout", heldout), ("seen", ~heldout)):
+            out[f"{part}_top1"] = float(right[keep].mean()) if keep.any() else float("nan")
+    return out
+
+
+def linear_probe_report(
+    run: TrainedRun,
+    dataset: ImageTextDataset,
+    zero_shot_result: dict[str, Any],
+    zero_shot_name: str,
+    progress: Progress | None = None,
+) -> tuple[list[str], dict]:
+    """The linear probe on the image encoder's output, beside zero-shot: report lines and numbers.
+
+    Features: :func:`~miniclip.zeroshot.image_features`, ``model.image(x)``, the layer under
+    either objective's head (CLIP's L2 normalisation, the predictive model's word predictor),
+    so probes of both kinds of run compare the same thing. The training images are encoded as
+    they are, the test images with the run's flip averaging, as zero-shot sees them. λ is chosen
+    by :func:`~miniclip.linear_probe.choose_l2` on a held-out :data:`PROBE_HOLDOUT` of each class
+    and the probe refitted on all; the few-shot probes (:data:`PROBE_SHOTS` images per class,
+    :func:`~miniclip.linear_probe.few_shot_indices` seeded with the run's seed) keep that λ,
+    since one image per class leaves nothing to hold out. Classes with no training images
+    (the shapes' held-out combinations) cannot be learned by a probe; the few-shot subsets are
+    drawn from the others. A shot count larger than a class's training images is reported as
+    n/a with the reason. Every fit takes at most :data:`PROBE_STEPS` steps.
+    """
+    say = progress or (lambda message: None)
+    model, seed, k = run.checkpoint.model, run.config.seed, dataset.num_classes
+    train_y, test_y = np.asarray(dataset.train_labels), np.asarray(dataset.test_labels)
+    heldout = dataset.heldout_mask(test_y) if dataset.heldout_classes else None  # (N_test,) bool
+    started = time.perf_counter()
+    say(f"linear probe: encoding {len(train_y)} training and {len(test_y)} test images (image-encoder features)")
+    train_x = image_features(model, dataset.train_images, run.normalize)  # (N_train, D)
+    test_x = image_features(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
+    xp = get_array_module(train_x)
+    say(
+        f"linear probe: choosing λ among {len(L2_GRID)} values on a held-out {PROBE_HOLDOUT:.0%} of the training "
+        f"images, then refitting on all ({time.perf_counter() - started:.0f} s so far)"
+    )
+    probe, scores = choose_l2(train_x, train_y, k, holdout=PROBE_HOLDOUT, seed=seed, steps=PROBE_STEPS)
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (f"all {len(train_y)} training images", _top1(to_host(probe.predict(test_x)), test_y, heldout))
+    ]
+    full = rows[0][1] | {"n_train": len(train_y), "steps": probe.steps, "converged": probe.converged}
+
+    say(f"linear probe: {', '.join(map(str, PROBE_SHOTS))} per class ({time.perf_counter() - started:.0f} s so far)")
+    present = np.flatnonzero(np.bincount(train_y, minlength=k))  # (K',) classes with training images
+    counts = np.bincount(train_y, minlength=k)[present]  # (K',)
+    dense = np.searchsorted(present, train_y)  # (N_train,) labels renumbered 0 … K'−1 for few_shot_indices
+    few_shot: dict[str, dict[str, Any]] = {}
+    for shots in PROBE_SHOTS:
+        if counts.min() < shots:
+            poorest = present[int(np.argmin(counts))]
+            note = f"{dataset.class_names[poorest]!r} has only {counts.min()} training images"
+            few_shot[str(shots)] = {"top1": None, "note": note}
+            rows.append((f"{shots} per class", {"note": note}))
+            continue
+        chosen = few_shot_indices(dense, shots, seed, num_classes=len(present))  # (K'·shots,) host
+        fitted = fit_linear_probe(train_x[xp.asarray(chosen)], train_y[chosen], k, l2=probe.l2, steps=PROBE_STEPS)
+        few_shot[str(shots)] = _top1(to_host(fitted.predict(test_x)), test_y, heldout) | {"n_train": len(chosen)}
+        rows.append((f"{shots} per class", few_shot[str(shots)]))
+
+    say(f"linear probe: done in {time.perf_counter() - started:.0f} s")
+    lines = ["linear probe (softmax regression on the image encoder's output, before the head), test top-1:"]
+    extra = _heldout_extra(zero_shot_result).replace("   ", "  ", 1)
+    lines.append(f"  {'zero-shot (' + zero_shot_name + ')':<30} {zero_shot_result['top1']:6.1%}{extra}")
+    for name, row in rows:
+        if "note" in row:
+            lines.append(f"  {name:<30} {'n/a':>6}  {row['note']}")
+            continue
+        extra = ""
+        if heldout is not None:
+            extra = f"  held-out combinations {row['heldout_top1']:.1%}, seen {row['seen_top1']:.1%}"
+        lines.append(f"  {name:<30} {row['top1']:6.1%}{extra}")
+    lines.append(
+        f"  λ = {probe.l2:g}, chosen on a held-out {PROBE_HOLDOUT:.0%} of the training images (accuracy there "
+        f"{scores[probe.l2]:.1%}) and refitted on all;"
+    )
+    lines.append("  the few-shot probes keep that λ: one image per class leaves none to hold out")
+    if len(present) < k:
+        lines.append(f"  {k - len(present)} of the {k} classes have no training images: no probe can predict them")
+    summary = {
+        "features": "image encoder output, before the head",
+        "test_flip_average": run.config.flip_average,
+        "l2": probe.l2,
+        "l2_heldout_accuracy": {f"{lam:g}": acc for lam, acc in scores.items()},
+        "all": full,
+        "few_shot": few_shot,
+    }
+    return lines, summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Model ensembles
+# ---------------------------------------------------------------------------------------------
+
+
+def split_difference(a: ImageTextDataset, b: ImageTextDataset) -> str | None:
+    """How two runs' datasets differ where an ensemble needs them alike (name, classes, test split); None if not."""
+    if a.name != b.name:
+        return f"they were trained on different datasets ({a.name} and {b.name})"
+    if list(a.class_names) != list(b.class_names):
+        if len(a.class_names) != len(b.class_names):
+            return f"their classes differ ({len(a.class_names)} and {len(b.class_names)} classes)"
+        i = next(i for i, (x, y) in enumerate(zip(a.class_names, b.class_names, strict=True)) if x != y)
+        return f"their classes differ (class {i} is {a.class_names[i]!r} in one, {b.class_names[i]!r} in the other)"
+    hint = "; a run's seed and n_test (and a folder's test_fraction) choose its test split"
+    if a.test_images.shape != b.test_images.shape:
+        return f"their test splits differ ({len(a.test_labels)} and {len(b.test_labels)} test images{hint})"
+    if not (np.array_equal(a.test_labels, b.test_labels) and np.array_equal(a.test_images, b.test_images)):
+        return f"their test splits differ (as many images, {len(a.test_labels)}, but not the same ones{hint})"
+    return None
+
+
+def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
+    """One run's class probabilities (N, K) on ``dataset``'s test split, on the device.
+
+    A contrastive run: softmax over the classes of its logit-scaled cosines with its prompt
+    ensemble, ``softmax_c(e^s · i_n · w_c)``, as ``miniclip classify`` gives them. A predictive
+    run: softmax over the classes of its class scores ``log p_n · q_c``; with flip averaging its
+    two views' log-probabilities are averaged unnormalised (:func:`encode_images` would rescale
+    the row to unit length, which keeps the ranking but flattens the softmax).
+    """
+    ckpt = run.checkpoint
+    model, flip = ckpt.model, run.config.flip_average
+    classes = class_vectors(
+        model, ckpt.tokenizer, dataset.class_names, ensemble_templates(dataset), ckpt.model_config.context_length
+    )  # (K, d), or (K, V) word distributions
+    images = dataset.test_images  # (N, C, H, W) uint8, host
+    if isinstance(model, PredictiveModel):
+        log_p = encode_images(model, images, run.normalize)  # (N, V)
+        if flip:
+            mirrored = np.ascontiguousarray(images[..., ::-1])  # (N, C, H, W) left–right
+            log_p = (log_p + encode_images(model, mirrored, run.normalize)) / 2  # (N, V)
+        scores = log_p @ classes.T  # (N, K)
+    else:
+        embeddings = encode_images(model, images, run.normalize, flip_average=flip)  # (N, d)
+        scores = model.logit_scale.scale * (embeddings @ classes.T)  # (N, K) logits
+    return softmax(scores, axis=1)  # (N, K), each row sums to 1
+
+
+def evaluate_ensemble(
+    paths: Sequence[str], *, out_dir: str, data: str | None = None, data_dir: str | None = None
+) -> str:
+    """Average the class probabilities of several runs on their shared test split; write plots and eval.json.
+
+    Each member keeps its own tokenizer, normalisation, flip averaging and prompt ensemble
+    (:func:`member_probabilities`). Runs trained on different datasets or classes, or whose test
+    splits differ, are refused before anything is encoded or written, naming both runs.
+    Returns a report of each member's and the ensemble's top-1 and top-5; the ensemble's
+    confusion matrix is ``confusion.png`` in ``out_dir``.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
+    out = _output_folder(Path(out_dir))
+    runs = [load_run(p) for p in paths]
+    seen: dict[Path, str] = {}
+    for p, run in zip(paths, runs, strict=True):
+        where = run.checkpoint.path.resolve()
+        if where in seen:
+            raise ValueError(f"{seen[where]} and {p} are the same run: give each member once")
+        seen[where] = p
+    dataset = runs[0].dataset(data, data_dir)
+    for run in runs[1:]:
+        difference = split_difference(dataset, run.dataset(data, data_dir))
+        if difference:
+            raise ValueError(f"cannot ensemble {runs[0].checkpoint.path} and {run.checkpoint.path}: {difference}")
+
+    labels = dataset.test_labels
+    total = None
+    members = []
+    for run in runs:
+        probs = member_probabilities(run, dataset)  # (N, K)
+        total = probs if total is None else total + probs
+        members.append((str(run.checkpoint.path), classify_scores(probs, labels)))
+    combined = classify_scores(total / len(runs), labels)  # the mean of the members' probabilities
+
+    ensemble = ensemble_name(dataset)
+    names = [name for name, _ in members] + ["ensemble"]
+    width = max(map(len, names))
+    lines = [
+        f"ensemble of {len(runs)} runs: {len(labels)} test images of {dataset.name}, {dataset.num_classes} classes",
+        f"each member's class probabilities (its own prompt ensemble, {ensemble}, temperature and flip averaging), "
+        "averaged",
+        "",
+        f"{'zero-shot':<{width}} {'top-1':>7} {'top-5':>7}",
+    ]
+    lines += [f"{name:<{width}} {r['top1']:7.1%} {r['top5']:7.1%}" for name, r in [*members, ("ensemble", combined)]]
+    plot_confusion(
+        combined["confusion"], dataset.class_names, out / "confusion.png", title=f"ensemble of {len(runs)} runs"
+    )
+    lines += ["", f"plots: {out / 'confusion.png'}"]
+    summary = {
+        "members": [{"checkpoint": name, "top1": r["top1"], "top5": r["top5"]} for name, r in members],
+        "ensemble": {"top1": combined["top1"], "top5": combined["top5"], "per_class": combined["per_class"]},
+        "prompts": ensemble,
+    }
+    _write_summary(out, summary)
     return "\n".join(lines)

@@ -17,6 +17,9 @@ Ties are broken as ``argmax`` breaks them (the lower class index first), so top-
 the predictions exactly. The confusion matrix counts ``confusion[true, predicted]``.
 
 Embeddings stay on the device (NumPy or CuPy); :func:`zero_shot` makes one device → host copy.
+:func:`classify_scores` scores any (N, K) scores the same way (a model ensemble's averaged
+probabilities, in ``miniclip eval``); :func:`image_features` gives the layer under the
+embedding, the image encoder's own output, which the linear probe is fitted on.
 """
 
 from __future__ import annotations
@@ -66,14 +69,9 @@ def encode_images(
     of a prompt ensemble. Training flipped half the images, so both views are ones the model
     knows; averaging them cancels some of the noise of either. Costs a second forward pass.
     """
-    if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     parts = []
     with evaluating(model):
-        for start in range(0, images_uint8.shape[0], batch_size):
-            x = normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
+        for x in _image_batches(images_uint8, normalize_fn, batch_size):  # (B, C, H, W) floats on the device
             embeddings = model.encode_image(x)  # (B, d) unit length
             if flip_average:
                 mirrored = get_array_module(x).ascontiguousarray(x[..., ::-1])  # (B, C, H, W) left–right
@@ -81,6 +79,43 @@ def encode_images(
                 embeddings /= get_array_module(x).linalg.norm(embeddings, axis=1, keepdims=True)
             parts.append(embeddings)
     return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
+
+
+def image_features(
+    model: Any,
+    images_uint8: np.ndarray,
+    normalize_fn: Callable[[Any], Any],
+    batch_size: int = 500,
+    *,
+    flip_average: bool = False,
+) -> Any:
+    """The image encoder's output ``model.image(x)`` (N, D), before any head, ON THE DEVICE, in evaluation mode.
+
+    What a linear probe is fitted on (:mod:`miniclip.linear_probe`), for either objective: the
+    contrastive model L2-normalises this output into its embedding, the predictive one puts its
+    word predictor on it, so it is the one layer both have and the probe compares the encoders.
+    ``flip_average``: the mean of the image's and its mirror image's features (not renormalised:
+    they are not unit vectors, and the probe standardises them anyway).
+    """
+    parts = []
+    with evaluating(model):
+        for x in _image_batches(images_uint8, normalize_fn, batch_size):  # (B, C, H, W)
+            features = model.image(x)  # (B, D)
+            if flip_average:
+                mirrored = get_array_module(x).ascontiguousarray(x[..., ::-1])  # (B, C, H, W) left–right
+                features = (features + model.image(mirrored)) / 2  # (B, D)
+            parts.append(features)
+    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, D)
+
+
+def _image_batches(images_uint8: np.ndarray, normalize_fn: Callable[[Any], Any], batch_size: int) -> Iterator[Any]:
+    """Batches of host uint8 images (N, C, H, W), each moved to the device and then normalised there."""
+    if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, images_uint8.shape[0], batch_size):
+        yield normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
 
 
 def encode_texts(
@@ -141,17 +176,28 @@ def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[i
         "n"                  N
     """
     n, d = image_embeddings.shape
-    num_classes = class_embs.shape[0]
     if class_embs.ndim != 2 or class_embs.shape[1] != d or n == 0:
         raise ValueError(
             f"need image embeddings (N, d) with N >= 1 and class embeddings (K, d) of the same d, "
             f"got {tuple(image_embeddings.shape)} and {tuple(class_embs.shape)}"
         )
+    return classify_scores(image_embeddings @ class_embs.T, labels, k)  # (N, K) cosines
+
+
+def classify_scores(scores: Any, labels: Any, k: Sequence[int] = (1, 5)) -> dict[str, Any]:
+    """:func:`zero_shot`'s dict for any scores (N, K), higher = more likely: cosines, logits or probabilities.
+
+    Each image goes to its highest-scoring class (ties: the lower index, as ``argmax``), so
+    ``miniclip eval`` scores a model ensemble's averaged probabilities exactly as one model's cosines.
+    """
+    if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError(f"need scores (N, K) with N >= 1 and K >= 1, got shape {tuple(scores.shape)}")
     if not k or any(int(j) < 1 for j in k):
         raise ValueError(f"k must be a non-empty list of positive integers, got {k!r}")
-    xp = get_array_module(image_embeddings)
+    n, num_classes = scores.shape
+    xp = get_array_module(scores)
     y = xp.asarray(check_labels(labels, n, num_classes))  # (N,)
-    s = image_embeddings @ class_embs.T  # (N, K) cosines
+    s = scores  # (N, K)
     predictions = xp.argmax(s, axis=1)  # (N,)
     true = s[xp.arange(n), y][:, None]  # (N, 1) score of the true class
     classes = xp.arange(num_classes)[None, :]  # (1, K)

@@ -20,6 +20,10 @@ Three lists of templates:
   to measure how zero-shot accuracy holds up under phrasings the model has never read.
 
 :data:`SHAPES_TEMPLATES` are the shorter captions of the synthetic shapes dataset.
+
+:func:`eval_templates` names the sets the trainer scores after each epoch; :func:`report_templates`
+the four ``miniclip eval`` sets side by side, the bare label ``"{}"`` first (a template of its own:
+:func:`check_templates` accepts it, since it holds exactly one ``{}``).
 """
 
 from __future__ import annotations
@@ -154,16 +158,44 @@ def prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[list[s
     return [[fill(t, name) for t in templates] for name in class_names]
 
 
+BARE_LABEL = "{}"  # the class name alone, no sentence around it: what a caption-free classifier would read
+PHOTO_TEMPLATE = "a photo of a {}."  # CLIP's first template, the one-sentence baseline of its paper
+
+
 def ensemble_name(dataset: ImageTextDataset) -> str:
-    """The name, in :func:`eval_templates`, of ``dataset``'s prompt ensemble (the set per-class results use)."""
+    """The name, in :func:`eval_templates` and :func:`report_templates`, of ``dataset``'s prompt ensemble.
+
+    It is the set per-class results, the confusion matrix and model ensembles use.
+    """
     return "CLIP 18 templates" if dataset.name == "cifar10" else "train templates"
 
 
-def eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
-    """The template sets zero-shot accuracy is reported with, each epoch and by ``miniclip eval``.
+def ensemble_templates(dataset: ImageTextDataset) -> list[str]:
+    """``dataset``'s prompt ensemble: CLIP's 18 templates for CIFAR-10, the training templates otherwise."""
+    return CLIP_CIFAR10_TEMPLATES if dataset.name == "cifar10" else dataset.train_templates
 
-    One template; the prompt ensemble, named by :func:`ensemble_name` (CLIP's 18 for CIFAR-10,
-    the training templates otherwise); and :data:`UNSEEN_TEMPLATES`, never trained on.
+
+def eval_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
+    """The template sets the trainer reports zero-shot accuracy with after each epoch (``metrics.jsonl``).
+
+    One template (the ensemble's first); the prompt ensemble, named by :func:`ensemble_name`;
+    and :data:`UNSEEN_TEMPLATES`, never trained on. ``miniclip eval`` reports more rows
+    (:func:`report_templates`); these names stay what every run's metrics have always held.
     """
-    ensemble = CLIP_CIFAR10_TEMPLATES if dataset.name == "cifar10" else dataset.train_templates
+    ensemble = ensemble_templates(dataset)
     return {"one template": ensemble[:1], ensemble_name(dataset): ensemble, "unseen templates": UNSEEN_TEMPLATES}
+
+
+def report_templates(dataset: ImageTextDataset) -> dict[str, list[str]]:
+    """The four template sets ``miniclip eval`` puts side by side, from the least sentence to the most.
+
+    The class name alone (:data:`BARE_LABEL`, ``"{}"``: how much the model needs the words
+    around it); CLIP's one sentence (:data:`PHOTO_TEMPLATE`); the prompt ensemble
+    (:func:`ensemble_templates`, named by :func:`ensemble_name`); and :data:`UNSEEN_TEMPLATES`.
+    """
+    return {
+        f'bare label "{BARE_LABEL}"': [BARE_LABEL],
+        f'"{PHOTO_TEMPLATE}"': [PHOTO_TEMPLATE],
+        ensemble_name(dataset): ensemble_templates(dataset),
+        "unseen templates": UNSEEN_TEMPLATES,
+    }
