@@ -50,6 +50,9 @@ class TrainedRun:
 
         A folder the run was trained on that cannot be found from here (it moved, or it was given
         as a relative path from another directory) is a ``ValueError`` that suggests ``--data``.
+        The run's split sizes (``n_train``, ``n_test``, ``test_fraction``) apply when ``data`` is
+        the same kind of dataset — the same named one, or a folder for a folder (one that moved) —
+        and not when it is another kind, whose splits they were never meant for.
         """
         cfg = self.config
         if data is None and cfg.data not in ("cifar10", "shapes") and not Path(cfg.data).is_dir():
@@ -58,15 +61,10 @@ class TrainedRun:
                 f"the run was trained on the image folder {cfg.data!r}, which does not exist from here{relative}: "
                 "it has moved, or the run was trained from another directory; give the folder with --data"
             )
-        return load_dataset(
-            data or cfg.data,
-            data_dir or cfg.data_dir,
-            download=False,
-            seed=cfg.seed,
-            n_train=cfg.n_train,
-            n_test=cfg.n_test,
-            test_fraction=cfg.test_fraction,
-        )
+        named = ("cifar10", "shapes")
+        same_kind = data is None or data == cfg.data or (data not in named and cfg.data not in named)
+        sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction} if same_kind else {}
+        return load_dataset(data or cfg.data, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)
 
 
 def load_run(path: str | os.PathLike[str]) -> TrainedRun:

@@ -448,6 +448,7 @@ def moved_folder_run(run, tmp_path, monkeypatch) -> tuple[Path, Path]:
 
     def change(meta):
         meta["train_config"]["config"]["data"] = "my_folder"  # as typed, relative to where training ran
+        meta["train_config"]["config"] |= {"n_train": None, "n_test": None}  # a folder run keeps its whole splits
 
     relative = _with_meta(run, tmp_path / "relative-run", change)
     elsewhere = tmp_path / "elsewhere"
