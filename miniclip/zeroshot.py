@@ -69,16 +69,10 @@ def encode_images(
     of a prompt ensemble. Training flipped half the images, so both views are ones the model
     knows; averaging them cancels some of the noise of either. Costs a second forward pass.
     """
-    parts = []
-    with evaluating(model):
-        for x in _image_batches(images_uint8, normalize_fn, batch_size):  # (B, C, H, W) floats on the device
-            embeddings = model.encode_image(x)  # (B, d) unit length
-            if flip_average:
-                mirrored = get_array_module(x).ascontiguousarray(x[..., ::-1])  # (B, C, H, W) left–right
-                embeddings = embeddings + model.encode_image(mirrored)  # (B, d)
-                embeddings /= get_array_module(x).linalg.norm(embeddings, axis=1, keepdims=True)
-            parts.append(embeddings)
-    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
+    embeddings = _encode_batches(model, model.encode_image, images_uint8, normalize_fn, batch_size, flip_average)
+    if flip_average:  # the sum of two unit vectors (N, d), renormalised
+        embeddings /= get_array_module(embeddings).linalg.norm(embeddings, axis=1, keepdims=True)
+    return embeddings  # (N, d)
 
 
 def image_features(
@@ -97,25 +91,35 @@ def image_features(
     ``flip_average``: the mean of the image's and its mirror image's features (not renormalised:
     they are not unit vectors, and the probe standardises them anyway).
     """
-    parts = []
-    with evaluating(model):
-        for x in _image_batches(images_uint8, normalize_fn, batch_size):  # (B, C, H, W)
-            features = model.image(x)  # (B, D)
-            if flip_average:
-                mirrored = get_array_module(x).ascontiguousarray(x[..., ::-1])  # (B, C, H, W) left–right
-                features = (features + model.image(mirrored)) / 2  # (B, D)
-            parts.append(features)
-    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, D)
+    features = _encode_batches(model, model.image, images_uint8, normalize_fn, batch_size, flip_average)
+    return features / 2 if flip_average else features  # (N, D)
 
 
-def _image_batches(images_uint8: np.ndarray, normalize_fn: Callable[[Any], Any], batch_size: int) -> Iterator[Any]:
-    """Batches of host uint8 images (N, C, H, W), each moved to the device and then normalised there."""
+def _encode_batches(
+    model: Module,
+    encode: Callable[[Any], Any],
+    images_uint8: np.ndarray,
+    normalize_fn: Callable[[Any], Any],
+    batch_size: int,
+    flip_average: bool,
+) -> Any:
+    """``encode`` of every image (N, ·) in evaluation mode; with ``flip_average``, plus that of its mirror image.
+
+    Each batch of host uint8 images (B, C, H, W) is moved to the device and normalised there.
+    """
     if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for start in range(0, images_uint8.shape[0], batch_size):
-        yield normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
+    parts = []
+    with evaluating(model):
+        for start in range(0, images_uint8.shape[0], batch_size):
+            x = normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
+            out = encode(x)  # (B, ·)
+            if flip_average:
+                out = out + encode(get_array_module(x).ascontiguousarray(x[..., ::-1]))  # and the left–right mirror
+            parts.append(out)
+    return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, ·)
 
 
 def encode_texts(
