@@ -54,26 +54,30 @@ def learning_curve(path: str | os.PathLike[str], label: str | None = None, templ
     """The curve of the run at ``path`` (its checkpoint's metrics), measured with ``templates``.
 
     ``templates`` names one of the logged template sets; by default the dataset's prompt
-    ensemble (:func:`miniclip.data.captions.ensemble_name`). The number of training images
-    comes from the run's dataset, rebuilt as in training (never downloaded).
+    ensemble (:func:`miniclip.data.captions.ensemble_name`). Images seen are logged with each
+    epoch; for a run trained before they were, the number of training images comes from the
+    run's dataset, rebuilt as in training (never downloaded).
     """
     run = load_run(path)
     metrics = run.checkpoint.metrics
     if not metrics:
         raise ValueError(f"{run.checkpoint.path} holds no finished epoch: nothing to draw")
-    dataset = run.dataset()
-    per_epoch = (len(dataset.train_labels) // run.config.batch_size) * run.config.batch_size
-    name = templates or ensemble_name(dataset)
+    name = templates or ensemble_name(run.config.data)
     logged = metrics[-1].get("zero_shot", {})
     if name not in logged:
         raise ValueError(f"{run.checkpoint.path} logged no zero-shot accuracy for {name!r}; it has {sorted(logged)}")
     epochs = [m for m in metrics if name in m.get("zero_shot", {})]
     top1 = [_top1(m["zero_shot"][name]) for m in epochs]
+    if all("images_seen" in m for m in epochs):
+        seen = [m["images_seen"] for m in epochs]
+    else:  # logged before images_seen was
+        per_epoch = (len(run.dataset().train_labels) // run.config.batch_size) * run.config.batch_size
+        seen = [m["epoch"] * per_epoch for m in epochs]
     return Curve(
         label=label or Path(run.checkpoint.path).parent.name,
         objective=run.checkpoint.model_config.objective,
         batch_size=run.config.batch_size,
-        images_seen=np.array([m.get("images_seen", m["epoch"] * per_epoch) for m in epochs], dtype=np.float64),
+        images_seen=np.array(seen, dtype=np.float64),
         top1=np.array(top1, dtype=np.float64),
         templates=name,
         first_loss=metrics[0].get("first_loss"),

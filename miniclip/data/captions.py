@@ -162,12 +162,14 @@ BARE_LABEL = "{}"  # the class name alone, no sentence around it: what a caption
 PHOTO_TEMPLATE = "a photo of a {}."  # CLIP's first template, the one-sentence baseline of its paper
 
 
-def ensemble_name(dataset: ImageTextDataset) -> str:
+def ensemble_name(dataset: ImageTextDataset | str) -> str:
     """The name, in :func:`eval_templates` and :func:`report_templates`, of ``dataset``'s prompt ensemble.
 
-    It is the set per-class results, the confusion matrix and model ensembles use.
+    It is the set per-class results, the confusion matrix and model ensembles use. ``dataset``
+    may also be a dataset's name (``"cifar10"``, ``"shapes"``, a folder).
     """
-    return "CLIP 18 templates" if dataset.name == "cifar10" else "train templates"
+    name = dataset if isinstance(dataset, str) else dataset.name
+    return "CLIP 18 templates" if name == "cifar10" else "train templates"
 
 
 def ensemble_templates(dataset: ImageTextDataset) -> list[str]:
