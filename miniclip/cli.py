@@ -200,7 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from miniclip.evaluate import evaluate_ensemble, evaluate_run
+    from miniclip.ensemble import evaluate_ensemble
+    from miniclip.evaluate import evaluate_run
 
     if len(args.checkpoints) > 1:  # a model ensemble: checked before anything is loaded
         if args.out is None:

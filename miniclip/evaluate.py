@@ -25,7 +25,7 @@ the heatmap and retrieval, which need caption embeddings, are skipped with a lin
 
 ``--linear-probe`` (:func:`linear_probe_report`) fits softmax regression on the image encoder's
 frozen output, CLIP's yardstick for zero-shot, with all the training images and with 1, 4 and
-16 per class. Several runs (:func:`evaluate_ensemble`) are a *model ensemble*: the members'
+16 per class. Several runs are a *model ensemble* (:mod:`miniclip.ensemble`): the members'
 class probabilities averaged on their shared test split.
 
 Every test image is encoded once — averaged with its mirror image when the run was evaluated
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +49,13 @@ import numpy as np
 from miniclip.atomic import write_atomically
 from miniclip.backend import get_array_module, to_device, to_host
 from miniclip.data import ImageTextDataset
-from miniclip.data.captions import ensemble_name, ensemble_templates, fill, report_templates
-from miniclip.layers.softmax import softmax
+from miniclip.data.captions import ensemble_name, fill, report_templates
 from miniclip.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.predictive import NO_TEXT_ENCODER, PredictiveModel
 from miniclip.retrieval import recall_at_k
 from miniclip.trained_run import TrainedRun, load_run
 from miniclip.zeroshot import (
-    class_vectors,
-    classify_scores,
     encode_images,
     encode_texts,
     evaluate_zero_shot,
@@ -78,14 +75,14 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.sort(first)[:n]
 
 
-def _output_folder(out: Path) -> Path:
+def output_folder(out: Path) -> Path:
     """``out``, refused with a one-line message when it is a file (checked before any work)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file: the plots and eval.json need a folder (give another --out)")
     return out
 
 
-def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
     text = json.dumps(summary, indent=2, default=float) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "eval.json", lambda f: f.write(text.encode("utf-8")))
@@ -116,7 +113,7 @@ def evaluate_run(
     """
     run = load_run(path)
     ckpt, normalize_fn = run.checkpoint, run.normalize
-    out = _output_folder(Path(out_dir) if out_dir else ckpt.path.parent)
+    out = output_folder(Path(out_dir) if out_dir else ckpt.path.parent)
     dataset = run.dataset(data, data_dir)
     model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
 
@@ -166,7 +163,7 @@ def evaluate_run(
     for draw in plots.values():  # everything is computed: now write
         draw()
     lines += ["", "plots: " + ", ".join(str(out / name) for name in plots)]
-    _write_summary(out, summary)
+    write_summary(out, summary)
     return "\n".join(lines)
 
 
@@ -328,112 +325,3 @@ def linear_probe_report(
         "few_shot": few_shot,
     }
     return lines, summary
-
-
-# ---------------------------------------------------------------------------------------------
-# Model ensembles
-# ---------------------------------------------------------------------------------------------
-
-
-def split_difference(a: ImageTextDataset, b: ImageTextDataset) -> str | None:
-    """How two runs' datasets differ where an ensemble needs them alike (name, classes, test split); None if not."""
-    if a.name != b.name:
-        return f"they were trained on different datasets ({a.name} and {b.name})"
-    if list(a.class_names) != list(b.class_names):
-        if len(a.class_names) != len(b.class_names):
-            return f"their classes differ ({len(a.class_names)} and {len(b.class_names)} classes)"
-        i = next(i for i, (x, y) in enumerate(zip(a.class_names, b.class_names, strict=True)) if x != y)
-        return f"their classes differ (class {i} is {a.class_names[i]!r} in one, {b.class_names[i]!r} in the other)"
-    hint = "; a run's seed and n_test (and a folder's test_fraction) choose its test split"
-    if a.test_images.shape != b.test_images.shape:
-        return f"their test splits differ ({len(a.test_labels)} and {len(b.test_labels)} test images{hint})"
-    if not (np.array_equal(a.test_labels, b.test_labels) and np.array_equal(a.test_images, b.test_images)):
-        return f"their test splits differ (as many images, {len(a.test_labels)}, but not the same ones{hint})"
-    return None
-
-
-def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
-    """One run's class probabilities (N, K) on ``dataset``'s test split, on the device.
-
-    A contrastive run: softmax over the classes of its logit-scaled cosines with its prompt
-    ensemble, ``softmax_c(e^s · i_n · w_c)``, as ``miniclip classify`` gives them. A predictive
-    run: softmax over the classes of its class scores ``log p_n · q_c``; with flip averaging its
-    two views' log-probabilities are averaged unnormalised (:func:`encode_images` would rescale
-    the row to unit length, which keeps the ranking but flattens the softmax).
-    """
-    ckpt = run.checkpoint
-    model, flip = ckpt.model, run.config.flip_average
-    classes = class_vectors(
-        model, ckpt.tokenizer, dataset.class_names, ensemble_templates(dataset), ckpt.model_config.context_length
-    )  # (K, d), or (K, V) word distributions
-    images = dataset.test_images  # (N, C, H, W) uint8, host
-    if isinstance(model, PredictiveModel):
-        log_p = encode_images(model, images, run.normalize)  # (N, V)
-        if flip:
-            mirrored = np.ascontiguousarray(images[..., ::-1])  # (N, C, H, W) left–right
-            log_p = (log_p + encode_images(model, mirrored, run.normalize)) / 2  # (N, V)
-        scores = log_p @ classes.T  # (N, K)
-    else:
-        embeddings = encode_images(model, images, run.normalize, flip_average=flip)  # (N, d)
-        scores = model.logit_scale.scale * (embeddings @ classes.T)  # (N, K) logits
-    return softmax(scores, axis=1)  # (N, K), each row sums to 1
-
-
-def evaluate_ensemble(
-    paths: Sequence[str], *, out_dir: str, data: str | None = None, data_dir: str | None = None
-) -> str:
-    """Average the class probabilities of several runs on their shared test split; write plots and eval.json.
-
-    Each member keeps its own tokenizer, normalisation, flip averaging and prompt ensemble
-    (:func:`member_probabilities`). Runs trained on different datasets or classes, or whose test
-    splits differ, are refused before anything is encoded or written, naming both runs.
-    Returns a report of each member's and the ensemble's top-1 and top-5; the ensemble's
-    confusion matrix is ``confusion.png`` in ``out_dir``.
-    """
-    if len(paths) < 2:
-        raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
-    out = _output_folder(Path(out_dir))
-    runs = [load_run(p) for p in paths]
-    seen: dict[Path, str] = {}
-    for p, run in zip(paths, runs, strict=True):
-        where = run.checkpoint.path.resolve()
-        if where in seen:
-            raise ValueError(f"{seen[where]} and {p} are the same run: give each member once")
-        seen[where] = p
-    dataset = runs[0].dataset(data, data_dir)
-    for run in runs[1:]:
-        difference = split_difference(dataset, run.dataset(data, data_dir))
-        if difference:
-            raise ValueError(f"cannot ensemble {runs[0].checkpoint.path} and {run.checkpoint.path}: {difference}")
-
-    labels = dataset.test_labels
-    total = None
-    members = []
-    for run in runs:
-        probs = member_probabilities(run, dataset)  # (N, K)
-        total = probs if total is None else total + probs
-        members.append((str(run.checkpoint.path), classify_scores(probs, labels)))
-    combined = classify_scores(total / len(runs), labels)  # the mean of the members' probabilities
-
-    ensemble = ensemble_name(dataset)
-    names = [name for name, _ in members] + ["ensemble"]
-    width = max(map(len, names))
-    lines = [
-        f"ensemble of {len(runs)} runs: {len(labels)} test images of {dataset.name}, {dataset.num_classes} classes",
-        f"each member's class probabilities (its own prompt ensemble, {ensemble}, temperature and flip averaging), "
-        "averaged",
-        "",
-        f"{'zero-shot':<{width}} {'top-1':>7} {'top-5':>7}",
-    ]
-    lines += [f"{name:<{width}} {r['top1']:7.1%} {r['top5']:7.1%}" for name, r in [*members, ("ensemble", combined)]]
-    plot_confusion(
-        combined["confusion"], dataset.class_names, out / "confusion.png", title=f"ensemble of {len(runs)} runs"
-    )
-    lines += ["", f"plots: {out / 'confusion.png'}"]
-    summary = {
-        "members": [{"checkpoint": name, "top1": r["top1"], "top5": r["top5"]} for name, r in members],
-        "ensemble": {"top1": combined["top1"], "top5": combined["top5"], "per_class": combined["per_class"]},
-        "prompts": ensemble,
-    }
-    _write_summary(out, summary)
-    return "\n".join(lines)
