@@ -29,6 +29,10 @@ def test_lesson_runs(path: Path, tmp_path: Path) -> None:
         "MPLBACKEND": "Agg",
         "MINICLIP_DEVICE": "cpu",
         "MINICLIP_LESSON_OUT": str(plots),  # exercise the optional plotting path, outside the repo
+        # One BLAS thread: the lessons' tiny models gain nothing from more, and on a busy machine
+        # threads fighting over the cores made a lesson that trains ten times slower.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     run = subprocess.run(
