@@ -17,6 +17,7 @@ accuracy can be measured separately on classes the model has never been trained 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,23 +113,26 @@ class ImageTextDataset:
     def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> ImageTextDataset:
         """The same dataset with at most ``n_train`` training and ``n_test`` test images (None: all of a split).
 
-        Each split keeps a seeded random choice of its images, in their original order. A size
-        larger than the split is a ``ValueError`` naming the split and what it holds.
+        Each split keeps a seeded random choice of its images, in their original order. A split
+        that holds fewer images than asked for is kept whole, with a warning that says so (a
+        named configuration's sizes, made for the shapes, may meet a smaller folder).
         """
         rng = np.random.default_rng([seed, 3])
         chosen = {}
         for split, n in (("train", n_train), ("test", n_test)):
-            labels = getattr(self, f"{split}_labels")
-            if n is None:
-                chosen[split] = np.arange(len(labels))
-                continue
-            if n < 1 or n > len(labels):
-                flag = "--n-train" if split == "train" else "--n-test"
-                raise ValueError(
-                    f"{flag} {n}: {self.name}'s {split} split holds {len(labels)} images; "
-                    f"give a number from 1 to {len(labels)}"
+            count = len(getattr(self, f"{split}_labels"))
+            if n is not None and n < 1:
+                raise ValueError(f"n_{split} must be at least 1 (or None: the whole split), got {n}")
+            if n is not None and n > count:
+                warnings.warn(
+                    f"{self.name}'s {split} split holds {count} images, fewer than the {n} asked for: "
+                    f"using all {count}",
+                    stacklevel=2,
                 )
-            chosen[split] = np.sort(rng.choice(len(labels), size=n, replace=False))
+            if n is None or n >= count:
+                chosen[split] = np.arange(count)
+            else:
+                chosen[split] = np.sort(rng.choice(count, size=n, replace=False))
         train, test = chosen["train"], chosen["test"]
         present = set(np.unique(self.train_labels[train]).tolist())
         return ImageTextDataset(
