@@ -25,11 +25,15 @@ TINY_MODEL = TINY_TRAIN_MODEL
 
 
 def tiny(tmp_path, name="run", **changes):
-    """A shapes run small enough for a test: 192 training images, batches of 32, a 2-stage CNN."""
+    """A shapes run small enough for a test: 192 training images, batches of 32, a 2-stage CNN.
+
+    With another ``data`` (a folder), the split sizes are left at None, as ``miniclip train
+    --data FOLDER`` leaves them: the folder's whole splits.
+    """
+    sizes = {"n_train": 192, "n_test": 96} if changes.get("data", "shapes") == "shapes" else {}
     options = {
         "out_dir": str(tmp_path / name),
-        "n_train": 192,
-        "n_test": 96,
+        **sizes,
         "epochs": 2,
         "batch_size": 32,
         "model": TINY_MODEL,

@@ -127,7 +127,7 @@ class ImageTextDataset:
                 warnings.warn(
                     f"{self.name}'s {split} split holds {count} images, fewer than the {n} asked for: "
                     f"using all {count}",
-                    stacklevel=2,
+                    stacklevel=3,  # the caller of load_dataset
                 )
             if n is None or n >= count:
                 chosen[split] = np.arange(count)
