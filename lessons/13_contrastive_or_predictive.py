@@ -231,8 +231,11 @@ for name, vectors, x in (("contrastive", texts, images), ("predictive", q_classe
 # **Prompts change nothing for the predictive model.** The template's words are the same for
 # every class, so they add the same amount to all of an image's scores; what is left is the
 # sum of the log-probabilities of the class's own words, `S_nc = Σ_{w ∈ c} log p_nw`, times a
-# weight `α` that depends only on the template's length. A prompt ensemble averages the `q`'s,
-# so the ranking of the classes is the same for any template, or any set of them. (The
+# weight `α` that depends only on the caption's length. A prompt ensemble averages the `q`'s,
+# so the ranking of the classes is the same for any template, or any set of them — as long as
+# every class name has as many words as every other, as here and on CIFAR-10 and the shapes.
+# (With "cat" beside "tabby cat" a template's words would weigh differently in the two
+# captions, and a template could change the ranking after all.) (The
 # contrastive text encoder reads each wording its own way, so there a template can matter;
 # the predictive model only counts words. Here "photo" and "of" are not in the four captions'
 # vocabulary: they become `<unk>`, which the targets leave out.)
@@ -422,7 +425,8 @@ scratch.cleanup()
 #   entropy H(q), and its gradient is (p − q)/N;
 # * both classify zero-shot by one dot product per class: a cosine with the prompt's
 #   embedding, or log p · q_c with the prompt's bag of words; for the predictive model the
-#   template words add a constant, so prompts and ensembles cannot change its predictions;
+#   template words add a constant (class names of equal length), so prompts and ensembles
+#   cannot change its predictions;
 # * on the tiny shapes the contrastive objective learned faster per image, about twice, in
 #   the paper's direction; on class-name captions the predictive objective is a classifier
 #   over the class words, and it learns the gaps in its training labels with them.

@@ -434,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="contrastive (CLIP, the default) or predictive (the image encoder predicts the caption's bag of words, "
         "the CLIP paper's baseline; no text encoder)",
     )
-    p.add_argument("--targets", choices=TARGETS, help="label_aware (same class = match) or identity (CLIP's)")
+    p.add_argument(
+        "--targets",
+        choices=TARGETS,
+        help="label_aware (same class = match) or identity (CLIP's); the contrastive objective's only",
+    )
     p.add_argument(
         "--n-train",
         type=_positive_int,

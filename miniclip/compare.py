@@ -12,7 +12,8 @@ reach a zero-shot accuracy. Every run here logs its zero-shot accuracy once per 
 **The efficiency ratio** of two runs A and B: take the accuracy both reach, the lower of
 their final accuracies; find where each curve first reaches it (linear interpolation between
 epochs, in images seen); the ratio is the larger of the two image counts over the smaller —
-how many times more images the slower run needed for the same accuracy. Usually the slower
+how many times more images the slower run needed for the same accuracy (*at least* that many
+times, when the faster run was past that accuracy at its first evaluation). Usually the slower
 run's level is its final accuracy, reached with its whole budget, and the faster run got
 there part-way through its own. (With a warm-up + cosine schedule a point part-way through a
 run is not what a shorter run would end at — the learning rate is still high there — so the
@@ -116,6 +117,7 @@ class Efficiency:
     images_faster: float
     images_slower: float
     ratio: float
+    at_least: bool  # the faster run was past the level at its first evaluation: it needed at most that many
 
 
 def efficiency(a: Curve, b: Curve) -> Efficiency:
@@ -123,15 +125,16 @@ def efficiency(a: Curve, b: Curve) -> Efficiency:
     level = float(min(a.top1[-1], b.top1[-1]))
     na, nb = images_to_reach(a, level), images_to_reach(b, level)
     (fast, n_fast), (slow, n_slow) = ((a, na), (b, nb)) if na <= nb else ((b, nb), (a, na))
-    return Efficiency(fast.label, slow.label, level, n_fast, n_slow, n_slow / n_fast)
+    early = bool(fast.top1[0] >= level)  # already there after one epoch: when exactly is not known
+    return Efficiency(fast.label, slow.label, level, n_fast, n_slow, n_slow / n_fast, early)
 
 
 def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], title: str = "") -> Path:
     """Zero-shot top-1 against images seen (log scale), one line per run.
 
     When the runs differ in batch size (a sweep), two more panels: the final accuracy against
-    the batch size, and the loss of the first step against it beside ln N, the loss of N pairs
-    whose logits are all equal.
+    the batch size, and the contrastive runs' loss of the first step against it beside ln N,
+    the loss of N pairs whose logits are all equal.
     """
     if not curves:
         raise ValueError("no runs to draw")
@@ -150,8 +153,10 @@ def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], 
         sizes = [c.batch_size for c in ordered]
         axes[1].plot(sizes, [100 * c.top1[-1] for c in ordered], marker="o")
         axes[1].set(xlabel="batch size N (in-batch negatives: N − 1)", ylabel="final zero-shot top-1 (%)")
-        axes[1].set_title("accuracy at the same number of images seen", fontsize=10)
-        logged = [(c.batch_size, c.first_loss) for c in ordered if c.first_loss is not None]
+        axes[1].set_title("final accuracy (each epoch drops its last partial batch)", fontsize=10)
+        logged = [
+            (c.batch_size, c.first_loss) for c in ordered if c.first_loss is not None and c.objective == "contrastive"
+        ]
         if logged:
             axes[2].plot(*zip(*logged, strict=True), marker="o", label="loss of the first step")
         axes[2].plot(sizes, np.log(sizes), "--", color="black", label="ln N")
@@ -179,8 +184,9 @@ def format_comparison(curves: Sequence[Curve]) -> str:
         )
     for other in curves[1:]:
         e = efficiency(curves[0], other)
+        at_most, at_least = ("at most ", "at least ") if e.at_least else ("", "")
         lines.append(
-            f"to reach {e.accuracy:.1%}: {e.faster} needed {e.images_faster:,.0f} images, {e.slower} "
-            f"{e.images_slower:,.0f}, {e.ratio:.1f}× as many"
+            f"to reach {e.accuracy:.1%}: {e.faster} needed {at_most}{e.images_faster:,.0f} images, {e.slower} "
+            f"{e.images_slower:,.0f}, {at_least}{e.ratio:.1f}× as many"
         )
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from miniclip.layers.softmax import softmax
 from miniclip.plots import plot_confusion
 from miniclip.predictive import PredictiveModel
 from miniclip.trained_run import TrainedRun, load_run
-from miniclip.zeroshot import class_vectors, classify_scores, encode_images
+from miniclip.zeroshot import class_vectors, classify_scores, encode_batches, encode_images
 
 
 def split_difference(a: ImageTextDataset, b: ImageTextDataset) -> str | None:
@@ -62,11 +62,8 @@ def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
     )  # (K, d), or (K, V) word distributions
     images = dataset.test_images  # (N, C, H, W) uint8, host
     if isinstance(model, PredictiveModel):
-        log_p = encode_images(model, images, run.normalize)  # (N, V)
-        if flip:
-            mirrored = np.ascontiguousarray(images[..., ::-1])  # (N, C, H, W) left–right
-            log_p = (log_p + encode_images(model, mirrored, run.normalize)) / 2  # (N, V)
-        scores = log_p @ classes.T  # (N, K)
+        log_p = encode_batches(model, model.encode_image, images, run.normalize, 500, flip)  # (N, V)
+        scores = (log_p / 2 if flip else log_p) @ classes.T  # (N, K): the two views' mean log-probabilities
     else:
         embeddings = encode_images(model, images, run.normalize, flip_average=flip)  # (N, d)
         scores = model.logit_scale.scale * (embeddings @ classes.T)  # (N, K) logits

@@ -275,10 +275,12 @@ def linear_probe_report(
         f"images, then refitting on all ({time.perf_counter() - started:.0f} s so far)"
     )
     probe, scores = choose_l2(train_x, train_y, k, holdout=PROBE_HOLDOUT, seed=seed, steps=PROBE_STEPS)
-    rows: list[tuple[str, dict[str, Any]]] = [
-        (f"all {len(train_y)} training images", _top1(to_host(probe.predict(test_x)), test_y, heldout))
-    ]
-    full = rows[0][1] | {"n_train": len(train_y), "steps": probe.steps, "converged": probe.converged}
+    full = _top1(to_host(probe.predict(test_x)), test_y, heldout) | {
+        "n_train": len(train_y),
+        "steps": probe.steps,
+        "converged": probe.converged,
+    }
+    rows: list[tuple[str, dict[str, Any]]] = [(f"all {len(train_y)} training images", full)]
 
     say(f"linear probe: {', '.join(map(str, PROBE_SHOTS))} per class ({time.perf_counter() - started:.0f} s so far)")
     present = np.flatnonzero(np.bincount(train_y, minlength=k))  # (K',) classes with training images
@@ -294,7 +296,11 @@ def linear_probe_report(
             continue
         chosen = few_shot_indices(dense, shots, seed, num_classes=len(present))  # (K'·shots,) host
         fitted = fit_linear_probe(train_x[xp.asarray(chosen)], train_y[chosen], k, l2=probe.l2, steps=PROBE_STEPS)
-        few_shot[str(shots)] = _top1(to_host(fitted.predict(test_x)), test_y, heldout) | {"n_train": len(chosen)}
+        few_shot[str(shots)] = _top1(to_host(fitted.predict(test_x)), test_y, heldout) | {
+            "n_train": len(chosen),
+            "steps": fitted.steps,
+            "converged": fitted.converged,
+        }
         rows.append((f"{shots} per class", few_shot[str(shots)]))
 
     say(f"linear probe: done in {time.perf_counter() - started:.0f} s")
@@ -308,6 +314,8 @@ def linear_probe_report(
         extra = ""
         if heldout is not None:
             extra = f"  held-out combinations {row['heldout_top1']:.1%}, seen {row['seen_top1']:.1%}"
+        if row.get("converged") is False:
+            extra += f"  (stopped after {PROBE_STEPS} steps, not converged)"
         lines.append(f"  {name:<30} {row['top1']:6.1%}{extra}")
     lines.append(
         f"  λ = {probe.l2:g}, chosen on a held-out {PROBE_HOLDOUT:.0%} of the training images (accuracy there "

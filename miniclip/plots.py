@@ -116,12 +116,13 @@ def plot_heatmap(
     xlabel: str = "",
     ylabel: str = "",
     title: str = "",
+    values_up_to: int = 24,
 ) -> Path:
     """A (R, C) matrix drawn as coloured cells, ``rows`` down the side and ``columns`` along the bottom.
 
     Each cell shows ``text[i, j]`` (default: ``shade`` itself) written with ``fmt``; cells whose
-    text is ``""`` or whose shade is NaN stay blank, and with more than 24 rows or columns no
-    value is written (it would not fit).
+    text is ``""`` or whose shade is NaN stay blank, and with more than ``values_up_to`` rows or
+    columns no value is written (it would not fit).
     """
     values = np.asarray(to_host(shade), dtype=np.float64)
     r, c = len(rows), len(columns)
@@ -134,7 +135,7 @@ def plot_heatmap(
     ax = fig.subplots()
     shown = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=colorbar)
-    if max(r, c) <= 24:
+    if max(r, c) <= values_up_to:
         blank = labels == "" if labels.dtype.kind in "US" else np.zeros(values.shape, dtype=bool)  # (R, C)
         for i, j in zip(*np.nonzero(np.isfinite(values) & ~blank), strict=True):
             red, green, blue, _ = shown.cmap(shown.norm(values[i, j]))  # the cell's colour
@@ -145,7 +146,7 @@ def plot_heatmap(
                 fmt.format(labels[i, j]),
                 ha="center",
                 va="center",
-                fontsize=8 if max(r, c) <= 12 else 5,
+                fontsize=8 if max(r, c) <= 12 else 5 if max(r, c) <= 24 else 3,
                 color="black" if light else "white",
             )
     ax.set_xticks(range(c), labels=columns, rotation=45, ha="right", fontsize=8 if c <= 24 else 5)
@@ -174,6 +175,7 @@ def plot_confusion(
         cmap="Blues",
         vmin=0,
         vmax=1,
+        values_up_to=len(class_names),  # every count, however small the print
         colorbar="share of the true class",
         xlabel="predicted class",
         ylabel="true class",

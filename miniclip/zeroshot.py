@@ -69,7 +69,7 @@ def encode_images(
     of a prompt ensemble. Training flipped half the images, so both views are ones the model
     knows; averaging them cancels some of the noise of either. Costs a second forward pass.
     """
-    embeddings = _encode_batches(model, model.encode_image, images_uint8, normalize_fn, batch_size, flip_average)
+    embeddings = encode_batches(model, model.encode_image, images_uint8, normalize_fn, batch_size, flip_average)
     if flip_average:  # the sum of two unit vectors (N, d), renormalised
         embeddings /= get_array_module(embeddings).linalg.norm(embeddings, axis=1, keepdims=True)
     return embeddings  # (N, d)
@@ -91,11 +91,11 @@ def image_features(
     ``flip_average``: the mean of the image's and its mirror image's features (not renormalised:
     they are not unit vectors, and the probe standardises them anyway).
     """
-    features = _encode_batches(model, model.image, images_uint8, normalize_fn, batch_size, flip_average)
+    features = encode_batches(model, model.image, images_uint8, normalize_fn, batch_size, flip_average)
     return features / 2 if flip_average else features  # (N, D)
 
 
-def _encode_batches(
+def encode_batches(
     model: Module,
     encode: Callable[[Any], Any],
     images_uint8: np.ndarray,

@@ -207,3 +207,20 @@ def test_the_train_flags_reach_the_configuration(monkeypatch, tmp_path) -> None:
     for bad in (["--test-fraction", "1.5"], ["--n-train", "0"]):
         with pytest.raises(SystemExit):
             main(["train", *bad])
+
+
+def test_a_run_past_the_level_at_its_first_point_gives_a_lower_bound() -> None:
+    fast = _curve("fast", [100, 200], [0.7, 0.8])
+    slow = _curve("slow", [100, 200], [0.2, 0.5])
+    e = efficiency(fast, slow)
+    assert e.at_least and e.images_faster == 100.0 and e.ratio == pytest.approx(2.0)
+    assert "needed at most 100 images" in format_comparison([fast, slow]) and "at least 2.0×" in format_comparison(
+        [fast, slow]
+    )
+
+
+def test_the_test_subset_does_not_depend_on_n_train() -> None:
+    shapes = load_shapes(n_train=400, n_test=200, seed=0)
+    tests = [shapes.subset(n, 50, seed=1).test_labels for n in (None, 100, 300)]
+    assert all(np.array_equal(tests[0], t) for t in tests[1:])
+    assert shapes.subset() is shapes  # nothing to choose: no copy

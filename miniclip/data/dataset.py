@@ -113,13 +113,18 @@ class ImageTextDataset:
     def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> ImageTextDataset:
         """The same dataset with at most ``n_train`` training and ``n_test`` test images (None: all of a split).
 
-        Each split keeps a seeded random choice of its images, in their original order. A split
-        that holds fewer images than asked for is kept whole, with a warning that says so (a
-        named configuration's sizes, made for the shapes, may meet a smaller folder).
+        Each split keeps a seeded random choice of its images, in their original order, drawn
+        from a generator of its own: the test subset depends on ``seed`` and ``n_test`` only, so
+        runs that differ in ``n_train`` are tested on the same images. (The choice is not
+        stratified: a small subset may miss a class.) A split that holds fewer images than asked
+        for is kept whole, with a warning that says so (a named configuration's sizes, made for
+        the shapes, may meet a smaller folder).
         """
-        rng = np.random.default_rng([seed, 3])
+        if n_train is None and n_test is None:
+            return self  # nothing to choose: no copy of the arrays
         chosen = {}
-        for split, n in (("train", n_train), ("test", n_test)):
+        for stream, (split, n) in enumerate((("train", n_train), ("test", n_test))):
+            rng = np.random.default_rng([seed, 3, stream])
             count = len(getattr(self, f"{split}_labels"))
             if n is not None and n < 1:
                 raise ValueError(f"n_{split} must be at least 1 (or None: the whole split), got {n}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.data.captions import ensemble_name, eval_templates
+from miniclip.data.captions import ensemble_templates
 from miniclip.probe.robustness import check_sigma, gaussian_blur
 from miniclip.trained_run import TrainedRun
 from miniclip.zeroshot import caption_embeddings, encode_images, prompt_ensemble
@@ -54,7 +54,7 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
     """
     ckpt = run.checkpoint
     if templates is None:
-        templates = eval_templates(dataset)[ensemble_name(dataset)]
+        templates = ensemble_templates(dataset)
     images = encode_images(ckpt.model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
     captions = caption_embeddings(
         ckpt.model, ckpt.tokenizer, dataset.class_names, templates, ckpt.model_config.context_length

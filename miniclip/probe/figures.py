@@ -26,9 +26,12 @@ from miniclip.plots import new_figure, save_figure
 LEGEND_LIMIT = 12  # classes up to which a legend is drawn
 
 
-def class_colour(c: int) -> Any:
-    """The colour of class ``c`` (tab10 up to 10 classes' worth, then tab20's pairs, cycling)."""
-    return colormaps["tab20"](c % 20) if c >= 10 else colormaps["tab10"](c)
+def class_colour(c: int, count: int) -> Any:
+    """The colour of class ``c`` of ``count``: tab10's ten for up to ten classes, else tab20's twenty, cycling.
+
+    (tab20 holds tab10's colours at its even places, so mixing the two would give two classes one colour.)
+    """
+    return colormaps["tab10"](c) if count <= 10 else colormaps["tab20"](c % 20)
 
 
 def plot_map(
@@ -56,12 +59,20 @@ def plot_map(
     for c, name in enumerate(class_names):
         mine = labels == c
         if mine.any():
-            ax.scatter(xy[mine, 0], xy[mine, 1], s=7, alpha=0.6, color=class_colour(c), label=name, linewidths=0)
+            ax.scatter(
+                xy[mine, 0],
+                xy[mine, 1],
+                s=7,
+                alpha=0.6,
+                color=class_colour(c, len(class_names)),
+                label=name,
+                linewidths=0,
+            )
     if captions is not None:
         cxy = np.asarray(to_host(captions), dtype=np.float64)
         if caption_labels is None or cxy.shape != (len(caption_labels), 2):
             raise ValueError(f"need one 2-D point per caption label: {cxy.shape}, {caption_labels}")
-        colours = [class_colour(int(c)) for c in caption_labels]
+        colours = [class_colour(int(c), len(class_names)) for c in caption_labels]
         ax.scatter(cxy[:, 0], cxy[:, 1], s=70, marker="*", c=colours, edgecolors="black", linewidths=0.6)
         ax.scatter([], [], s=70, marker="*", c="white", edgecolors="black", label=caption_note)  # legend entry
     if len(class_names) <= LEGEND_LIMIT:
@@ -102,7 +113,9 @@ def plot_against_sigma(
         if v.shape != (len(class_names), len(xs)):
             raise ValueError(f"{title}: values must be ({len(class_names)}, {len(xs)}), got {v.shape}")
         for position, c in enumerate(shown):  # with only some classes shown, colours by position: none repeats
-            colour = class_colour(c) if len(shown) == len(class_names) else class_colour(position)
+            colour = (
+                class_colour(c, len(shown)) if len(shown) == len(class_names) else class_colour(position, len(shown))
+            )
             ax.plot(xs, v[c], marker="o", markersize=3, color=colour, label=class_names[c])
         ax.plot(xs, np.nanmean(v, axis=0), "--", color="black", linewidth=2, label="mean of all classes")
         ax.set(xlabel="blur σ (pixels)", ylabel=ylabel, title=title, xticks=xs)
