@@ -298,7 +298,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from miniclip.probe.report import measure, write_report
 
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():  # before an hour of work
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():  # before minutes of work
         raise ValueError(f"--out {args.out} is a file: give a folder for the figures and the summary")
     probe = measure(
         args.checkpoint,
