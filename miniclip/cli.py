@@ -296,10 +296,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from miniclip.probe.report import measure, write_report
+    from miniclip.probe.report import check_out, measure, write_report
 
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():  # before minutes of work
-        raise ValueError(f"--out {args.out} is a file: give a folder for the figures and the summary")
+    if args.out is not None:
+        check_out(args.out)  # before minutes of work
     probe = measure(
         args.checkpoint,
         sigmas=args.blur,

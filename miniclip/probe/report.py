@@ -454,15 +454,21 @@ def _figures(probe: Probe, folder: Path) -> None:
     )
 
 
+def check_out(out: str | os.PathLike[str]) -> Path:
+    """``out`` as a Path; a ValueError when it is a file (the CLI asks before measuring, so no work is lost)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder for the figures and the summary")
+    return out
+
+
 def write_report(probe: Probe, out: str | os.PathLike[str]) -> Path:
     """Write the figures, ``summary.json`` and ``summary.md`` into ``out`` (created); returns ``out``.
 
     Everything is written into a hidden folder beside ``out`` first; only when all of it is
     there are the files moved into ``out``, each with an atomic rename.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: give a folder for the figures and the summary")
+    out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
