@@ -70,12 +70,41 @@ def set_device(name: str) -> None:
     _device = name
 
 
+def environment_device() -> str:
+    """The device ``MINICLIP_DEVICE`` names (default ``cpu``); a ``ValueError`` naming the variable otherwise."""
+    name = os.environ.get("MINICLIP_DEVICE", "cpu").strip().lower() or "cpu"
+    if name not in DEVICES:
+        raise ValueError(f"MINICLIP_DEVICE={name!r} names no device: set it to one of {', '.join(DEVICES)}")
+    return name
+
+
 def get_device() -> str:
     """The current device; the first call reads ``MINICLIP_DEVICE`` (default ``cpu``)."""
     if _device is None:
-        set_device(os.environ.get("MINICLIP_DEVICE", "cpu").strip().lower() or "cpu")
+        set_device(environment_device())
     assert _device is not None
     return _device
+
+
+def memory_bytes() -> int | None:
+    """The memory of the machine in bytes (the host's RAM; None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """A ``ValueError`` naming ``what`` when ``nbytes`` (a lower bound of what it needs) exceeds the machine's memory.
+
+    Asked before allocating, so an absurd size is one line, not a ``MemoryError`` after minutes.
+    """
+    total = memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(
+            f"{what} needs at least {nbytes / 2**30:,.1f} GiB of memory, more than the {total / 2**30:,.1f} GiB "
+            "this machine has: give a smaller value"
+        )
 
 
 @contextlib.contextmanager

@@ -238,6 +238,10 @@ def run_bench(
         if value < least:
             why = " (a contrastive batch needs two pairs)" if name == "batch_size" else ""
             raise ValueError(f"{name} must be at least {least}{why}, got {value}")
+    # Lower bounds of what the batch (uint8 and float32 images, B × B targets) and the GEMM (two float64
+    # matrices drawn, their float32 copies, the product) take: absurd sizes stop here, before any allocation.
+    backend.check_memory(batch_size * 3 * 32 * 32 * 5 + 4 * batch_size**2, f"--batch-size {batch_size:,}")
+    backend.check_memory(28 * (gemm_size or 0) ** 2, f"--gemm-size {gemm_size or 0:,}")
     show = show or (lambda text: None)
     overrides = dict(model or {})
     overrides.update({k: v for k, v in (("image_encoder", image_encoder), ("text_encoder", text_encoder)) if v})

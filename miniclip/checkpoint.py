@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.atomic import write_atomically
+from miniclip.atomic import json_text, write_atomically, write_text
 from miniclip.clip import CLIP
 from miniclip.model_config import ModelConfig, build_model
 from miniclip.module import Module
@@ -67,16 +67,10 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     return path if path.suffix == ".npz" and not path.is_dir() else path / FILENAME
 
 
-def _plain(value: Any) -> Any:
-    """JSON fallback: NumPy scalars (a float32 loss, an int64 step) become Python numbers."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
 def _json(value: Any, what: str, **options: Any) -> str:
+    """Strict JSON (:func:`~miniclip.atomic.json_text`: NumPy scalars as numbers, NaN as null)."""
     try:
-        return json.dumps(value, default=_plain, **options)
+        return json_text(value, **options)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"checkpoint {what} must be JSON-serialisable (plain numbers, strings, lists, dicts): {exc}"
@@ -123,7 +117,7 @@ def save_checkpoint(
 
     write_atomically(file, lambda f: np.savez(f, **arrays))
     config_text = _json({"model": meta["model_config"], "train": train_config}, "config", indent=2) + "\n"
-    write_atomically(file.parent / "config.json", lambda f: f.write(config_text.encode("utf-8")))
+    write_text(file.parent / "config.json", config_text)
     tokenizer.save(file.parent / "tokenizer.json")  # atomic too
     return file
 

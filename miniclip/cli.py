@@ -22,14 +22,18 @@ walkthrough`` never load the trainer, tqdm, Matplotlib or Pillow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from miniclip import backend
-from miniclip.configs import CONFIGS, TARGETS, named_config
+from miniclip.configs import CONFIGS, NAMED_DATASETS, TARGETS, named_config
 from miniclip.model_config import IMAGE_ENCODERS, OBJECTIVES, TEXT_ENCODERS
 
 
@@ -132,16 +136,40 @@ def _config_default(field_name: str) -> str:
     return f"default: the configuration's, {each}"
 
 
+def _refuse_ignored_flags(args: argparse.Namespace, objective: str, data: str) -> None:
+    """Flags that would change nothing for this run are refused, naming why, rather than silently ignored."""
+    if objective == "predictive":
+        for flag, value in (("--targets", args.targets), ("--text-encoder", args.text_encoder)):
+            if value is not None:
+                raise ValueError(
+                    f"{flag} {value}: the predictive objective has no text encoder and no contrastive targets "
+                    f"(the image encoder predicts each caption's words), so {flag} would change nothing: leave it out"
+                )
+    if args.test_fraction is not None and data in NAMED_DATASETS:
+        raise ValueError(
+            f"--test-fraction is for a folder of your own images; {data} comes with its test split "
+            "(choose its size with --n-test)"
+        )
+
+
+def _preset_sizes(field_name: str) -> str:
+    """``; 2048 with --config tiny``: the named configurations that set a split size of the shapes."""
+    return "".join(
+        f"; {getattr(c, field_name)} with --config {n}" for n, c in CONFIGS.items() if getattr(c, field_name)
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from miniclip.train import Trainer, TrainingDivergedError, resume_config
 
     name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
     overrides: dict = {"model": {}}
     # What the user typed, field → (flag, value): with --resume each must match the saved run. The
-    # flags' defaults are None (or False), so a flag left out is not typed; --config types all its fields.
+    # flags' defaults are None (or False), so a flag left out is not typed; --config types all its fields
+    # (its split sizes only for the dataset it names: see named_config).
     typed: dict = {}
     if args.config:
-        preset = named_config(args.config).to_dict()
+        preset = named_config(args.config, **({"data": args.data} if args.data else {})).to_dict()
         typed |= {f"model.{k}": (f"--config {args.config}", v) for k, v in preset.pop("model").items()}
         typed |= {k: (f"--config {args.config}", v) for k, v in preset.items() if k not in ("out_dir", "data_dir")}
     for field_name in (
@@ -161,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             typed[field_name] = ("--" + field_name.replace("_", "-"), overrides[field_name])
     if args.out is not None:
         overrides["out_dir"] = args.out
-    elif args.data not in (None, "cifar10", "shapes"):
+    elif args.data not in (None, *NAMED_DATASETS):
         overrides["out_dir"] = f"runs/{Path(args.data).name or 'images'}"
     if args.no_augment:
         overrides["augment"] = False
@@ -178,12 +206,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = named_config(name, **overrides)
     if args.resume:
         cfg, notes = resume_config(cfg.out_dir, typed)  # the configuration the run was started with
-        print(f"miniclip train: resuming {cfg.out_dir} on {backend.get_device()}, as configured when it started")
-        for note in notes:
-            print(f"miniclip train: {note}")
+        start = f"resuming {cfg.out_dir} on {backend.get_device()}, as configured when it started"
     else:
-        print(f"miniclip train: configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}")
-    trainer = Trainer(cfg, resume=args.resume)
+        notes, start = [], f"configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}"
+    _refuse_ignored_flags(args, cfg.model.get("objective", "contrastive"), cfg.data)
+    trainer = Trainer(cfg, resume=args.resume)  # checks the output folder, then loads the data
+    ds = trainer.dataset
+    print(
+        f"miniclip train: {start}; data {cfg.data}: {len(ds.train_labels):,} training and {len(ds.test_labels):,} "
+        f"test images, {ds.num_classes} classes"
+    )
+    for note in notes:
+        print(f"miniclip train: {note}")
     try:
         metrics = trainer.run()
     except KeyboardInterrupt:
@@ -262,17 +296,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from miniclip.atomic import check_output_file
+    from miniclip.evaluate import run_folder
     from miniclip.plots import plot_image_grid
     from miniclip.trained_run import load_run
     from miniclip.usage import search_images, shorten
 
-    if args.out is not None:  # checked before anything is loaded or encoded
-        if Path(args.out).is_dir():
-            raise ValueError(
-                f"--out {args.out} is a folder: give the PNG file to write, e.g. {Path(args.out) / 'search.png'}"
-            )
-        if Path(args.out).suffix.lower() != ".png":
-            raise ValueError(f"--out {args.out}: the grid is written as a PNG, so its name must end in .png")
+    out = check_output_file(args.out or run_folder(args.checkpoint) / "search.png", ".png")  # before any loading
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
     run.require_text_encoder("searching images by a text query (the query is embedded)")
     ckpt = run.checkpoint
@@ -288,7 +318,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         on_warning=_warner("search"),
     )
     titles = [f"{dataset.class_names[dataset.test_labels[i]]} {s:.2f}" for i, s in zip(indices, scores, strict=True)]
-    out = Path(args.out) if args.out else Path(ckpt.path).parent / "search.png"
     plot_image_grid(dataset.test_images[indices], titles, out, ncols=min(8, len(indices)))
     print(f"best {len(indices)} test images for {shorten(args.query)!r}: {', '.join(titles)}")
     print(f"saved {out}")
@@ -296,10 +325,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from miniclip.probe.report import check_out, measure, write_report
+    from miniclip.atomic import check_output_folder
+    from miniclip.evaluate import run_folder
+    from miniclip.probe.report import measure, write_report
 
-    if args.out is not None:
-        check_out(args.out)  # before minutes of work
+    out = check_output_folder(args.out or run_folder(args.checkpoint) / "probe")  # before minutes of work
     probe = measure(
         args.checkpoint,
         sigmas=args.blur,
@@ -310,7 +340,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
     )
-    out = Path(args.out) if args.out else Path(probe.run).parent / "probe"
     write_report(probe, out)
     print((out / "summary.md").read_text(encoding="utf-8"), end="")
     print(f"figures, summary.json and summary.md in {out}")
@@ -318,16 +347,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from miniclip.compare import format_comparison, learning_curve, plot_learning_curves
+    from miniclip.atomic import check_output_file
+    from miniclip.compare import format_comparison, load_curves, plot_learning_curves
 
-    if args.label and len(args.label) != len(args.runs):
-        raise ValueError(f"{len(args.label)} --label value(s) for {len(args.runs)} runs: give one per run, or none")
-    if Path(args.out).suffix.lower() != ".png" or Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out}: the figure is written as a PNG, so give a file name ending in .png")
-    labels = args.label or [None] * len(args.runs)
-    curves = [learning_curve(run, label, args.templates) for run, label in zip(args.runs, labels, strict=True)]
+    out = check_output_file(args.out, ".png")  # before any run is read
+    curves = load_curves(args.runs, args.label, args.templates)  # refuses runs that do not compare, before drawing
     print(format_comparison(curves))
-    print(f"saved {plot_learning_curves(curves, args.out, title=args.title or '')}")
+    print(f"saved {plot_learning_curves(curves, out, title=args.title or '')}")
     return 0
 
 
@@ -398,7 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
         "layer, the contrastive head and the whole model. Exits 1 if any check fails.",
     )
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only checks whose name contains one of these words")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and upstream gradients")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed for weights, inputs and upstream gradients (default 0)"
+    )
     p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser(
@@ -408,16 +436,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a CLIP with a progress bar; evaluate zero-shot every epoch; write metrics.jsonl, "
         "curves.png and an atomic checkpoint to the output folder. Ctrl-C saves; --resume continues.",
     )
-    p.add_argument("--config", choices=sorted(CONFIGS), help="named configuration (default: cpu, gpu or shapes)")
-    p.add_argument("--data", help="cifar10 (default), shapes, or a folder with one sub-folder per class")
+    p.add_argument(
+        "--config",
+        choices=sorted(CONFIGS),
+        help="named configuration (default: cpu; gpu with --device gpu; shapes with --data shapes)",
+    )
+    p.add_argument(
+        "--data",
+        help=f"cifar10, shapes, or a folder with one sub-folder per class ({_config_default('data')}; "
+        "without --config: cifar10)",
+    )
     p.add_argument("--data-dir", help="where datasets are kept (default: $MINICLIP_DATA or ./datasets)")
-    p.add_argument("--out", help="output folder for checkpoint, metrics and plots")
+    p.add_argument(
+        "--out",
+        help=f"output folder for checkpoint, metrics and plots ({_config_default('out_dir')}; "
+        "runs/<folder name> for --data FOLDER)",
+    )
     p.add_argument("--epochs", type=_positive_int, help=f"epochs to train ({_config_default('epochs')})")
     p.add_argument(
         "--batch-size", type=_positive_int, help=f"image-caption pairs per step ({_config_default('batch_size')})"
     )
     p.add_argument("--lr", type=_positive, help=f"peak learning rate ({_config_default('lr')})")
-    p.add_argument("--seed", type=int, help=f"seed of weights, shuffling and augmentation ({_config_default('seed')})")
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        help=f"seed of weights, shuffling and augmentation ({_config_default('seed')})",
+    )
     p.add_argument(
         "--image-encoder",
         choices=IMAGE_ENCODERS,
@@ -442,14 +486,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--n-train",
         type=_positive_int,
-        help="training images: shapes draws this many (default 4000); CIFAR-10 and folders keep a seeded subset "
-        "of their training split (default: all of it)",
+        help=f"training images: shapes draws this many (default 4000{_preset_sizes('n_train')}); CIFAR-10 and "
+        "folders keep a seeded subset of their training split (default: all of it); a configuration's sizes apply "
+        "only to the dataset it names",
     )
-    p.add_argument("--n-test", type=_positive_int, help="test images, likewise (shapes' default 1000; others: all)")
+    p.add_argument(
+        "--n-test",
+        type=_positive_int,
+        help=f"test images, likewise (shapes' default 1000{_preset_sizes('n_test')}; others: all)",
+    )
     p.add_argument(
         "--test-fraction",
         type=_fraction,
-        help="a folder of your own images: the share of each class held out for testing (default 0.2)",
+        help="a folder of your own images: the share of each class held out for testing (default 0.2); "
+        "cifar10 and shapes come with their test split",
     )
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     p.add_argument(
@@ -458,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run saved in the output folder with the configuration it was started with; "
         "flags given as well must match it, except --epochs (more epochs than trained: the schedule is recomputed)",
     )
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, memory_hint="give a smaller --batch-size or --n-train")
 
     p = sub.add_parser(
         "eval",
@@ -551,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layer-steps", type=_positive_int, default=3, help="steps of the per-layer pass (default 3)")
     p.add_argument("--gemm-size", type=_positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, memory_hint="give a smaller --batch-size or --gemm-size")
 
     p = sub.add_parser(
         "compare",
@@ -594,11 +644,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="test images per class in the maps and the persistence diagrams (default: 100, or the smallest class)",
     )
     p.add_argument("--rank", type=_positive_int, default=5, help="dimensions of each class's subspace (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsample and of t-SNE (default 0)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the subsample and of t-SNE (default 0)")
     p.add_argument("--out", help="folder for the figures and the summary (default: probe/ in the run folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_probe)
+    p.set_defaults(func=cmd_probe, memory_hint="give fewer --points or --blur values")
     return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP, handled as Ctrl-C: a ``KeyboardInterrupt``, so every clean-up on the way out runs."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _command_context(command: str) -> Iterator[None]:
+    """While a command runs: SIGTERM/SIGHUP interrupt like Ctrl-C, and warnings print as one line, no source."""
+
+    def show(message: Warning | str, *rest: object, **kwargs: object) -> None:
+        print(f"miniclip {command}: warning: {message}", file=sys.stderr)
+
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals} if main_thread else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show  # type: ignore[assignment]  # restored by catch_warnings
+            yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -606,10 +680,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if "device" in args:
-            backend.set_device(args.device)
-        status = int(args.func(args))
-        sys.stdout.flush()  # a reader that left shows up here, inside the handlers below, not at exit
+        with _command_context(args.command):
+            if "device" in args:
+                backend.set_device(args.device)
+            else:
+                backend.environment_device()  # a bad MINICLIP_DEVICE is named now, not inside some later step
+            status = int(args.func(args))
+            sys.stdout.flush()  # a reader that left shows up here, inside the handlers below, not at exit
         return status
     except backend.DeviceUnavailableError as exc:
         print(f"miniclip: error: {exc}", file=sys.stderr)
@@ -620,8 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # bad values, missing or corrupt files, failed downloads
         print(f"miniclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("miniclip: interrupted", file=sys.stderr)
+    except MemoryError as exc:  # NumPy's message says how much; CuPy's OutOfMemoryError is a MemoryError too
+        detail = f" ({exc})" if str(exc) else ""
+        hint = getattr(args, "memory_hint", "close other programs, or use a machine with more memory")
+        print(f"miniclip {args.command}: error: out of memory{detail}; {hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"miniclip: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

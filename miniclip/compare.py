@@ -12,12 +12,18 @@ reach a zero-shot accuracy. Every run here logs its zero-shot accuracy once per 
 **The efficiency ratio** of two runs A and B: take the accuracy both reach, the lower of
 their final accuracies; find where each curve first reaches it (linear interpolation between
 epochs, in images seen); the ratio is the larger of the two image counts over the smaller —
-how many times more images the slower run needed for the same accuracy (*at least* that many
-times, when the faster run was past that accuracy at its first evaluation). Usually the slower
-run's level is its final accuracy, reached with its whole budget, and the faster run got
-there part-way through its own. (With a warm-up + cosine schedule a point part-way through a
-run is not what a shorter run would end at — the learning rate is still high there — so the
-ratio is the one these two runs show, not a law.)
+how many times more images the slower run needed for the same accuracy. It is given only when
+both crossings lie between two evaluations: a run that had reached that accuracy by its first
+evaluation got there somewhere before it, and when is not known (a one-epoch run is evaluated
+once), so then there is no ratio, and the comparison says which run lacks the resolution.
+Usually the slower run's level is its final accuracy, reached with its whole budget, and the
+faster run got there part-way through its own. (With a warm-up + cosine schedule a point
+part-way through a run is not what a shorter run would end at — the learning rate is still
+high there — so the ratio is the one these two runs show, not a law.)
+
+Curves compare only when they were measured on the same test images: :func:`load_curves`
+refuses runs of different datasets, classes or test splits (:func:`evaluation_differences`),
+a run given twice, and two runs under one label.
 
 Before their last epoch, runs of the ``cpu`` configuration evaluate on the first 2,000 test
 images only (``eval_images``), so the points of a curve carry about ±1 % of sampling noise.
@@ -29,13 +35,16 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
+from miniclip.checkpoint import checkpoint_file
+from miniclip.configs import NAMED_DATASETS, TrainConfig
 from miniclip.data.captions import ensemble_name
 from miniclip.plots import new_figure, save_figure
-from miniclip.trained_run import load_run
+from miniclip.trained_run import TrainedRun, load_run
 
 
 @dataclass
@@ -57,9 +66,146 @@ def learning_curve(path: str | os.PathLike[str], label: str | None = None, templ
     ``templates`` names one of the logged template sets; by default the dataset's prompt
     ensemble (:func:`miniclip.data.captions.ensemble_name`). Images seen are logged with each
     epoch; for a run trained before they were, the number of training images comes from the
-    run's dataset, rebuilt as in training (never downloaded).
+    run's dataset, rebuilt as in training (never downloaded). ``label`` defaults to the run
+    folder's name.
     """
     run = load_run(path)
+    return _curve(run, label or Path(run.checkpoint.path).parent.name, templates)
+
+
+def load_curves(
+    paths: Sequence[str | os.PathLike[str]],
+    labels: Sequence[str] | None = None,
+    templates: str | None = None,
+) -> list[Curve]:
+    """The curves of the runs at ``paths``, checked to compare; ``ValueError`` naming the runs if they do not.
+
+    Each run is given once; the labels (``labels``, one per run, or by default
+    :func:`default_labels`) are all different; and every two runs were evaluated on the same
+    test images, with the same classes (:func:`evaluation_differences`). All of it is decided
+    from the checkpoints, without loading any image, before anything is drawn.
+    """
+    files = [checkpoint_file(path).resolve() for path in paths]
+    for i, j in combinations(range(len(paths)), 2):
+        if files[i] == files[j]:
+            raise ValueError(f"the run {files[i]} is given twice ({paths[i]} and {paths[j]}): give each run once")
+    if labels is not None and len(labels) != len(paths):
+        raise ValueError(f"{len(labels)} --label value(s) for {len(paths)} runs: give one per run, or none")
+    labels = list(labels) if labels is not None else default_labels(files)
+    for i, j in combinations(range(len(paths)), 2):
+        if labels[i] == labels[j]:
+            raise ValueError(
+                f"{paths[i]} and {paths[j]} are both labelled {labels[i]!r}: give each run its own --label"
+            )
+    runs = [load_run(path) for path in paths]
+    for i, j in combinations(range(len(paths)), 2):
+        if differences := evaluation_differences(runs[i], runs[j]):
+            raise ValueError(
+                f"{paths[i]} and {paths[j]} were not evaluated on the same test images ({'; '.join(differences)}), "
+                "so their curves do not compare: compare runs of one dataset, class set and test split"
+            )
+    return [_curve(run, label, templates) for run, label in zip(runs, labels, strict=True)]
+
+
+def default_labels(files: Sequence[Path]) -> list[str]:
+    """Each run's label: the shortest end of its folder's path that no other run's folder ends in.
+
+    ``runs/x`` and ``runs/y`` are ``x`` and ``y``; ``a/run`` and ``b/run`` are ``a/run`` and
+    ``b/run``. Two checkpoints (``.npz`` files) of one folder add their file names.
+    """
+    folders = [Path(file).parent for file in files]
+    labels = []
+    for file, folder in zip(files, folders, strict=True):
+        others = [other for other in folders if other != folder]
+        depth = next(k for k in range(1, len(folder.parts) + 1) if all(_end(folder, k) != _end(o, k) for o in others))
+        shared = folders.count(folder) > 1
+        labels.append(f"{_end(folder, depth)}/{Path(file).name}" if shared else _end(folder, depth))
+    return labels
+
+
+def _end(path: Path, k: int) -> str:
+    """The last ``k`` parts of ``path`` (all of it, root included, when it has no more)."""
+    return Path(*path.parts[-k:]).as_posix()
+
+
+def evaluation_differences(a: TrainedRun, b: TrainedRun) -> list[str]:
+    """What differs in how runs ``a`` and ``b`` were evaluated, from their saved configurations; empty if nothing.
+
+    A curve is the zero-shot accuracy on a run's test images, so two curves compare only when
+    they were measured on the same images, choosing among the same classes. What decides that:
+
+    - ``data``, the dataset: cifar10 or shapes by name, a folder by its resolved path.
+    - The class names, where both runs stored them: a folder's classes are its sub-folders,
+      which can change between two runs; choosing among other classes is another task.
+    - ``n_test``: shapes draws that many test images (None: 1000); CIFAR-10 and a folder keep
+      a seeded subset of that many (None: the whole test split).
+    - ``seed``: it draws the shapes' test images, so it matters for shapes always; it picks
+      the subset of CIFAR-10's or a folder's test split, so there when ``n_test`` is set; and
+      it splits each of a folder's classes into train and test, so for a folder always.
+    - ``test_fraction``: the share of each of a folder's classes held out for testing.
+    - ``eval_images``: the evaluations before the last epoch use only the first
+      ``eval_images`` test images (0, or as many as the split holds: all of them), so every
+      point of a curve but the last is measured on those. A one-epoch run has no such point.
+
+    How the runs trained (``n_train``, batch size, objective, epochs) is not here: those are
+    what a comparison is for. Nothing is loaded: the configurations alone decide.
+    """
+    ca, cb = a.config, b.config
+    if _dataset(ca) != _dataset(cb):
+        return [f"dataset {_dataset(ca)!r} against {_dataset(cb)!r}"]  # nothing else compares across datasets
+    differences = []
+    names_a, names_b = (run.checkpoint.train_config.get("state", {}).get("class_names") for run in (a, b))
+    if names_a is not None and names_b is not None and list(names_a) != list(names_b):
+        differences.append(_classes_differ(list(names_a), list(names_b)))
+    for field, (va, vb) in _split_fields(ca, cb).items():
+        if va != vb:
+            differences.append(f"{field} {va} against {vb}")
+    return differences
+
+
+def _dataset(cfg: TrainConfig) -> str:
+    """The dataset a run was trained on: ``cifar10`` or ``shapes``, or a folder's resolved path."""
+    return cfg.data if cfg.data in NAMED_DATASETS else str(Path(cfg.data).resolve())
+
+
+def _classes_differ(a: list[str], b: list[str]) -> str:
+    """How two lists of class names differ, in a few words."""
+    if len(a) != len(b):
+        return f"{len(a)} classes against {len(b)}"
+    first = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+    return f"class {first} is {a[first]!r} against {b[first]!r}"
+
+
+def _split_fields(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[object, object]]:
+    """The fields that choose the evaluations' test images, as runs ``a`` and ``b`` of one dataset set them.
+
+    Only those that matter for the dataset (:func:`evaluation_differences`), each a pair (a's, b's).
+    """
+    folder = a.data not in NAMED_DATASETS
+    fields: dict[str, tuple[object, object]] = {"n_test": (_n_test(a), _n_test(b))}
+    if a.data == "shapes" or folder or a.n_test is not None or b.n_test is not None:
+        fields["seed"] = (a.seed, b.seed)
+    if folder:
+        fields["test_fraction"] = (a.test_fraction, b.test_fraction)
+    fields["eval_images"] = (_eval_images(a), _eval_images(b))
+    return fields
+
+
+def _n_test(cfg: TrainConfig) -> int | None:
+    """The run's test-split size as configured: shapes' None is its 1000 (:func:`miniclip.data.load_dataset`)."""
+    return 1000 if cfg.data == "shapes" and cfg.n_test is None else cfg.n_test
+
+
+def _eval_images(cfg: TrainConfig) -> int:
+    """Test images of the evaluations before the last epoch; 0: all of them, or there are no such evaluations."""
+    n_test = _n_test(cfg)
+    if cfg.epochs == 1 or (n_test is not None and cfg.eval_images >= n_test):
+        return 0
+    return cfg.eval_images
+
+
+def _curve(run: TrainedRun, label: str, templates: str | None) -> Curve:
+    """The curve of ``run`` under ``label`` (:func:`learning_curve`)."""
     metrics = run.checkpoint.metrics
     if not metrics:
         raise ValueError(f"{run.checkpoint.path} holds no finished epoch: nothing to draw")
@@ -75,7 +221,7 @@ def learning_curve(path: str | os.PathLike[str], label: str | None = None, templ
         per_epoch = (len(run.dataset().train_labels) // run.config.batch_size) * run.config.batch_size
         seen = [m["epoch"] * per_epoch for m in epochs]
     return Curve(
-        label=label or Path(run.checkpoint.path).parent.name,
+        label=label,
         objective=run.checkpoint.model_config.objective,
         batch_size=run.config.batch_size,
         images_seen=np.array(seen, dtype=np.float64),
@@ -111,22 +257,41 @@ def images_to_reach(curve: Curve, accuracy: float) -> float:
 class Efficiency:
     """How many times more images the slower of two runs needed to reach the accuracy both reach."""
 
-    faster: str
+    faster: str  # the run that got there with fewer images (as far as its evaluations tell)
     slower: str
     accuracy: float  # the level compared: the lower final accuracy
-    images_faster: float
+    images_faster: float  # where its curve first reaches the level (its first point's, if already past it there)
     images_slower: float
-    ratio: float
-    at_least: bool  # the faster run was past the level at its first evaluation: it needed at most that many
+    ratio: float | None  # images_slower / images_faster; None when a crossing is not between two evaluations
+    unresolved: list[str]  # the runs at or past the level at their first evaluation: when they got there is unknown
 
 
 def efficiency(a: Curve, b: Curve) -> Efficiency:
-    """The efficiency ratio of runs ``a`` and ``b`` (module docstring)."""
+    """The efficiency ratio of runs ``a`` and ``b`` (module docstring): none unless both crossings are bracketed."""
     level = float(min(a.top1[-1], b.top1[-1]))
     na, nb = images_to_reach(a, level), images_to_reach(b, level)
     (fast, n_fast), (slow, n_slow) = ((a, na), (b, nb)) if na <= nb else ((b, nb), (a, na))
-    early = bool(fast.top1[0] >= level)  # already there after one epoch: when exactly is not known
-    return Efficiency(fast.label, slow.label, level, n_fast, n_slow, n_slow / n_fast, early)
+    unresolved = [c.label for c in (a, b) if c.top1[0] >= level]  # no evaluation below the level to interpolate from
+    ratio = None if unresolved else n_slow / n_fast
+    return Efficiency(fast.label, slow.label, level, n_fast, n_slow, ratio, unresolved)
+
+
+def _no_ratio(e: Efficiency, curves: Sequence[Curve]) -> str:
+    """Why there is no ratio for ``e``: which run(s) had reached the level by their first evaluation, in words."""
+    first = {c.label: int(c.images_seen[0]) for c in curves}
+    if len(e.unresolved) == 1:
+        (run,) = e.unresolved
+        past = f"{run} had already reached {e.accuracy:.1%} at its first evaluation ({first[run]:,} images)"
+        who = ("it", "it")
+    else:
+        a, b = (first[run] for run in e.unresolved)
+        seen = f"{a:,} images each" if a == b else f"{a:,} and {b:,} images"
+        past = f"{' and '.join(e.unresolved)} had already reached {e.accuracy:.1%} at their first evaluations ({seen})"
+        who = ("they", "them")
+    return (
+        f"{past}, so when {who[0]} got there is not known: no ratio; a run is evaluated once per epoch, "
+        f"so train {who[1]} with more epochs, of fewer images each, to see it"
+    )
 
 
 def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -170,7 +335,7 @@ def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], 
 
 
 def format_comparison(curves: Sequence[Curve]) -> str:
-    """A table of the runs' final accuracies, and the efficiency ratio of each run against the first."""
+    """A table of the runs' final accuracies, and the efficiency ratio of each run against the first (or why none)."""
     head = (
         f"{'run':<24} {'objective':<12} {'batch':>6} {'images seen':>12} {'top-1':>7} {'loss, step 0':>13} {'ln N':>6}"
     )
@@ -184,9 +349,11 @@ def format_comparison(curves: Sequence[Curve]) -> str:
         )
     for other in curves[1:]:
         e = efficiency(curves[0], other)
-        at_most, at_least = ("at most ", "at least ") if e.at_least else ("", "")
+        if e.ratio is None:
+            lines.append(_no_ratio(e, (curves[0], other)))
+            continue
         lines.append(
-            f"to reach {e.accuracy:.1%}: {e.faster} needed {at_most}{e.images_faster:,.0f} images, {e.slower} "
-            f"{e.images_slower:,.0f}, {at_least}{e.ratio:.1f}× as many"
+            f"to reach {e.accuracy:.1%}: {e.faster} needed {e.images_faster:,.0f} images, {e.slower} "
+            f"{e.images_slower:,.0f}, {e.ratio:.1f}× as many"
         )
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TARGETS = ("label_aware", "identity")
+NAMED_DATASETS = ("cifar10", "shapes")  # the datasets known by name; any other ``data`` is a folder of images
 
 
 @dataclass
@@ -172,10 +173,17 @@ CONFIGS: dict[str, TrainConfig] = {
 
 
 def named_config(name: str, **overrides: Any) -> TrainConfig:
-    """A copy of ``CONFIGS[name]`` with some fields replaced (``model`` entries are merged)."""
+    """A copy of ``CONFIGS[name]`` with some fields replaced (``model`` entries are merged).
+
+    A configuration's split sizes (``n_train``, ``n_test``: ``tiny`` draws 2,048 and 480 shapes)
+    were chosen for the dataset it names: with another ``data`` they fall back to that dataset's
+    own defaults (all of CIFAR-10 or a folder), unless they are given too.
+    """
     if name not in CONFIGS:
         raise ValueError(f"unknown configuration {name!r}; choose from {sorted(CONFIGS)}")
     base = CONFIGS[name].to_dict()
+    if overrides.get("data", base["data"]) != base["data"]:  # another dataset: its own default sizes
+        overrides = {"n_train": None, "n_test": None, **overrides}
     model = {**base.pop("model"), **overrides.pop("model", {})}
     cfg = TrainConfig.from_dict({**base, **overrides, "model": model})
     cfg.validate()

@@ -13,15 +13,17 @@ split; anything else is refused before any image is encoded, naming both runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from miniclip.atomic import check_output_folder
 from miniclip.data import ImageTextDataset
 from miniclip.data.captions import ensemble_name, ensemble_templates
-from miniclip.evaluate import output_folder, write_summary
+from miniclip.evaluate import run_folder, write_report
 from miniclip.layers.softmax import softmax
 from miniclip.plots import plot_confusion
 from miniclip.predictive import PredictiveModel
@@ -83,7 +85,7 @@ def evaluate_ensemble(
     """
     if len(paths) < 2:
         raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
-    out = output_folder(Path(out_dir))
+    out = check_ensemble_folder(out_dir, paths)
     runs = [load_run(p) for p in paths]
     seen: dict[Path, str] = {}
     for p, run in zip(paths, runs, strict=True):
@@ -117,14 +119,33 @@ def evaluate_ensemble(
         f"{'zero-shot':<{width}} {'top-1':>7} {'top-5':>7}",
     ]
     lines += [f"{name:<{width}} {r['top1']:7.1%} {r['top5']:7.1%}" for name, r in [*members, ("ensemble", combined)]]
-    plot_confusion(
-        combined["confusion"], dataset.class_names, out / "confusion.png", title=f"ensemble of {len(runs)} runs"
-    )
-    lines += ["", f"plots: {out / 'confusion.png'}"]
     summary = {
         "members": [{"checkpoint": name, "top1": r["top1"], "top5": r["top5"]} for name, r in members],
         "ensemble": {"top1": combined["top1"], "top5": combined["top5"], "per_class": combined["per_class"]},
         "prompts": ensemble,
     }
-    write_summary(out, summary)
+    title = f"ensemble of {len(runs)} runs"
+    plots = {
+        "confusion.png": lambda file: plot_confusion(combined["confusion"], dataset.class_names, file, title=title)
+    }
+    written = write_report(out, summary, plots)
+    lines += ["", "plots: " + ", ".join(map(str, written))]
     return "\n".join(lines)
+
+
+def check_ensemble_folder(out_dir: str | os.PathLike[str], paths: Sequence[str]) -> Path:
+    """The ensemble's output folder, refused (before anything is loaded) when it is, or lies in, a member's run folder.
+
+    A member's folder holds that run's own ``eval.json`` and plots; an ensemble written there
+    would replace some of them and leave others, a folder mixing two evaluations.
+    """
+    out = Path(out_dir).resolve()
+    for path in paths:
+        member = run_folder(path).resolve()
+        if out == member or member in out.parents:
+            where = "is" if out == member else "lies inside"
+            raise ValueError(
+                f"--out {out_dir} {where} the run folder of the member {path}, whose own eval.json and plots it would "
+                "overwrite: give the ensemble a folder of its own (e.g. runs/ensemble)"
+            )
+    return check_output_folder(out_dir)

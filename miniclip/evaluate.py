@@ -38,7 +38,7 @@ everything is computed before anything is written, so a refused evaluation write
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,8 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.atomic import write_atomically
+from miniclip.atomic import check_output_folder, json_text, staged_folder, write_text
 from miniclip.backend import get_array_module, to_device, to_host
+from miniclip.checkpoint import checkpoint_file
 from miniclip.data import ImageTextDataset
 from miniclip.data.captions import ensemble_name, fill, report_templates
 from miniclip.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
@@ -75,17 +76,28 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.sort(first)[:n]
 
 
-def output_folder(out: Path) -> Path:
-    """``out``, refused with a one-line message when it is a file (checked before any work)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file: the plots and eval.json need a folder (give another --out)")
-    return out
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder of the run at ``path`` (a run folder or its ``.npz``), known before anything is loaded."""
+    return checkpoint_file(path).parent
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> None:
-    text = json.dumps(summary, indent=2, default=float) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "eval.json", lambda f: f.write(text.encode("utf-8")))
+def percent(value: float | None, width: int = 0) -> str:
+    """An accuracy as ``81.2%`` (right-aligned in ``width``), or ``no test images`` where none was measured."""
+    return "no test images" if value is None or value != value else f"{value:{width}.1%}"  # NaN alone is ≠ itself
+
+
+def write_report(out: Path, summary: dict[str, Any], plots: dict[str, Callable[[Path], Any]]) -> list[Path]:
+    """Draw each plot (``draw(path)``) and write ``eval.json`` into ``out``, all appearing together; their paths.
+
+    The files are staged beside ``out`` (:func:`~miniclip.atomic.staged_folder`): an interrupted
+    evaluation leaves ``out`` as it was, never a new figure beside an old ``eval.json``. The JSON
+    is strict: an accuracy that could not be measured is ``null``.
+    """
+    with staged_folder(out) as staging:
+        for name, draw in plots.items():
+            draw(staging / name)
+        write_text(staging / "eval.json", json_text(summary, indent=2) + "\n")
+    return [out / name for name in plots]
 
 
 def _heldout_extra(result: dict[str, Any]) -> str:
@@ -111,9 +123,9 @@ def evaluate_run(
     ``linear_probe`` adds :func:`linear_probe_report`; ``progress`` gets a line before each of
     its slow steps.
     """
+    out = check_output_folder(out_dir or run_folder(path))  # before anything is loaded
     run = load_run(path)
     ckpt, normalize_fn = run.checkpoint, run.normalize
-    out = output_folder(Path(out_dir) if out_dir else ckpt.path.parent)
     dataset = run.dataset(data, data_dir)
     model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
 
@@ -130,16 +142,16 @@ def evaluate_run(
     ensemble = ensemble_name(dataset)
     best = results[ensemble]
     lines += ["", f"per-class top-1 ({ensemble}):"]
-    lines += [f"  {c:<24} {a:6.1%}" for c, a in zip(dataset.class_names, best["per_class"], strict=True)]
+    lines += [f"  {c:<24} {percent(a, 6)}" for c, a in zip(dataset.class_names, best["per_class"], strict=True)]
     summary: dict[str, Any] = {
         "checkpoint": str(ckpt.path),
         "zero_shot": {
             name: {k: r[k] for k in ("top1", "top5")} | {"per_class": r["per_class"]} for name, r in results.items()
         },
     }
-    plots: dict[str, Callable[[], Any]] = {
-        "confusion.png": lambda: plot_confusion(
-            best["confusion"], dataset.class_names, out / "confusion.png", title=f"zero-shot confusion ({ensemble})"
+    plots: dict[str, Callable[[Path], Any]] = {
+        "confusion.png": lambda file: plot_confusion(
+            best["confusion"], dataset.class_names, file, title=f"zero-shot confusion ({ensemble})"
         )
     }
 
@@ -150,8 +162,8 @@ def evaluate_run(
         chosen = _first_of_each_class(dataset.test_labels, pairs)
         captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
         caption_embs = encode_texts(model, tokenizer, captions, length)  # (pairs, d)
-        plots["similarity.png"] = lambda: plot_similarity(
-            image_embs[chosen], caption_embs, dataset.test_images[chosen], captions, out / "similarity.png"
+        plots["similarity.png"] = lambda file: plot_similarity(
+            image_embs[chosen], caption_embs, dataset.test_images[chosen], captions, file
         )
         block, summary["recall"] = retrieval_report(run, dataset, image_embs)
         lines += ["", *block]
@@ -160,10 +172,8 @@ def evaluate_run(
         block, summary["linear_probe"] = linear_probe_report(run, dataset, best, ensemble, progress)
         lines += ["", *block]
 
-    for draw in plots.values():  # everything is computed: now write
-        draw()
-    lines += ["", "plots: " + ", ".join(str(out / name) for name in plots)]
-    write_summary(out, summary)
+    written = write_report(out, summary, plots)  # everything is computed: now write
+    lines += ["", "plots: " + ", ".join(map(str, written))]
     return "\n".join(lines)
 
 
@@ -236,7 +246,7 @@ def _top1(predictions: np.ndarray, labels: np.ndarray, heldout: np.ndarray | Non
     out = {"top1": float(right.mean())}
     if heldout is not None:
         for part, keep in (("heldout", heldout), ("seen", ~heldout)):
-            out[f"{part}_top1"] = float(right[keep].mean()) if keep.any() else float("nan")
+            out[f"{part}_top1"] = float(right[keep].mean()) if keep.any() else None  # none of that part
     return out
 
 
@@ -313,7 +323,7 @@ def linear_probe_report(
             continue
         extra = ""
         if heldout is not None:
-            extra = f"  held-out combinations {row['heldout_top1']:.1%}, seen {row['seen_top1']:.1%}"
+            extra = f"  held-out combinations {percent(row['heldout_top1'])}, seen {percent(row['seen_top1'])}"
         if row.get("converged") is False:
             extra += f"  (stopped after {PROBE_STEPS} steps, not converged)"
         lines.append(f"  {name:<30} {row['top1']:6.1%}{extra}")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.atomic import write_atomically
+from miniclip.atomic import json_text, write_text
 
 WORD = re.compile(r"[^\W_]+")  # a run of letters or digits; everything else separates words
 PAD, UNK, START, END = 0, 1, 2, 3
@@ -48,6 +48,32 @@ def words(caption: str) -> list[str]:
     if not isinstance(caption, str):
         raise ValueError(f"a caption must be a str, got {type(caption).__name__}: {caption!r}")
     return WORD.findall(caption.lower())
+
+
+def indistinct(names: Sequence[str]) -> tuple[str | None, tuple[str, str] | None]:
+    """Names a tokenizer cannot tell apart: the first with no words, and the first pair of the same words.
+
+    Returns ``(wordless, same)``: ``wordless`` is the first of ``names`` that :func:`words` turns
+    into nothing (``"!!!"``, an emoji), ``same`` the first pair ``(earlier, later)``, in the order
+    of ``names``, that it turns into the same words (``"Cat"`` and ``"cat"``, ``"c++"`` and
+    ``"c#"``); either is ``None`` when there is none. Wordless names are not paired with each
+    other: having no words is what is wrong with them. Captions or prompts made from such names
+    would be identical (or say nothing), so a model could never tell their classes apart.
+    """
+    if isinstance(names, str):
+        raise ValueError("indistinct takes a list of names, not one string")
+    wordless: str | None = None
+    same: tuple[str, str] | None = None
+    seen: dict[tuple[str, ...], str] = {}
+    for name in names:
+        key = tuple(words(name))
+        if not key:
+            wordless = name if wordless is None else wordless
+        elif key in seen:
+            same = (seen[key], name) if same is None else same
+        else:
+            seen[key] = name
+    return wordless, same
 
 
 class Tokenizer:
@@ -120,8 +146,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the vocabulary as JSON, atomically (:func:`~miniclip.atomic.write_atomically`)."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+        write_text(path, json_text(self.to_dict(), ensure_ascii=False, indent=0) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Tokenizer:

@@ -24,12 +24,11 @@ configurations of :mod:`miniclip.configs`.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import json
 import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miniclip import backend
-from miniclip.atomic import write_atomically
+from miniclip.atomic import check_output_folder, json_text, write_text
 from miniclip.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.clip import CLIP
-from miniclip.configs import TrainConfig
+from miniclip.configs import NAMED_DATASETS, TrainConfig
 from miniclip.data import load_dataset
 from miniclip.data.augment import (
     CIFAR10_MEAN,
@@ -68,48 +67,23 @@ CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 
 FLIP_P = 0.5  # probability of mirroring a training image
 
 
-PROBE_FILE = ".miniclip-write-check"  # written and removed in the output folder before the first step
+# The signals that stop a run the way Ctrl-C does (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt_now(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint, if any, is kept."""
 
 
-def prepare_out_dir(out: Path, *, create: bool = True) -> None:
-    """Make sure checkpoints can be written to ``out`` before any training: create it, prove it writable.
-
-    Raises ``ValueError`` saying in words what is wrong: ``out`` is a file, lies under a file, or
-    cannot be written (read-only, no permission). Writing is proven the way checkpoints are
-    written, by an atomic write of a small file (removed again). ``create=False`` (a resume)
-    leaves a missing folder alone for the checkpoint loader to report.
-    """
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"the output folder {out} is a file, not a folder: choose another --out")
-    if not out.exists():
-        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-        if blocker is not None:
-            raise ValueError(f"cannot create the output folder {out}: {blocker} is a file, not a folder")
-        if not create:
-            return
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
-    probe = out / PROBE_FILE
-    try:
-        write_atomically(probe, lambda f: f.write(b"miniclip checks that it can write here\n"))
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            reason = f"it is not writable ({reason})"
-        raise ValueError(
-            f"cannot write to the output folder {out}: {reason}; choose another --out or make it writable"
-        ) from None
-
-
 def check_splits(dataset: ImageTextDataset, data: str) -> None:
-    """Refuse, before the first step, a dataset whose training or test split is empty (naming the sizes)."""
+    """Refuse, before the first step, a dataset whose training or test split is empty (naming the sizes).
+
+    A class with no test image is allowed (the others can still be measured) but named in a warning.
+    """
     n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
     if n_train == 0 or n_test == 0:
         empty = "test" if n_train else "training"
@@ -119,9 +93,21 @@ def check_splits(dataset: ImageTextDataset, data: str) -> None:
             f"split, so each class needs enough images for both (a class's test share is rounded, "
             f"so a class of 2 images gives none)"
         )
-
-
-NAMED_DATASETS = ("cifar10", "shapes")  # dataset names, kept as they are; anything else is a folder
+    counts = np.bincount(dataset.test_labels, minlength=len(dataset.class_names))  # (K,) test images per class
+    untested = [name for name, n in zip(dataset.class_names, counts, strict=True) if n == 0]
+    if untested:
+        shown = ", ".join(map(repr, untested[:5])) + (", ..." if len(untested) > 5 else "")
+        why = (
+            "a folder's class holds out round(test_fraction × its images), so a class of 2 images keeps both for "
+            "training at 0.2: add images or raise --test-fraction"
+            if data not in NAMED_DATASETS
+            else f"the {n_test} test images miss them: give a larger --n-test"
+        )
+        warnings.warn(
+            f"{len(untested)} of the {len(counts)} classes have no test images ({shown}): their zero-shot accuracy "
+            f"cannot be measured and is reported as 'no test images' ({why})",
+            stacklevel=2,
+        )
 
 
 def resolved_paths(cfg: TrainConfig) -> TrainConfig:
@@ -226,7 +212,7 @@ class Trainer:
         # A folder that is a file or lies under one is refused before the data loads (a download
         # may take minutes); the folder is created only once the data has loaded, so a bad --data
         # leaves nothing behind.
-        prepare_out_dir(self.out, create=False)
+        check_output_folder(self.out)
         self.dataset = load_dataset(
             cfg.data,
             cfg.data_dir,
@@ -238,7 +224,7 @@ class Trainer:
         check_splits(self.dataset, cfg.data)
         # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
         self.cfg = cfg = resolved_paths(cfg)
-        prepare_out_dir(self.out, create=not resume)
+        check_output_folder(self.out, create=not resume)
         if len(self.dataset.train_labels) < cfg.batch_size:
             raise ValueError(
                 f"batch size {cfg.batch_size} is larger than the {len(self.dataset.train_labels)} training images"
@@ -394,13 +380,14 @@ class Trainer:
 
         Ctrl-C does not cut a step in half: the first one asks the loop to stop at the next step
         boundary, where it saves a checkpoint (with its position inside the epoch) and raises
-        ``KeyboardInterrupt``; a second Ctrl-C stops at once. ``on_step(step)`` is called at every
-        boundary (tests raise ``KeyboardInterrupt`` from it to simulate Ctrl-C).
+        ``KeyboardInterrupt``; a second Ctrl-C stops at once. SIGTERM and SIGHUP (a ``kill``, a
+        closed terminal, a batch system's time limit) do the same. ``on_step(step)`` is called at
+        every boundary (tests raise ``KeyboardInterrupt`` from it to simulate Ctrl-C).
         """
         self._stop_requested = False
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, self._request_stop)
+            previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
         try:
             while self.epoch < self.cfg.epochs:
                 self._run_epoch(on_step)
@@ -409,8 +396,8 @@ class Trainer:
             self.save()  # --resume continues from this very step
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return self.metrics
 
     # -- the state between two whole steps -------------------------------------------------
@@ -439,21 +426,22 @@ class Trainer:
         self._snapshot_rng = self.augment_rng.bit_generator.state
 
     def _restore_snapshot(self) -> None:
-        # Yet another Ctrl-C during the roll-back would leave it half done: ignored for these few copies.
+        # Yet another signal during the roll-back would leave it half done: ignored for these few copies.
         guard = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if guard else None
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS} if guard else {}
         try:
             for k, a in self._snapshot_arrays().items():
                 a[...] = self._snapshot[k]
             self.optimizer.t = self._snapshot_t
             self.augment_rng.bit_generator.state = self._snapshot_rng
         finally:
-            if guard:
-                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else _interrupt_now)
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         self._stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+        for sig in STOP_SIGNALS:  # a second signal interrupts at once
+            signal.signal(sig, _interrupt_now)
 
     def _flush_losses(self) -> list[float]:
         """Bring the losses of the last few steps to the host (one wait for the device), check them, sum them."""
@@ -538,8 +526,7 @@ class Trainer:
         self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
         self._order_state = self.order_rng.bit_generator.state
         self.save()
-        lines = "".join(json.dumps(m) + "\n" for m in self.metrics)
-        write_atomically(self.out / "metrics.jsonl", lambda f: f.write(lines.encode("utf-8")))
+        write_text(self.out / "metrics.jsonl", "".join(json_text(m) + "\n" for m in self.metrics))
         plot_curves(self.metrics, self.out / "curves.png")
         if self.show_progress:
             accuracies = ", ".join(f"{name} {v['top1']:.1%}" for name, v in self.metrics[-1]["zero_shot"].items())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from miniclip.checkpoint import Checkpoint, load_checkpoint
-from miniclip.configs import TrainConfig
+from miniclip.configs import NAMED_DATASETS, TrainConfig
 from miniclip.data import ImageTextDataset, load_dataset
 from miniclip.data.augment import normalize
 from miniclip.predictive import NO_TEXT_ENCODER, PredictiveModel
@@ -55,13 +55,13 @@ class TrainedRun:
         and not when it is another kind, whose splits they were never meant for.
         """
         cfg = self.config
-        if data is None and cfg.data not in ("cifar10", "shapes") and not Path(cfg.data).is_dir():
+        if data is None and cfg.data not in NAMED_DATASETS and not Path(cfg.data).is_dir():
             relative = "" if Path(cfg.data).is_absolute() else f" (a relative path, here {Path(cfg.data).absolute()})"
             raise ValueError(
                 f"the run was trained on the image folder {cfg.data!r}, which does not exist from here{relative}: "
                 "it has moved, or the run was trained from another directory; give the folder with --data"
             )
-        named = ("cifar10", "shapes")
+        named = NAMED_DATASETS
         same_kind = data is None or data == cfg.data or (data not in named and cfg.data not in named)
         sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction} if same_kind else {}
         return load_dataset(data or cfg.data, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)

@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from miniclip.backend import get_array_module, to_host
 from miniclip.data.folder import ImageTooLargeError, load_image
 from miniclip.layers.softmax import softmax
-from miniclip.tokenizer import Tokenizer, words
+from miniclip.tokenizer import Tokenizer, indistinct, words
 from miniclip.zeroshot import class_embeddings, encode_images, encode_texts
 
 UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -158,17 +158,15 @@ def scorable_labels(
     """The labels that can be scored, in order; the others are named to ``on_warning`` (see :func:`classify_images`)."""
     if isinstance(labels, str) or len(labels) == 0:
         raise ValueError(f"labels must be a non-empty list of strings, got {labels!r}")
-    seen: dict[tuple[str, ...], str] = {}
-    for label in labels:
-        if not isinstance(label, str) or not words(label):
-            raise ValueError(f"label {label!r} has no words (letters or digits): every label must name something")
-        key = tuple(words(label))
-        if key in seen:
-            raise ValueError(
-                f"labels must be distinct: {seen[key]!r} and {label!r} are the same words to the tokenizer "
-                "(it lower-cases and drops punctuation), so they would get the same score"
-            )
-        seen[key] = label
+    not_text = [label for label in labels if not isinstance(label, str)]
+    wordless, same = (not_text[0], None) if not_text else indistinct(labels)  # the tokenizer's test of distinctness
+    if wordless is not None:
+        raise ValueError(f"label {wordless!r} has no words (letters or digits): every label must name something")
+    if same is not None:
+        raise ValueError(
+            f"labels must be distinct: {same[0]!r} and {same[1]!r} are the same words to the tokenizer "
+            "(it lower-cases and drops punctuation), so they would get the same score"
+        )
     kept, dropped = [], []
     for label in labels:
         unknown = unknown_words(tokenizer, label)

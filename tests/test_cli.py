@@ -67,7 +67,7 @@ BAD = {
     "negative lr": (["walkthrough", "--lr", "-1"], "expected a positive number, got '-1'"),
     "device tpu": (["--device", "tpu", "gradcheck"], "invalid choice: 'tpu'"),
     "sub device tpu": (["gradcheck", "--device", "tpu"], "invalid choice: 'tpu'"),
-    "bad seed": (["gradcheck", "--seed", "x"], "invalid int value: 'x'"),
+    "bad seed": (["gradcheck", "--seed", "x"], "argument --seed: expected a whole number >= 0, got 'x'"),
     "bad command": (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
     "no command": ([], "the following arguments are required: COMMAND"),
 }

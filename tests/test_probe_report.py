@@ -171,19 +171,19 @@ def test_a_missing_run_and_an_out_file_are_named(run, tmp_path) -> None:
 
 
 def test_check_sigmas_sorts_and_refuses() -> None:
-    assert report.check_sigmas([3, 1, 3]) == [1.0, 3.0]
+    assert report.check_sigmas([3, 1, 3], 32) == [1.0, 3.0]
     with pytest.raises(ValueError, match="at least one"):
-        report.check_sigmas([])
+        report.check_sigmas([], 32)
     with pytest.raises(ValueError, match="finite and > 0"):
-        report.check_sigmas([1, float("inf")])
+        report.check_sigmas([1, float("inf")], 32)
 
 
 def test_default_points_follow_the_smallest_class() -> None:
     names = ["a", "b"]
-    assert report.check_class_sizes(np.array([500, 40]), names, None, 5) == 40
-    assert report.check_class_sizes(np.array([500, 400]), names, None, 5) == report.DEFAULT_POINTS
+    assert report.check_class_sizes(np.array([500, 40]), names, None, 5, 128) == 40
+    assert report.check_class_sizes(np.array([500, 400]), names, None, 5, 128) == report.DEFAULT_POINTS
     with pytest.raises(ValueError, match="class 'b' has 4"):
-        report.check_class_sizes(np.array([500, 4]), names, None, 5)
+        report.check_class_sizes(np.array([500, 4]), names, None, 5, 128)
 
 
 def test_figures_refuse_mismatched_input(tmp_path) -> None:

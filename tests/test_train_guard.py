@@ -11,11 +11,13 @@ import pytest
 from PIL import Image
 from test_train import tiny
 
+from miniclip import atomic as atomic_module
 from miniclip import cli
 from miniclip import train as train_module
+from miniclip.atomic import WRITE_CHECK
 from miniclip.checkpoint import load_checkpoint
 from miniclip.configs import CONFIGS, TrainConfig
-from miniclip.train import PROBE_FILE, Trainer, train
+from miniclip.train import Trainer, train
 from miniclip.trained_run import load_run
 
 
@@ -45,10 +47,15 @@ def test_a_read_only_out_folder_is_refused_before_the_first_step(tmp_path, monke
     def read_only(path, write):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(train_module, "write_atomically", read_only)
+    monkeypatch.setattr(atomic_module, "write_atomically", read_only)
     message, steps = _train_counting_steps(tiny(tmp_path, epochs=1))
     assert steps == 0
-    out = tmp_path / "run"
+    out = tmp_path / "run"  # not there yet: the folder it would be made in is the one proven writable
+    assert f"cannot write to {tmp_path}, where the output folder {out} would go: it is not writable" in message
+    assert "(Read-only file system)" in message
+    out.mkdir()
+    message, steps = _train_counting_steps(tiny(tmp_path, epochs=1))
+    assert steps == 0
     assert f"cannot write to the output folder {out}: it is not writable (Read-only file system)" in message
 
 
@@ -67,7 +74,7 @@ def test_an_out_folder_without_write_permission_is_refused_before_the_first_step
 
 def test_the_write_check_leaves_only_the_run_behind(tmp_path):
     train(tiny(tmp_path, epochs=1), show_progress=False)
-    assert not (tmp_path / "run" / PROBE_FILE).exists()
+    assert not (tmp_path / "run" / WRITE_CHECK).exists()
 
 
 def test_a_folder_dataset_with_an_empty_test_split_is_refused_before_the_first_step(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from miniclip.backend import check_memory
 from miniclip.data.augment import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -36,8 +37,6 @@ from miniclip.data.cifar10 import DownloadError, data_root, load_cifar10
 from miniclip.data.dataset import ImageTextDataset
 from miniclip.data.folder import MAX_PIXELS, ImageTooLargeError, load_folder
 from miniclip.data.shapes import load_shapes
-
-DATASETS = ("cifar10", "shapes")
 
 
 def load_dataset(
@@ -66,7 +65,10 @@ def load_dataset(
         return load_cifar10(data_dir, download=download).subset(n_train, n_test, seed)
     if name == "shapes":
         sizes = {"n_train": 4000 if n_train is None else n_train, "n_test": 1000 if n_test is None else n_test}
-        return load_shapes(**sizes, image_size=image_size or 32, seed=seed)
+        side = image_size or 32
+        drawn = f"--n-train {sizes['n_train']:,} and --n-test {sizes['n_test']:,} (shapes of 3×{side}×{side} bytes)"
+        check_memory(sum(sizes.values()) * 3 * side * side, drawn)
+        return load_shapes(**sizes, image_size=side, seed=seed)
     if Path(name).is_dir():
         folder = load_folder(name, image_size=image_size or 32, test_fraction=test_fraction, seed=seed)
         return folder.subset(n_train, n_test, seed)
@@ -80,7 +82,6 @@ __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "CLIP_CIFAR10_TEMPLATES",
-    "DATASETS",
     "MAX_PIXELS",
     "SHAPES_TEMPLATES",
     "TRAIN_TEMPLATES",

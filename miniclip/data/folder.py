@@ -19,7 +19,11 @@ pixel is decoded: a 12 KB PNG can declare 10000×10000 pixels. In a folder such 
 skipped like an unreadable one, its size given in the warning.
 
 A folder needs at least two classes: zero-shot classification among one class is always
-"right", and contrastive batches would all share one caption.
+"right", and contrastive batches would all share one caption. Class names must also be
+distinct words to the tokenizer (:func:`miniclip.tokenizer.indistinct`): folders ``Cat`` and
+``cat``, or ``c++`` and ``c#``, would get identical captions, and a name without letters or
+digits (``!!!``, an emoji) captions that say nothing, so such folders are refused, named,
+before any image is read.
 
 The split is made per class: a seeded shuffle of each class's images, the first
 ``round(test_fraction · n)`` of them for testing (always leaving at least one for training),
@@ -37,6 +41,7 @@ from PIL import Image, UnidentifiedImageError
 
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
+from miniclip.tokenizer import indistinct, words
 
 MAX_PIXELS = 40_000_000  # the most pixels an image may decode to (after a JPEG's draft scaling)
 
@@ -84,6 +89,24 @@ def load_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()  # (H, W, 3) → (3, H, W)
 
 
+def check_class_names(root: Path, folders: list[str], class_names: list[str]) -> None:
+    """``ValueError`` naming the class folder with no words, or two whose names read as the same words."""
+    wordless, same = indistinct(class_names)
+    if wordless is not None:
+        raise ValueError(
+            f"class folder {folders[class_names.index(wordless)]!r} in {root} has no words (letters or digits): "
+            "its captions would say nothing about the class; rename it"
+        )
+    if same is not None:
+        first = class_names.index(same[0])
+        second = class_names.index(same[1], first + 1)  # "a_b" and "a b" are both the class "a b"
+        raise ValueError(
+            f"class folders {folders[first]!r} and {folders[second]!r} in {root} read as the same words "
+            f"({' '.join(words(same[0]))!r}) to the tokenizer, which lower-cases and drops punctuation, so their "
+            "captions would be identical and zero-shot could never tell them apart: rename or merge one"
+        )
+
+
 def load_folder(
     path: str | os.PathLike[str],
     image_size: int = 32,
@@ -111,6 +134,8 @@ def load_folder(
             f"(choosing among one class is always right, and every caption in a batch would be the same); "
             f"add a sub-folder {root}/<other_class>/ with images of another class"
         )
+    class_names = [d.name.replace("_", " ") for d in class_dirs]
+    check_class_names(root, [d.name for d in class_dirs], class_names)
 
     rng = np.random.default_rng(seed)
     skipped: list[str] = []
@@ -147,7 +172,7 @@ def load_folder(
     test_images, test_labels = stack("test")
     return ImageTextDataset(
         name=root.resolve().name,
-        class_names=[d.name.replace("_", " ") for d in class_dirs],
+        class_names=class_names,
         train_images=train_images,
         train_labels=train_labels,
         test_images=test_images,

@@ -27,10 +27,7 @@ move atomic, so an interrupted probe leaves every file either old or new.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from miniclip.atomic import check_output_folder, json_text, staged_folder, write_text
 from miniclip.backend import get_array_module, to_host
 from miniclip.plots import plot_heatmap, plot_image_grid
 from miniclip.probe import figures, maps, robustness, topology
@@ -54,36 +52,59 @@ PERPLEXITY = 30.0  # t-SNE's, or (N − 1)/3 when the map has too few points for
 EXAMPLES = 10  # classes shown in the blur-examples grid
 
 
-def check_sigmas(sigmas: Sequence[float]) -> list[float]:
-    """The σ list sorted, without repeats; a ValueError for an empty list or any σ that is not finite and > 0."""
+def check_sigmas(sigmas: Sequence[float], image_size: int) -> list[float]:
+    """The σ list sorted, without repeats; a ValueError for an empty list or a σ not in (0, image size].
+
+    A Gaussian wider than the image is pointless: at σ = S pixels on S × S images every pixel is
+    already within about one σ of every other, so the blurred image is close to a flat patch of
+    its mean colour, and a wider kernel (2⌈3σ⌉ + 1 taps) only costs time and memory.
+    """
     if not sigmas:
         raise ValueError("give at least one blur σ (--blur 1 2 3 4 5)")
-    return sorted({robustness.check_sigma(s) for s in sigmas})
+    checked = [robustness.check_sigma(s) for s in sigmas]
+    for s in checked:
+        if s > image_size:
+            raise ValueError(
+                f"--blur {s:g} is wider than the {image_size}×{image_size} images: at σ = {image_size} every pixel "
+                f"is already blurred into the image's mean colour, so give σ between 0 and {image_size}"
+            )
+    return sorted(set(checked))
 
 
-def check_class_sizes(counts: np.ndarray, class_names: Sequence[str], points: int | None, rank: int) -> int:
-    """The points per class to use (``points``; None: up to :data:`DEFAULT_POINTS`), checked against every class.
+def check_class_sizes(
+    counts: np.ndarray, class_names: Sequence[str], points: int | None, rank: int, embed_dim: int
+) -> int:
+    """The points per class to use (``points``; None: up to :data:`DEFAULT_POINTS`), checked against the run.
 
-    A ValueError names the smallest class when it has fewer test images than ``points``, or
-    fewer than ``rank`` + 1 (n centred points span at most n − 1 directions).
+    Each class's subspace is spanned by its centred test embeddings: n points in d dimensions span
+    at most min(n − 1, d) directions, so ``rank`` can be 1 … that for the smallest class. The maps
+    and diagrams need 3 … (the smallest class's size) points per class. A ValueError names the
+    option and the values that work for this run (or says that none do).
     """
-    if rank < 1:
-        raise ValueError(f"the subspace rank must be a positive whole number, got {rank}")
     smallest = int(np.argmin(counts))
     least, name = int(counts[smallest]), class_names[smallest]
-    if least < rank + 1:
+    if least < 3:
         raise ValueError(
-            f"class {name!r} has {least} test image(s): too few for a rank-{rank} subspace, which needs at least "
-            f"{rank + 1}; give --rank {max(least - 1, 1)} or less"
+            f"class {name!r} has {least} test image(s): the maps and persistence diagrams need at least 3 per class "
+            "(fewer points close no loop), so no --points works for this run; train it with a larger test split "
+            "(--n-test, or --test-fraction for a folder)"
         )
+    most_rank = min(least - 1, embed_dim)
+    give_rank = f"give --rank between 1 and {most_rank}"
+    if rank > least - 1:
+        raise ValueError(
+            f"--rank {rank}: class {name!r} has {least} test image(s), too few for a rank-{rank} subspace, which needs "
+            f"at least {rank + 1}; {give_rank}"
+        )
+    if not 1 <= rank <= embed_dim:
+        raise ValueError(f"--rank {rank}: the embedding has {embed_dim} dimensions, no more; {give_rank}")
     if points is None:
-        points = min(DEFAULT_POINTS, least)
+        return min(DEFAULT_POINTS, least)
+    give_points = f"give --points between 3 and {least}"
     if points < 3:
-        raise ValueError(f"--points must be at least 3 (fewer points close no loop), got {points}")
+        raise ValueError(f"--points must be at least 3 (fewer points close no loop), got {points}; {give_points}")
     if points > least:
-        raise ValueError(
-            f"--points {points} is more than class {name!r} has: {least} test image(s); give --points {least} or fewer"
-        )
+        raise ValueError(f"--points {points} is more than class {name!r} has: {least} test image(s); {give_points}")
     return points
 
 
@@ -152,13 +173,15 @@ def measure(
 ) -> Probe:
     """Load the run, check the options against its test split, and measure everything (module docstring)."""
     started = time.perf_counter()
-    sigmas = check_sigmas(sigmas)
     run = load_run(run_path)
     run.require_text_encoder("probing the image–caption space (the class captions are embedded)")
+    model_config = run.checkpoint.model_config
+    sigmas = check_sigmas(sigmas, model_config.image_size)
     dataset = run.dataset(data, data_dir)
     k = len(dataset.class_names)
     labels = np.asarray(dataset.test_labels, dtype=np.int64)
-    points = check_class_sizes(np.bincount(labels, minlength=k), dataset.class_names, points, rank)
+    counts = np.bincount(labels, minlength=k)  # (K,) test images per class
+    points = check_class_sizes(counts, dataset.class_names, points, rank, model_config.embed_dim)
     rng = np.random.default_rng(seed)
     chosen = np.concatenate([np.sort(rng.choice(np.flatnonzero(labels == c), points, replace=False)) for c in range(k)])
     with tqdm(total=len(sigmas) + 3, desc="probe", unit="stage", disable=not progress, leave=False) as bar:
@@ -454,30 +477,15 @@ def _figures(probe: Probe, folder: Path) -> None:
     )
 
 
-def check_out(out: str | os.PathLike[str]) -> Path:
-    """``out`` as a Path; a ValueError when it is a file (the CLI asks before measuring, so no work is lost)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: give a folder for the figures and the summary")
-    return out
-
-
 def write_report(probe: Probe, out: str | os.PathLike[str]) -> Path:
     """Write the figures, ``summary.json`` and ``summary.md`` into ``out`` (created); returns ``out``.
 
-    Everything is written into a hidden folder beside ``out`` first; only when all of it is
-    there are the files moved into ``out``, each with an atomic rename.
+    Everything is written into a hidden folder beside ``out`` first (:func:`~miniclip.atomic.staged_folder`);
+    only when all of it is there are the files moved into ``out``, each with an atomic rename.
     """
-    out = check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    out = check_output_folder(out)
+    with staged_folder(out) as staging:
         _figures(probe, staging)
-        (staging / "summary.json").write_text(json.dumps(summary(probe), indent=2) + "\n", encoding="utf-8")
-        (staging / "summary.md").write_text(markdown(probe), encoding="utf-8")
-        out.mkdir(exist_ok=True)
-        for file in sorted(staging.iterdir()):
-            os.replace(file, out / file.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        write_text(staging / "summary.json", json_text(summary(probe), indent=2) + "\n")
+        write_text(staging / "summary.md", markdown(probe))
     return out
