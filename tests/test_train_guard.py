@@ -94,7 +94,7 @@ def test_a_folder_dataset_with_an_empty_test_split_is_refused_before_the_first_s
 
 def _started_run(tmp_path, **changes):
     """A run started with batches of 8 and 2 epochs (none of them the cpu configuration's), stopped at step 3."""
-    cfg = tiny(tmp_path, n_train=64, n_test=32, batch_size=8, **changes)
+    cfg = tiny(tmp_path, n_train=64, n_test=48, batch_size=8, **changes)  # one test image per class
     with pytest.raises(KeyboardInterrupt):
         train(cfg, show_progress=False, on_step=lambda step: step == 3 and _interrupt())
     return cfg
