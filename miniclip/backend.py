@@ -103,7 +103,7 @@ def check_memory(nbytes: float, what: str) -> None:
     if total is not None and nbytes > total:
         raise ValueError(
             f"{what} needs at least {nbytes / 2**30:,.1f} GiB of memory, more than the {total / 2**30:,.1f} GiB "
-            "this machine has: give a smaller value"
+            "this machine has: give a smaller size"
         )
 
 

@@ -210,14 +210,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         notes, start = [], f"configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}"
     _refuse_ignored_flags(args, cfg.model.get("objective", "contrastive"), cfg.data)
-    trainer = Trainer(cfg, resume=args.resume)  # checks the output folder, then loads the data
-    ds = trainer.dataset
-    print(
-        f"miniclip train: {start}; data {cfg.data}: {len(ds.train_labels):,} training and {len(ds.test_labels):,} "
-        f"test images, {ds.num_classes} classes"
-    )
+    print(f"miniclip train: {start}")
     for note in notes:
         print(f"miniclip train: {note}")
+    trainer = Trainer(cfg, resume=args.resume)  # checks the output folder, then loads the data
+    ds = trainer.dataset
+    n_train, n_test = len(ds.train_labels), len(ds.test_labels)
+    print(
+        f"miniclip train: data {cfg.data}: {n_train:,} training and {n_test:,} test image{'s' * (n_test != 1)}, "
+        f"{ds.num_classes} classes"
+    )
     try:
         metrics = trainer.run()
     except KeyboardInterrupt:

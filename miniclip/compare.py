@@ -85,9 +85,9 @@ def load_curves(
     test images, with the same classes (:func:`evaluation_differences`). All of it is decided
     from the checkpoints, without loading any image, before anything is drawn.
     """
-    files = [checkpoint_file(path).resolve() for path in paths]
+    files = [Path(os.path.abspath(checkpoint_file(path))) for path in paths]  # as given: a link keeps its name
     for i, j in combinations(range(len(paths)), 2):
-        if files[i] == files[j]:
+        if files[i].resolve() == files[j].resolve():
             raise ValueError(f"the run {files[i]} is given twice ({paths[i]} and {paths[j]}): give each run once")
     if labels is not None and len(labels) != len(paths):
         raise ValueError(f"{len(labels)} --label value(s) for {len(paths)} runs: give one per run, or none")
@@ -143,9 +143,9 @@ def evaluation_differences(a: TrainedRun, b: TrainedRun) -> list[str]:
       the subset of CIFAR-10's or a folder's test split, so there when ``n_test`` is set; and
       it splits each of a folder's classes into train and test, so for a folder always.
     - ``test_fraction``: the share of each of a folder's classes held out for testing.
-    - ``eval_images``: the evaluations before the last epoch use only the first
-      ``eval_images`` test images (0, or as many as the split holds: all of them), so every
-      point of a curve but the last is measured on those. A one-epoch run has no such point.
+    ``eval_images`` is not among them: the evaluations before a run's last epoch may use only
+    the first ``eval_images`` images of the same split (the ``cpu`` configuration's 2,000),
+    a sample of the same test, with about ±1 % of noise on those points.
 
     How the runs trained (``n_train``, batch size, objective, epochs) is not here: those are
     what a comparison is for. Nothing is loaded: the configurations alone decide.
@@ -187,21 +187,12 @@ def _split_fields(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[object, obj
         fields["seed"] = (a.seed, b.seed)
     if folder:
         fields["test_fraction"] = (a.test_fraction, b.test_fraction)
-    fields["eval_images"] = (_eval_images(a), _eval_images(b))
     return fields
 
 
 def _n_test(cfg: TrainConfig) -> int | None:
     """The run's test-split size as configured: shapes' None is its 1000 (:func:`miniclip.data.load_dataset`)."""
     return 1000 if cfg.data == "shapes" and cfg.n_test is None else cfg.n_test
-
-
-def _eval_images(cfg: TrainConfig) -> int:
-    """Test images of the evaluations before the last epoch; 0: all of them, or there are no such evaluations."""
-    n_test = _n_test(cfg)
-    if cfg.epochs == 1 or (n_test is not None and cfg.eval_images >= n_test):
-        return 0
-    return cfg.eval_images
 
 
 def _curve(run: TrainedRun, label: str, templates: str | None) -> Curve:

@@ -77,8 +77,14 @@ def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def run_folder(path: str | os.PathLike[str]) -> Path:
-    """The folder of the run at ``path`` (a run folder or its ``.npz``), known before anything is loaded."""
-    return checkpoint_file(path).parent
+    """The folder of the run at ``path`` (a run folder or its ``.npz``), before anything is loaded.
+
+    A ``FileNotFoundError`` if it holds no checkpoint: a missing run is named before the output place is checked.
+    """
+    file = checkpoint_file(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no checkpoint at {file}")
+    return file.parent
 
 
 def percent(value: float | None, width: int = 0) -> str:
@@ -103,7 +109,7 @@ def write_report(out: Path, summary: dict[str, Any], plots: dict[str, Callable[[
 def _heldout_extra(result: dict[str, Any]) -> str:
     if "heldout" not in result:
         return ""
-    return f"   held-out combinations {result['heldout']['top1']:.1%}, seen {result['seen']['top1']:.1%}"
+    return f"   held-out combinations {percent(result['heldout']['top1'])}, seen {percent(result['seen']['top1'])}"
 
 
 def evaluate_run(
@@ -123,7 +129,7 @@ def evaluate_run(
     ``linear_probe`` adds :func:`linear_probe_report`; ``progress`` gets a line before each of
     its slow steps.
     """
-    out = check_output_folder(out_dir or run_folder(path))  # before anything is loaded
+    out = check_output_folder(out_dir or run_folder(path))  # before anything is loaded (the run's existence first)
     run = load_run(path)
     ckpt, normalize_fn = run.checkpoint, run.normalize
     dataset = run.dataset(data, data_dir)

@@ -101,7 +101,7 @@ def check_splits(dataset: ImageTextDataset, data: str) -> None:
             "a folder's class holds out round(test_fraction × its images), so a class of 2 images keeps both for "
             "training at 0.2: add images or raise --test-fraction"
             if data not in NAMED_DATASETS
-            else f"the {n_test} test images miss them: give a larger --n-test"
+            else f"the {n_test} test image{'s' * (n_test != 1)} miss them: give a larger --n-test"
         )
         warnings.warn(
             f"{len(untested)} of the {len(counts)} classes have no test images ({shown}): their zero-shot accuracy "
@@ -224,7 +224,8 @@ class Trainer:
         check_splits(self.dataset, cfg.data)
         # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
         self.cfg = cfg = resolved_paths(cfg)
-        check_output_folder(self.out, create=not resume)
+        if not resume:
+            self.out.mkdir(parents=True, exist_ok=True)  # proven writable above, before the data loaded
         if len(self.dataset.train_labels) < cfg.batch_size:
             raise ValueError(
                 f"batch size {cfg.batch_size} is larger than the {len(self.dataset.train_labels)} training images"

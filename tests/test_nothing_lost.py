@@ -134,6 +134,30 @@ def test_an_output_folder_that_cannot_be_written_is_named_not_a_staging_folder(r
     assert "partial" not in err and list(tmp_path.iterdir()) == []
 
 
+def test_odd_output_places(run, tmp_path, monkeypatch) -> None:
+    link = tmp_path / "gone"
+    link.symlink_to(tmp_path / "nowhere")
+    status, _, err = _main("eval", str(run), "--out", str(link))  # a link to nothing: refused before the work
+    assert status == 2 and "is a link to" in err and "does not exist" in err
+    someone_elses = tmp_path / atomic.WRITE_CHECK  # another command checking this folder right now
+    someone_elses.write_bytes(b"")
+    assert atomic.check_output_folder(tmp_path) == tmp_path and someone_elses.exists()
+    status, _, err = _main("eval", str(tmp_path / "nope"))  # a missing run is named before the output place
+    assert status == 2 and f"no checkpoint at {tmp_path / 'nope' / 'checkpoint.npz'}" in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    status, _, err = _main("eval", str(run), "--out", ".")
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == ["confusion.png", "eval.json", "similarity.png"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
+def test_a_folder_that_takes_no_new_files_is_named_so(run, tmp_path) -> None:
+    status, _, err = _main("probe", str(run), "--out", "/proc/miniclip-probe", "--no-progress")
+    assert status == 2 and "cannot write to /proc" in err and "partial" not in err
+
+
 # -- 3. probe --rank and --points against what the run allows --------------------------------------
 
 
@@ -223,7 +247,7 @@ def test_a_class_without_test_images_is_warned_shown_in_words_and_null_in_json(f
     )  # fmt: skip
     assert status == 0, err
     # The start line names the data and its real sizes; tiny's 2,048/480 shapes sizes do not apply to a folder.
-    assert f"data {folder_with_a_tiny_class}: 18 training and 4 test images, 3 classes" in printed
+    assert f"miniclip train: data {folder_with_a_tiny_class}: 18 training and 4 test images, 3 classes" in printed
     assert "asked for" not in err
     # The warning is one line, without Python's file name, line number and source line.
     warned = [line for line in err.splitlines() if "no test images" in line]
@@ -237,6 +261,13 @@ def test_a_class_without_test_images_is_warned_shown_in_words_and_null_in_json(f
     summary = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in eval.json is not JSON"))
     per_class = summary["zero_shot"]["train templates"]["per_class"]
     assert per_class[0] is None and all(isinstance(v, float) for v in per_class[1:])  # classes sorted: blue first
+
+
+def test_a_held_out_part_without_images_reads_no_test_images() -> None:
+    from miniclip.evaluate import _heldout_extra
+
+    line = _heldout_extra({"heldout": {"top1": float("nan")}, "seen": {"top1": 0.5}})
+    assert line == "   held-out combinations no test images, seen 50.0%"
 
 
 def test_json_text_is_strict() -> None:
@@ -338,22 +369,26 @@ def _a_finished_process_id() -> int:
 
 def test_leftovers_of_a_killed_run_are_cleared_on_the_next_start_saying_so(copy) -> None:
     dead, alive = _a_finished_process_id(), os.getpid()
-    staging = copy / f".probe.{dead}-abc123.partial"  # what a probe killed outright left beside its folder
+    host = atomic.temporary_prefix("x").split("@")[1].removesuffix("-")  # this machine, as leftovers name it
+    staging = copy / f".report.{dead}@{host}-abc123.partial"  # what an eval killed outright left in its folder
     staging.mkdir()
     (staging / "half.png").write_bytes(b"half")
-    tmp = copy / f".eval.json.{dead}-xyz789.tmp"  # and a file it was writing
+    tmp = copy / f".eval.json.{dead}@{host}-xyz789.tmp"  # and a file it was writing
     tmp.write_bytes(b"")
-    live = copy / f".eval.json.{alive}-live0000.tmp"  # a running process's file is never touched
-    live.write_bytes(b"")
+    live = copy / f".eval.json.{alive}@{host}-live0000.tmp"  # a running process's file is never touched
+    elsewhere = copy / f".eval.json.{dead}@anothermachine-xyz789.tmp"  # nor another machine's (a shared disk)
+    for file in (live, elsewhere):
+        file.write_bytes(b"")
     try:
         status, _, err = _main("eval", str(copy), "--no-progress")
         assert status == 0, err
-        assert not staging.exists() and not tmp.exists() and live.exists()
+        assert not staging.exists() and not tmp.exists() and live.exists() and elsewhere.exists()
         assert "miniclip eval: warning: removed 2 unfinished file(s)" in err and "killed" in err
         status, _, err = _main("eval", str(copy), "--no-progress")
         assert status == 0 and "removed" not in err
     finally:
         live.unlink(missing_ok=True)
+        elsewhere.unlink(missing_ok=True)
 
 
 def test_staged_folder_moves_in_whole_or_not_at_all(tmp_path) -> None:

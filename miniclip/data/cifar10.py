@@ -44,7 +44,7 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
-from miniclip.atomic import write_atomically
+from miniclip.atomic import clear_leftovers, temporary_prefix, write_atomically
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
 
@@ -232,7 +232,8 @@ def fetch(url: str, dest: Path, md5: str, opener: Callable[..., Any], *, progres
 def unpack(archive: Path, root: Path) -> Path:
     """Extract the expected members of ``archive`` into a temporary folder, then rename it to ``root/FOLDER``."""
     expected = {f"{FOLDER}/{name}" for name in MEMBERS}
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{FOLDER}."))
+    clear_leftovers(root, FOLDER)  # an unpack killed outright left its staging folder
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=temporary_prefix(FOLDER), suffix=".partial"))
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar.getmembers():

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from miniclip.atomic import check_output_folder, json_text, staged_folder, write_text
+from miniclip.atomic import json_text, staged_folder, write_text
 from miniclip.backend import get_array_module, to_host
 from miniclip.plots import plot_heatmap, plot_image_grid
 from miniclip.probe import figures, maps, robustness, topology
@@ -480,10 +480,11 @@ def _figures(probe: Probe, folder: Path) -> None:
 def write_report(probe: Probe, out: str | os.PathLike[str]) -> Path:
     """Write the figures, ``summary.json`` and ``summary.md`` into ``out`` (created); returns ``out``.
 
-    Everything is written into a hidden folder beside ``out`` first (:func:`~miniclip.atomic.staged_folder`);
+    Everything is written into a hidden folder first (:func:`~miniclip.atomic.staged_folder`);
     only when all of it is there are the files moved into ``out``, each with an atomic rename.
+    The command line checks ``out`` (:func:`~miniclip.atomic.check_output_folder`) before measuring.
     """
-    out = check_output_folder(out)
+    out = Path(out)
     with staged_folder(out) as staging:
         _figures(probe, staging)
         write_text(staging / "summary.json", json_text(summary(probe), indent=2) + "\n")
