@@ -24,7 +24,7 @@ import numpy as np
 
 from miniclip import set_device
 from miniclip.optim import SGD
-from miniclip.walkthrough import (
+from miniclip.teaching.walkthrough import (
     CAPTIONS,
     IMAGES,
     VOCAB,
@@ -34,7 +34,7 @@ from miniclip.walkthrough import (
     walkthrough_batch,
     walkthrough_state,
 )
-from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 

@@ -16,7 +16,7 @@
 #
 #     dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)
 #
-# and checks it numerically, first with a ten-line loop, then with `miniclip.gradcheck`.
+# and checks it numerically, first with a ten-line loop, then with `miniclip.teaching.gradcheck`.
 #
 # As in lesson 01, pairs are counted from 1 in the text (caption 1 is "big table") and from
 # 0 in the code: caption 1's row is `S[0]`.
@@ -28,9 +28,9 @@ from fractions import Fraction
 import numpy as np
 
 from miniclip import set_device
-from miniclip.gradcheck import gradcheck
 from miniclip.layers import ContrastiveLoss, log_softmax, softmax
-from miniclip.walkthrough import compute_walkthrough
+from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.walkthrough import compute_walkthrough
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)
@@ -210,7 +210,7 @@ print(f"largest difference from backward: {np.abs(numeric - dS).max():.2e}")
 assert np.abs(numeric - dS).max() < 1e-8
 
 # %% [markdown]
-# ## The same check with `miniclip.gradcheck`
+# ## The same check with `miniclip.teaching.gradcheck`
 #
 # `gradcheck` does this loop for every input and parameter of any module, with a random
 # upstream gradient, and reports a relative error. It is how every layer in miniclip is

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.gradcheck import gradcheck
 from miniclip.layers import Patchify, softmax
 from miniclip.optim import SGD
-from miniclip.walkthrough import (
+from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.walkthrough import (
     CAPTIONS,
     VOCAB,
     compute_walkthrough,
@@ -36,7 +36,7 @@ from miniclip.walkthrough import (
     walkthrough_batch,
     walkthrough_state,
 )
-from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)

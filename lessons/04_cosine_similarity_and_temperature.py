@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.gradcheck import gradcheck
 from miniclip.layers import ContrastiveLoss, softmax
 from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import INIT, MAX, LogitScale
+from miniclip.teaching.gradcheck import gradcheck
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)

@@ -23,7 +23,7 @@ from miniclip.encoders.text_transformer import TextTransformer
 from miniclip.layers import Embedding, MeanPool
 from miniclip.layers.attention import MultiHeadSelfAttention
 from miniclip.layers.positional_embedding import PositionalEmbedding
-from miniclip.tokenizer import END, PAD, SPECIALS, START, UNK, Tokenizer, words
+from miniclip.model.tokenizer import END, PAD, SPECIALS, START, UNK, Tokenizer, words
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)

@@ -21,9 +21,9 @@ import math
 import numpy as np
 
 from miniclip import set_device
-from miniclip.gradcheck import gradcheck
 from miniclip.layers import softmax
 from miniclip.layers.attention import MultiHeadSelfAttention
+from miniclip.teaching.gradcheck import gradcheck
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)

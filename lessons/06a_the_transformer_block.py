@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from miniclip import Module, set_device
-from miniclip.gradcheck import gradcheck, numerical_gradient
 from miniclip.layers import GELU, MLP, LayerNorm, TransformerBlock
+from miniclip.teaching.gradcheck import gradcheck, numerical_gradient
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import Module, Parameter, set_device
-from miniclip.gradcheck import gradcheck, numerical_gradient
 from miniclip.layers import BatchNorm2d, LayerNorm, TransformerBlock
 from miniclip.optim import AdamW, decays, warmup_cosine
+from miniclip.teaching.gradcheck import gradcheck, numerical_gradient
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)

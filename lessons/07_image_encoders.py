@@ -24,13 +24,13 @@ import numpy as np
 from PIL import Image
 
 from miniclip import Module, set_device
-from miniclip.cost import ModelCost, image_encoder_cost
 from miniclip.encoders.cnn import CNNEncoder
 from miniclip.encoders.vit import ViT
 from miniclip.layers import Linear
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.im2col import col2im, im2col
-from miniclip.model_config import ModelConfig, build_image_encoder
+from miniclip.measure.cost import ModelCost, image_encoder_cost
+from miniclip.model.config import ModelConfig, build_image_encoder
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
@@ -324,7 +324,7 @@ def count(module: Module) -> int:
 
 # %% [markdown]
 # **Cost of the CNN.** A convolution with an `O × C × k × k` weight, producing an `Ho × Wo`
-# map, does one multiply-add per weight per output pixel: `Ho·Wo·O·C·k²`. `miniclip.cost`
+# map, does one multiply-add per weight per output pixel: `Ho·Wo·O·C·k²`. `miniclip.measure.cost`
 # walks the shapes of a configuration (nothing is built or run) and adds this up, one row per
 # layer named by its module path; batch norm, ReLU and pooling are cheap by comparison and
 # count as zero. (Its shapes are written `(C, H, W)` per image, whatever the memory layout.)
@@ -407,7 +407,7 @@ walked = sum(int(m.weight.data.size) * (1 if m is vit.project else P) for m in l
 walked += vit_cfg.image_depth * 2 * P * P * Dv  # Q Kᵀ and P V in every block
 print(f"walking the modules: {walked:,} multiply-adds ({len(linears(vit))} Linear layers)")
 assert walked == vit_macs
-assert ModelCost(image_encoder_cost(vit_cfg)).multiply_adds == vit_macs  # and miniclip.cost agrees
+assert ModelCost(image_encoder_cost(vit_cfg)).multiply_adds == vit_macs  # and miniclip.measure.cost agrees
 
 # %% [markdown]
 # **Parameters of the ViT, by hand**, as a check on the description (biases included; each
@@ -494,7 +494,7 @@ assert 0.5 < vit_macs / cnn_cost.multiply_adds < 2.0  # the same order of cost
 # listed by module path, largest first:
 
 # %%
-from miniclip.bench import run_bench
+from miniclip.measure.bench import run_bench
 
 bench = run_bench("cpu", batch_size=32, warmup=1, steps=2, compare_torch=False, layer_steps=2, gemm_size=256)
 layer_rows = sorted(bench["layers"]["rows"], key=lambda r: -(r["forward_ms"] + r["backward_ms"]))

@@ -39,7 +39,7 @@ from miniclip.data.captions import fill
 from miniclip.data.cifar10 import RECORD, read_batch, read_class_names
 from miniclip.data.shapes import COLOURS, HELDOUT, SHAPES, SIZES
 from miniclip.layers.contrastive_loss import ContrastiveLoss
-from miniclip.targets import label_aware_targets
+from miniclip.model.targets import label_aware_targets
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
@@ -294,7 +294,7 @@ assert np.allclose(x.mean(axis=(0, 2, 3)), 0, atol=1e-3) and np.allclose(x.std(a
 # their rows of logits are identical — and no model can then say which of the 25 images is
 # "the" one for each of them.
 #
-# `miniclip.targets` derives what that costs. A group of `m` identical captions shares one
+# `miniclip.model.targets` derives what that costs. A group of `m` identical captions shares one
 # softmax row `p`; their loss `Σ_k −log p_k` over their `m` images, whose probabilities sum
 # to at most 1, is at least `m ln m` (the best is `p_k = 1/m`); the columns likewise. So
 #

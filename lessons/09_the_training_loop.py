@@ -11,7 +11,7 @@
 #              → clamp the temperature
 #
 # and every epoch ends with a zero-shot evaluation on the test split and a checkpoint.
-# `miniclip.train.Trainer` is that loop. This lesson first takes one step by hand, with the
+# `miniclip.training.loop.Trainer` is that loop. This lesson first takes one step by hand, with the
 # package's own pieces, and checks that it is exactly `Trainer.step`; then it trains a tiny
 # model on the shapes for a few epochs (seconds on a CPU) and watches the loss fall and the
 # zero-shot accuracy rise; then it interrupts a run, resumes it, and gets the same numbers
@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.checkpoint import load_checkpoint
-from miniclip.configs import CONFIGS, TrainConfig, named_config
 from miniclip.data.augment import batches, horizontal_flip, random_crop
 from miniclip.data.captions import caption_rows, draw_templates
+from miniclip.model.targets import label_aware_targets
 from miniclip.optim import clip_grad_norm, warmup_cosine
-from miniclip.targets import label_aware_targets
-from miniclip.train import Trainer, train
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import CONFIGS, TrainConfig, named_config
+from miniclip.training.loop import Trainer, train
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)

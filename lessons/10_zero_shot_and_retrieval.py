@@ -27,15 +27,15 @@ import numpy as np
 from PIL import Image
 
 from miniclip import set_device
-from miniclip.configs import named_config
 from miniclip.data import UNSEEN_TEMPLATES
 from miniclip.data.captions import fill, prompts
 from miniclip.data.shapes import COLOURS, SHAPES, SIZES
+from miniclip.evaluation.classify_and_search import classify_images
+from miniclip.evaluation.retrieval import recall_at_k
+from miniclip.evaluation.zeroshot import class_embeddings, encode_images, encode_texts, zero_shot
 from miniclip.layers.softmax import softmax
-from miniclip.retrieval import recall_at_k
-from miniclip.train import Trainer
-from miniclip.usage import classify_images
-from miniclip.zeroshot import class_embeddings, encode_images, encode_texts, zero_shot
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
@@ -166,7 +166,7 @@ assert int(heldout.sum()) == 80 and held_accuracy > chance
 # ## The temperature: from cosines to probabilities
 #
 # The cosines alone rank the classes; to turn them into probabilities, `miniclip classify`
-# (`miniclip.usage.classify_images`) does what training did — multiply by the learned scale
+# (`miniclip.evaluation.classify_and_search.classify_images`) does what training did — multiply by the learned scale
 # `e^s`, then softmax over the classes. Cosines lie in [−1, 1], so at scale 1 the softmax is
 # nearly flat; at the learned scale it is sharper; at 100 (the clamp's limit) sharper still.
 # The ranking, and so the accuracy, is the same at every scale: only the confidence changes.

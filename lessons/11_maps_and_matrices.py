@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.configs import named_config
 from miniclip.data.shapes import COLOURS, SHAPES, SIZES
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import caption_embeddings, encode_images, prompt_ensemble, zero_shot
 from miniclip.layers.contrastive_loss import ContrastiveLoss
+from miniclip.model.targets import label_aware_targets
 from miniclip.probe.embeddings import embed_run
 from miniclip.probe.maps import (
     choose_k,
@@ -46,10 +48,8 @@ from miniclip.probe.maps import (
     student_t_similarities,
     tsne,
 )
-from miniclip.targets import label_aware_targets
-from miniclip.train import Trainer
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import caption_embeddings, encode_images, prompt_ensemble, zero_shot
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.configs import named_config
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import zero_shot
 from miniclip.probe import figures
 from miniclip.probe.embeddings import embed_blurred, embed_run
 from miniclip.probe.report import FIGURES
@@ -55,9 +56,8 @@ from miniclip.probe.topology import (
     wasserstein,
     wasserstein_matching,
 )
-from miniclip.train import Trainer
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import zero_shot
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)

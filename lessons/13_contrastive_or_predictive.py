@@ -11,7 +11,7 @@
 # and a predictive loss must get the exact words right, where the contrastive one only has to
 # tell which caption of the batch belongs to which image.
 #
-# `miniclip.predictive` is that bag-of-words baseline: the same image encoder, a linear layer
+# `miniclip.model.predictive` is that bag-of-words baseline: the same image encoder, a linear layer
 # from its feature to the vocabulary, and a softmax cross-entropy against the caption's word
 # counts. This lesson puts the two losses side by side on four image–caption pairs, by hand,
 # then the two ways they classify zero-shot, and then trains both on the tiny shapes and
@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.compare import efficiency, format_comparison, learning_curve
-from miniclip.configs import named_config
 from miniclip.data import UNSEEN_TEMPLATES
+from miniclip.evaluation.compare import efficiency, format_comparison, learning_curve
+from miniclip.evaluation.zeroshot import class_vectors, class_word_targets, encode_images, zero_shot
 from miniclip.layers.contrastive_loss import ContrastiveLoss
 from miniclip.layers.logit_scale import INIT
 from miniclip.layers.softmax import softmax
-from miniclip.predictive import BagOfWordsPredictor, PredictiveLoss, predictive_class_scores, word_count_targets
-from miniclip.tokenizer import SPECIALS, Tokenizer
-from miniclip.train import Trainer
-from miniclip.zeroshot import class_vectors, class_word_targets, encode_images, zero_shot
+from miniclip.model.predictive import BagOfWordsPredictor, PredictiveLoss, predictive_class_scores, word_count_targets
+from miniclip.model.tokenizer import SPECIALS, Tokenizer
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
@@ -297,7 +297,7 @@ assert np.array_equal(curves[0].images_seen, curves[1].images_seen)  # same data
 assert all(curve.top1[-1] > 2 * chance for curve in curves)
 assert gain.ratio >= 1 and gain.accuracy == min(curve.top1[-1] for curve in curves)
 if out:
-    from miniclip.compare import plot_learning_curves
+    from miniclip.evaluation.compare import plot_learning_curves
 
     print("saved", plot_learning_curves(curves, Path(out) / "13_learning_curves.png", title="tiny shapes"))
 
@@ -307,7 +307,7 @@ if out:
 # run's final accuracy with about half the images: the direction of the paper's Figure 2,
 # at a ratio of about 2 rather than 4 — from one seed of a toy model, and with a warm-up +
 # cosine schedule, so a point part-way through a run is not where a shorter run would end
-# (`miniclip.compare`).
+# (`miniclip.evaluation.compare`).
 # Read it as what these two runs show, not as a law. (The figure, `13_learning_curves.png`, is
 # saved when `MINICLIP_LESSON_OUT` is set.)
 #

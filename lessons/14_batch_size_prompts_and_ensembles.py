@@ -27,18 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from miniclip import set_device
-from miniclip.compare import format_comparison, learning_curve
-from miniclip.configs import named_config
 from miniclip.data import UNSEEN_TEMPLATES
 from miniclip.data.augment import batches
 from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, caption_rows, draw_templates, fill
-from miniclip.layers import ContrastiveLoss
-from miniclip.layers.logit_scale import INIT
-from miniclip.layers.softmax import softmax
-from miniclip.targets import label_aware_targets
-from miniclip.train import Trainer
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import (
+from miniclip.evaluation.compare import format_comparison, learning_curve
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import (
     caption_embeddings,
     class_embeddings,
     classify_scores,
@@ -46,6 +40,12 @@ from miniclip.zeroshot import (
     prompt_ensemble,
     zero_shot,
 )
+from miniclip.layers import ContrastiveLoss
+from miniclip.layers.logit_scale import INIT
+from miniclip.layers.softmax import softmax
+from miniclip.model.targets import label_aware_targets
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
@@ -192,7 +192,7 @@ assert all(abs(c.first_loss - math.log(c.batch_size)) < 1.5 for c in curves)  # 
 assert all(c.top1[-1] > 2 * chance for c in curves)
 assert curves[2].top1[-1] < min(curves[0].top1[-1], curves[1].top1[-1])  # batch 256: 32 steps are too few
 if out:
-    from miniclip.compare import plot_learning_curves
+    from miniclip.evaluation.compare import plot_learning_curves
 
     print("saved", plot_learning_curves(curves, Path(out) / "14_batch_size_sweep.png", title="tiny shapes"))
 

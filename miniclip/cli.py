@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from miniclip import backend
-from miniclip.configs import CONFIGS, NAMED_DATASETS, TARGETS, named_config
-from miniclip.model_config import IMAGE_ENCODERS, OBJECTIVES, TEXT_ENCODERS
+from miniclip.model.config import IMAGE_ENCODERS, OBJECTIVES, TEXT_ENCODERS
+from miniclip.training.configs import CONFIGS, NAMED_DATASETS, TARGETS, named_config
 
 
 def _base(text: str) -> float:
@@ -47,7 +47,7 @@ def _base(text: str) -> float:
         raise argparse.ArgumentTypeError(f"base must be a number greater than 1 or 'e', got {text!r}") from None
     if not value > 1:
         raise argparse.ArgumentTypeError(f"base must be greater than 1, got {text!r}")
-    from miniclip.walkthrough import check_base  # imported here: building the parser stays light
+    from miniclip.teaching.walkthrough import check_base  # imported here: building the parser stays light
 
     try:
         return check_base(value)
@@ -66,14 +66,14 @@ def _positive(text: str) -> float:
 
 
 def cmd_walkthrough(args: argparse.Namespace) -> int:
-    from miniclip.walkthrough import format_walkthrough
+    from miniclip.teaching.walkthrough import format_walkthrough
 
     print(format_walkthrough(base=args.base, lr=args.lr))
     return 0
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from miniclip.checks import CASES, format_table, run_checks
+    from miniclip.teaching.gradient_cases import CASES, format_table, run_checks
 
     names = None
     if args.only:
@@ -160,7 +160,7 @@ def _preset_sizes(field_name: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from miniclip.train import Trainer, TrainingDivergedError, resume_config
+    from miniclip.training.loop import Trainer, TrainingDivergedError, resume_config
 
     name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
     overrides: dict = {"model": {}}
@@ -236,8 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from miniclip.ensemble import evaluate_ensemble
-    from miniclip.evaluate import evaluate_run
+    from miniclip.evaluation.ensemble import evaluate_ensemble
+    from miniclip.evaluation.report import evaluate_run
 
     if len(args.checkpoints) > 1:  # a model ensemble: checked before anything is loaded
         if args.out is None:
@@ -269,8 +269,8 @@ def _warner(command: str) -> Callable[[str], None]:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES
-    from miniclip.trained_run import load_run
-    from miniclip.usage import NOT_KNOWN, classify_images, unknown_words
+    from miniclip.evaluation.classify_and_search import NOT_KNOWN, classify_images, unknown_words
+    from miniclip.evaluation.trained_run import load_run
 
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
     run.require_text_encoder("classifying with any labels (their prompts are embedded)")
@@ -299,10 +299,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from miniclip.atomic import check_output_file
-    from miniclip.evaluate import run_folder
+    from miniclip.evaluation.classify_and_search import search_images, shorten
+    from miniclip.evaluation.report import run_folder
+    from miniclip.evaluation.trained_run import load_run
     from miniclip.plots import plot_image_grid
-    from miniclip.trained_run import load_run
-    from miniclip.usage import search_images, shorten
 
     out = check_output_file(args.out or run_folder(args.checkpoint) / "search.png", ".png")  # before any loading
     run = load_run(args.checkpoint)  # refuses a checkpoint that does not say how its images were normalised
@@ -328,7 +328,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from miniclip.atomic import check_output_folder
-    from miniclip.evaluate import run_folder
+    from miniclip.evaluation.report import run_folder
     from miniclip.probe.report import measure, write_report
 
     out = check_output_folder(args.out or run_folder(args.checkpoint) / "probe")  # before minutes of work
@@ -350,7 +350,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from miniclip.atomic import check_output_file
-    from miniclip.compare import format_comparison, load_curves, plot_learning_curves
+    from miniclip.evaluation.compare import format_comparison, load_curves, plot_learning_curves
 
     out = check_output_file(args.out, ".png")  # before any run is read
     curves = load_curves(args.runs, args.label, args.templates)  # refuses runs that do not compare, before drawing
@@ -372,7 +372,7 @@ def _dataset_arguments() -> argparse.ArgumentParser:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from miniclip.bench import run_bench
+    from miniclip.measure.bench import run_bench
 
     result = run_bench(
         args.config,
@@ -581,10 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         parents=[device],
         help="time a training step: images/s, GFLOP/s against a GEMM, PyTorch beside it, time per layer",
-        description="Time miniclip.train.train_step (the step miniclip train takes) on a fixed random batch and "
-        "print images/s and ms/step (median, min, max); achieved GFLOP/s (counted forward FLOPs x 3) against the "
-        "float32 GEMM of the same array library; the same model in PyTorch when it imports (same first loss, "
-        "speed ratio); and, from a separate pass, the forward and backward time of every layer. "
+        description="Time miniclip.training.loop.train_step (the step miniclip train takes) on a fixed random "
+        "batch and print images/s and ms/step (median, min, max); achieved GFLOP/s (counted forward FLOPs x 3) "
+        "against the float32 GEMM of the same array library; the same model in PyTorch when it imports "
+        "(same first loss, speed ratio); and, from a separate pass, the forward and backward time of every layer. "
         "Measure on an otherwise idle machine.",
     )
     p.add_argument("--config", choices=sorted(CONFIGS), default="cpu", help="named configuration (default cpu)")

@@ -66,7 +66,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str])
         {"epoch": 3, "train_loss": 1.92, "test_loss": 2.01,               # test_loss optional
          "zero_shot": {"one template": 0.41, "CLIP ensemble (18)": 0.44}}  # optional at any epoch
 
-    A ``zero_shot`` value may also be a row of :func:`miniclip.zeroshot.accuracy_table`
+    A ``zero_shot`` value may also be a row of :func:`miniclip.evaluation.zeroshot.accuracy_table`
     (``{"top1": ..., "heldout_top1": ...}``); held-out accuracy is then drawn dashed.
     """
     if not metrics:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from miniclip import backend
-from miniclip.configs import CONFIGS
+from miniclip.training.configs import CONFIGS
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -63,10 +63,10 @@ def test_a_failed_rename_leaves_no_temporary(tmp_path: Path) -> None:
 
 
 def _checkpoint(folder: Path, version: int) -> Path:
-    from miniclip.checkpoint import save_checkpoint
-    from miniclip.checks.clip import tiny_config
-    from miniclip.model_config import build_clip
-    from miniclip.tokenizer import Tokenizer
+    from miniclip.model.config import build_clip
+    from miniclip.model.tokenizer import Tokenizer
+    from miniclip.teaching.gradient_cases.clip import tiny_config
+    from miniclip.training.checkpoint import save_checkpoint
 
     tokenizer = Tokenizer.build(["a red cat", "a blue dog"])
     cfg = tiny_config("patch_mlp", "bag_of_words", vocab_size=tokenizer.vocab_size)
@@ -75,7 +75,7 @@ def _checkpoint(folder: Path, version: int) -> Path:
 
 
 def _vocabulary(folder: Path, version: int) -> Path:
-    from miniclip.tokenizer import Tokenizer
+    from miniclip.model.tokenizer import Tokenizer
 
     path = folder / "tokenizer.json"
     Tokenizer.build([f"caption number {version}"]).save(path)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_MODEL
 
-import miniclip.train as train_module
+import miniclip.training.loop as train_module
 from miniclip import cli
-from miniclip.bench import bench_model_config, make_batch, run_bench
-from miniclip.bench_torch import unsupported
-from miniclip.configs import named_config
-from miniclip.layer_timing import ROOT, named_modules, timed_layers
-from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
+from miniclip.measure.bench import bench_model_config, make_batch, run_bench
+from miniclip.measure.layer_timing import ROOT, named_modules, timed_layers
+from miniclip.measure.torch_twin import unsupported
+from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
 from miniclip.optim import AdamW
-from miniclip.train import train_step
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train_step
 
 QUICK = ["--warmup", "1", "--steps", "1", "--layer-steps", "1", "--gemm-size", "64"]
 
@@ -151,7 +151,7 @@ def test_cpu_config_loss_equals_pytorch(capsys) -> None:
 def test_pytorch_copy_trains_alike(image_encoder: str, text_encoder: str) -> None:
     """Every pairing: the same loss at step 0 and after AdamW steps (clipping and the clamp included)."""
     pytest.importorskip("torch")
-    from miniclip.bench_torch import torch_step
+    from miniclip.measure.torch_twin import torch_step
 
     sizes = {"image_width": 16, "image_depth": 1, "image_heads": 2, "text_depth": 1, "cnn_blocks": 2}
     cfg, clip, _, batch, step = _setup(image_encoder=image_encoder, text_encoder=text_encoder, **sizes)
@@ -164,7 +164,7 @@ def test_pytorch_copy_trains_alike(image_encoder: str, text_encoder: str) -> Non
 @pytest.mark.torch
 def test_weight_copy_fails_loudly_on_a_mismatch() -> None:
     pytest.importorskip("torch")
-    from miniclip.bench_torch import copy_weights, torch_clip
+    from miniclip.measure.torch_twin import copy_weights, torch_clip
 
     cfg, clip, _, _, _ = _setup()
     mc = bench_model_config(cfg)
@@ -176,7 +176,7 @@ def test_weight_copy_fails_loudly_on_a_mismatch() -> None:
 
 def test_machine_info_names_the_blas_kernels() -> None:
     """Which OpenBLAS kernel family ran is part of every figure: the report says it when it can be asked."""
-    from miniclip.bench import blas_info, format_machine, machine_info
+    from miniclip.measure.bench import blas_info, format_machine, machine_info
 
     info = blas_info()
     assert "kernels" in info and "kernels_forced" in info

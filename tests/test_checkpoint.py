@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from miniclip import backend
-from miniclip.checkpoint import FILENAME, VERSION, checkpoint_file, load_checkpoint, save_checkpoint
-from miniclip.checks.clip import tiny_config
-from miniclip.model_config import build_clip
+from miniclip.model.config import build_clip
+from miniclip.model.tokenizer import Tokenizer
 from miniclip.optim import AdamW
-from miniclip.tokenizer import Tokenizer
+from miniclip.teaching.gradient_cases.clip import tiny_config
+from miniclip.training.checkpoint import FILENAME, VERSION, checkpoint_file, load_checkpoint, save_checkpoint
 
 CAPTIONS = ["a red cat", "a blue dog", "red dog", "a cat"]  # 5 words: vocabulary of 9
 

@@ -17,10 +17,10 @@ from PIL import Image
 
 import miniclip.data.folder
 from miniclip.cli import main
-from miniclip.configs import named_config
 from miniclip.data import load_folder
-from miniclip.tokenizer import indistinct
-from miniclip.train import train
+from miniclip.model.tokenizer import indistinct
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train
 
 SAME = "read as the same words"
 NO_WORDS = "has no words (letters or digits)"

@@ -128,8 +128,8 @@ def test_gradcheck_only_prints_the_table_and_exits_0(capsys):
 
 def test_gradcheck_without_only_lists_every_check(capsys, monkeypatch):
     """Every case gets its line and the count; the differencing is faked (test_gradcheck.py runs it for real)."""
-    from miniclip import checks
-    from miniclip.gradcheck import GradCheckResult, TensorError
+    from miniclip.teaching import gradient_cases as checks
+    from miniclip.teaching.gradcheck import GradCheckResult, TensorError
 
     monkeypatch.setattr(
         checks, "gradcheck", lambda module, *a, label, **k: GradCheckResult(label, [TensorError("d(x)", 0)])
@@ -162,7 +162,7 @@ def test_walkthrough_at_the_largest_base_stays_finite():
     import math
     import warnings
 
-    from miniclip.walkthrough import MAX_BASE, check_base, compute_walkthrough
+    from miniclip.teaching.walkthrough import MAX_BASE, check_base, compute_walkthrough
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warning either

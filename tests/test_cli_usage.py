@@ -23,14 +23,14 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 from PIL import Image
 
-import miniclip.train
-from miniclip.checkpoint import load_checkpoint, save_checkpoint
+import miniclip.training.loop
 from miniclip.cli import main
-from miniclip.clip import CLIP
-from miniclip.configs import CONFIGS, named_config
 from miniclip.data import load_shapes
-from miniclip.evaluate import evaluate_run
-from miniclip.train import train
+from miniclip.evaluation.report import evaluate_run
+from miniclip.model.clip import CLIP
+from miniclip.training.checkpoint import load_checkpoint, save_checkpoint
+from miniclip.training.configs import CONFIGS, named_config
+from miniclip.training.loop import train
 
 TINY_MODEL = TINY_TRAIN_MODEL
 N_TEST = 96  # test images of the tiny run
@@ -115,7 +115,7 @@ def test_ctrl_c_during_training_returns_130_with_the_resume_hint(tiny_shapes_con
     def interrupted(self, on_step=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(miniclip.train.Trainer, "run", interrupted)
+    monkeypatch.setattr(miniclip.training.loop.Trainer, "run", interrupted)
     out = tmp_path / "stopped"
     assert main(["train", "--data", "shapes", "--out", str(out)]) == 130
     captured = capsys.readouterr()
@@ -195,7 +195,7 @@ def test_eval_encodes_each_test_image_once(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(CLIP, "encode_image", counting)
     for plot in ("plot_confusion", "plot_similarity"):  # drawing them takes seconds and encodes nothing
-        monkeypatch.setattr(f"miniclip.evaluate.{plot}", lambda *args, **kwargs: None)
+        monkeypatch.setattr(f"miniclip.evaluation.report.{plot}", lambda *args, **kwargs: None)
     report = evaluate_run(str(run), out_dir=str(tmp_path))
     assert sum(encoded) == N_TEST and "retrieval" in report
 
@@ -419,7 +419,7 @@ def test_search_for_nothing_but_unknown_words_is_an_error(run, tmp_path, no_grid
 def test_search_out_must_be_a_png_file(out, message, run, tmp_path, capsys, monkeypatch):
     (tmp_path / "folder").mkdir()
     loaded = []
-    monkeypatch.setattr("miniclip.trained_run.load_run", lambda path: loaded.append(path))  # never reached
+    monkeypatch.setattr("miniclip.evaluation.trained_run.load_run", lambda path: loaded.append(path))  # never reached
     assert main(["search", str(run), "a red circle", "--out", str(tmp_path / out)]) == 2
     assert message in error_line(capsys.readouterr().err, "search")
     assert not loaded and sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
@@ -472,7 +472,7 @@ def test_a_relative_folder_that_is_not_here_is_named_with_a_hint(command, moved_
 def test_eval_takes_data_like_search(moved_folder_run, tmp_path, capsys, monkeypatch):
     relative, folder = moved_folder_run
     for plot in ("plot_confusion", "plot_similarity"):
-        monkeypatch.setattr(f"miniclip.evaluate.{plot}", lambda *args, **kwargs: None)
+        monkeypatch.setattr(f"miniclip.evaluation.report.{plot}", lambda *args, **kwargs: None)
     assert main(["eval", str(relative), "--data", str(folder), "--out", str(tmp_path / "plots")]) == 0
     assert re.match(r".*checkpoint.npz: \d+ test images of my_folder, 2 classes", capsys.readouterr().out)
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from miniclip import backend
-from miniclip.checks.clip import CASES, LENGTHS, duplicate_caption_targets, padding_mask, tiny_config
 from miniclip.encoders.text_transformer import TextTransformer
 from miniclip.encoders.vit import ViT
 from miniclip.layers.logit_scale import INIT, MAX
-from miniclip.model_config import ModelConfig, build_clip
+from miniclip.model.config import ModelConfig, build_clip
 from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
+from miniclip.teaching.gradient_cases.clip import CASES, LENGTHS, duplicate_caption_targets, padding_mask, tiny_config
 
 F32, F64 = np.float32, np.float64
 

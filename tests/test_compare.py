@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_MODEL
 
-from miniclip.checkpoint import load_checkpoint, save_checkpoint
 from miniclip.cli import main
-from miniclip.compare import Curve, efficiency, format_comparison, load_curves
-from miniclip.configs import named_config
-from miniclip.train import train
+from miniclip.evaluation.compare import Curve, efficiency, format_comparison, load_curves
+from miniclip.training.checkpoint import load_checkpoint, save_checkpoint
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train
 
 
 @pytest.fixture(scope="module")

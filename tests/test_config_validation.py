@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from miniclip import layers
-from miniclip.checks.clip import tiny_config
 from miniclip.encoders import CNNEncoder, PatchMLP, TextTransformer, ViT
 from miniclip.encoders.bag_of_words import BagOfWords
 from miniclip.encoders.cnn import ResidualBlock
-from miniclip.model_config import ModelConfig, build_clip
+from miniclip.model.config import ModelConfig, build_clip
+from miniclip.teaching.gradient_cases.clip import tiny_config
 
 SMALL = {"embed_dim": 8, "image_size": 8, "patch_size": 4, "image_width": 8, "text_width": 8, "vocab_size": 12}
 

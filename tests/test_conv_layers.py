@@ -1,5 +1,5 @@
 """The convolutional image encoder and its layers: shapes, behaviour, errors, GPU parity, and a gradient check
-that fails on a wrong backward (the conv checks of ``miniclip.checks`` run in test_gradcheck.py).
+that fails on a wrong backward (the conv checks of ``miniclip.teaching.gradient_cases`` run in test_gradcheck.py).
 
 Every layer here works on channels-last images, (N, H, W, C); only ``CNNEncoder`` takes (N, C, H, W)
 images (and returns their gradient in that layout), like every image encoder.
@@ -16,16 +16,16 @@ import pytest
 
 from miniclip import backend
 from miniclip.backend import to_device, to_host
-from miniclip.cost import ModelCost, cnn_cost
 from miniclip.encoders.cnn import CNNEncoder, ResidualBlock
-from miniclip.gradcheck import gradcheck
 from miniclip.layers.batch_norm import BatchNorm2d, column_sums
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.im2col import Scratch, col2im, conv_output_size, im2col, windows
 from miniclip.layers.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
+from miniclip.measure.cost import ModelCost, cnn_cost
 from miniclip.module import Module
+from miniclip.teaching.gradcheck import gradcheck
 
-# --- the gradient check can fail (tests/test_gradcheck.py runs the conv checks of miniclip.checks) ---------------
+# --- the gradient check can fail (tests/test_gradcheck.py runs the conv cases of miniclip.teaching.gradient_cases) ---
 
 
 @pytest.mark.parametrize("backward_by", ["flipped", "col2im"])
@@ -579,7 +579,7 @@ def test_encoder_shapes_and_stages() -> None:
 
 
 def test_encoder_cost() -> None:
-    """miniclip.cost's rows for the default CNN: by hand, and against the layers of the built encoder."""
+    """miniclip.measure.cost's rows for the default CNN: by hand, and against the layers of the built encoder."""
     enc = CNNEncoder(rng=np.random.default_rng(0))
     rows = cnn_cost((3, 32, 32), enc.channels, 1, enc.embed_dim)
     cost = ModelCost(rows)

@@ -1,14 +1,14 @@
-"""miniclip.cost: the counted multiply-adds and parameters, against hand formulas and the built models."""
+"""miniclip.measure.cost: the counted multiply-adds and parameters, against hand formulas and the built models."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from miniclip.cost import clip_cost, cnn_cost, format_cost, image_encoder_cost, text_encoder_cost
 from miniclip.encoders.cnn import CNNEncoder
-from miniclip.layer_timing import named_modules
-from miniclip.model_config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
+from miniclip.measure.cost import clip_cost, cnn_cost, format_cost, image_encoder_cost, text_encoder_cost
+from miniclip.measure.layer_timing import named_modules
+from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
 from miniclip.module import Module, Parameter
 
 TINY = {"vocab_size": 20, "context_length": 6, "image_size": 8, "patch_size": 4, "embed_dim": 5}

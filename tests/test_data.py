@@ -46,7 +46,7 @@ from miniclip.data import (
 )
 from miniclip.data.augment import draw_crop_offsets, draw_flips
 from miniclip.data.folder import load_image
-from miniclip.usage import load_images
+from miniclip.evaluation.classify_and_search import load_images
 
 ORIGINAL_LOAD = ImageFile.ImageFile.load
 

@@ -23,16 +23,16 @@ from PIL import Image
 
 from miniclip.backend import to_host
 from miniclip.cli import main
-from miniclip.configs import named_config
 from miniclip.data import load_shapes
 from miniclip.data.captions import check_templates, ensemble_templates, prompts, report_templates
-from miniclip.evaluate import retrieval_report
+from miniclip.evaluation.linear_probe import L2_GRID
+from miniclip.evaluation.report import retrieval_report
+from miniclip.evaluation.retrieval import recall_at_k
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import class_embeddings, class_vectors, encode_images, evaluate_zero_shot
 from miniclip.layers.softmax import softmax
-from miniclip.linear_probe import L2_GRID
-from miniclip.retrieval import recall_at_k
-from miniclip.train import train
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import class_embeddings, class_vectors, encode_images, evaluate_zero_shot
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train
 
 N_TRAIN, N_TEST = 256, 96  # 6 or 7 training images of each of the 40 classes seen in training
 PROMPT_ROWS = ('bare label "{}"', '"a photo of a {}."', "train templates", "unseen templates")

@@ -13,15 +13,15 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 
 from miniclip import backend
-from miniclip.checkpoint import load_checkpoint
-from miniclip.configs import named_config
 from miniclip.data import load_dataset
 from miniclip.data.augment import normalize
-from miniclip.evaluate import evaluate_run
+from miniclip.evaluation.report import evaluate_run
+from miniclip.evaluation.zeroshot import class_embeddings, encode_images, encode_texts
 from miniclip.layers import Embedding
-from miniclip.train import Trainer
-from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
-from miniclip.zeroshot import class_embeddings, encode_images, encode_texts
+from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer
 
 pytestmark = pytest.mark.gpu
 
@@ -88,8 +88,8 @@ def test_out_of_range_host_ids_raise_before_they_reach_the_gpu_table(bad):
 
 
 def test_encode_texts_checks_ids_against_a_gpu_model_on_the_host():
-    from miniclip.model_config import ModelConfig, build_clip
-    from miniclip.tokenizer import Tokenizer
+    from miniclip.model.config import ModelConfig, build_clip
+    from miniclip.model.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.build(["a photo of a red ship", "a blurry photo of a cat"])
     cfg = ModelConfig(image_encoder="patch_mlp", text_encoder="bag_of_words", vocab_size=5, context_length=8)

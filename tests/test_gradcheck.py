@@ -1,7 +1,7 @@
 """The gradient checks, each run once, and the checker itself: central differences, relative error, and
 proof that it catches broken backward passes.
 
-:func:`test_check_passes` is the one place in the suite that runs the checks of :mod:`miniclip.checks`
+:func:`test_check_passes` is the one place in the suite that runs the checks of :mod:`miniclip.teaching.gradient_cases`
 (every layer, encoder and CLIP pairing; the same cases, seeds and table lines as ``miniclip gradcheck``),
 on the CPU and, where there is one, on the GPU. The command itself is tested in ``test_cli.py`` on one
 cheap check (``--only relu``); the topic test files test shapes and behaviour, not gradients.
@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from miniclip import backend, checks
-from miniclip.checks import CASES, run_checks
-from miniclip.gradcheck import GradCheckResult, gradcheck, numerical_gradient, relative_error
+from miniclip import backend
 from miniclip.layers import ContrastiveLoss, Linear, ReLU, Similarity
+from miniclip.teaching import gradient_cases as checks
+from miniclip.teaching.gradcheck import GradCheckResult, gradcheck, numerical_gradient, relative_error
+from miniclip.teaching.gradient_cases import CASES, run_checks
 
 # --- every check, once per device ----------------------------------------------------------------------------------
 

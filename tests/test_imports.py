@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-REAL = ("miniclip.clip", "miniclip.model_config", "miniclip.encoders", "miniclip.evaluate")
-TEACHING_AND_TRAINING = ("miniclip.walkthrough_model", "miniclip.train")
-HEAVY = ("tqdm", "matplotlib", "PIL", "miniclip.train")
+REAL = ("miniclip.model.clip", "miniclip.model.config", "miniclip.encoders", "miniclip.evaluation.report")
+TEACHING_AND_TRAINING = ("miniclip.teaching.walkthrough_model", "miniclip.training.loop")
+HEAVY = ("tqdm", "matplotlib", "PIL", "miniclip.training.loop")
 
 
 def _printed(code: str) -> object:

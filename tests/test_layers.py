@@ -1,6 +1,6 @@
 """Layers, the contrastive head and the walkthrough model: shapes, known numbers, dtypes,
 parameter bookkeeping, SGD, and one clear ValueError for each bad input (their gradient
-checks, listed in ``miniclip.checks.foundation``, run in test_gradcheck.py)."""
+checks, listed in ``miniclip.teaching.gradient_cases.foundation``, run in test_gradcheck.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
 from miniclip.optim import SGD
-from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 F64 = np.float64
 

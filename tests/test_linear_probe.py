@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 from miniclip import backend
-from miniclip.checks import case_rng
-from miniclip.checks.linear_probe import CASES
-from miniclip.gradcheck import gradcheck
-from miniclip.linear_probe import (
+from miniclip.evaluation.linear_probe import (
     L2_GRID,
     SoftmaxRegressionLoss,
     choose_l2,
@@ -20,6 +17,9 @@ from miniclip.linear_probe import (
     holdout_split,
     softmax_regression,
 )
+from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.gradient_cases import case_rng
+from miniclip.teaching.gradient_cases.linear_probe import CASES
 
 
 def _blobs(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from miniclip.model_config import ModelConfig, build_clip
+from miniclip.model.config import ModelConfig, build_clip
 
 
 def _small_cnn_clip(seed: int):

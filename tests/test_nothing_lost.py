@@ -25,12 +25,13 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 from PIL import Image
 
-from miniclip import atomic, backend, trained_run
-from miniclip.checkpoint import load_checkpoint
+from miniclip import atomic, backend
 from miniclip.cli import main
-from miniclip.configs import named_config
+from miniclip.evaluation import trained_run
 from miniclip.probe import report
-from miniclip.train import train
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +215,7 @@ def test_a_memory_error_is_one_line_naming_the_options(monkeypatch) -> None:
     def out_of_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 1.00 TiB for an array")
 
-    monkeypatch.setattr("miniclip.bench.run_bench", out_of_memory)
+    monkeypatch.setattr("miniclip.measure.bench.run_bench", out_of_memory)
     status, _, err = _main("bench")
     assert status == 2
     assert err.strip().splitlines() == [
@@ -264,7 +265,7 @@ def test_a_class_without_test_images_is_warned_shown_in_words_and_null_in_json(f
 
 
 def test_a_held_out_part_without_images_reads_no_test_images() -> None:
-    from miniclip.evaluate import _heldout_extra
+    from miniclip.evaluation.report import _heldout_extra
 
     line = _heldout_extra({"heldout": {"top1": float("nan")}, "seen": {"top1": 0.5}})
     assert line == "   held-out combinations no test images, seen 50.0%"
@@ -307,7 +308,7 @@ def test_a_signal_while_eval_writes_leaves_nothing_half_written(run, tmp_path, n
     out = tmp_path / "eval"
     child = _in_a_child(f"""
         import os, signal, sys
-        import miniclip.evaluate as evaluate
+        import miniclip.evaluation.report as evaluate
         def plot_confusion(*args, **kwargs):
             (args[2].parent / "half.png").write_bytes(b"half")
             os.kill(os.getpid(), signal.{name})
@@ -341,7 +342,7 @@ def test_sigterm_during_training_saves_at_the_step_boundary(tmp_path) -> None:
     out = tmp_path / "run"
     child = _in_a_child(f"""
         import os, signal, sys
-        from miniclip.train import Trainer
+        from miniclip.training.loop import Trainer
         step = Trainer.step
         def signalled(self, idx, number):
             if number == 2:

@@ -17,15 +17,15 @@ from conftest import TINY_TRAIN_MODEL
 from PIL import Image
 
 from miniclip import backend
-from miniclip.checkpoint import load_checkpoint
 from miniclip.cli import main
-from miniclip.clip import CLIP
-from miniclip.compare import Curve, efficiency, format_comparison, images_to_reach, learning_curve
-from miniclip.configs import TrainConfig, named_config
 from miniclip.data import load_dataset, load_shapes
-from miniclip.model_config import ModelConfig, build_model
-from miniclip.predictive import PredictiveModel
-from miniclip.train import Trainer, train
+from miniclip.evaluation.compare import Curve, efficiency, format_comparison, images_to_reach, learning_curve
+from miniclip.model.clip import CLIP
+from miniclip.model.config import ModelConfig, build_model
+from miniclip.model.predictive import PredictiveModel
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import TrainConfig, named_config
+from miniclip.training.loop import Trainer, train
 
 SIZES = {"n_train": 256, "n_test": 96, "epochs": 2, "batch_size": 32}
 

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 from miniclip import backend
-from miniclip.checks import case_rng
-from miniclip.checks.predictive import CASES, PredictorWithLoss
-from miniclip.gradcheck import gradcheck
+from miniclip.evaluation.zeroshot import class_word_targets
 from miniclip.layers.softmax import softmax_and_log
-from miniclip.predictive import (
+from miniclip.model.predictive import (
     BagOfWordsPredictor,
     PredictiveLoss,
     predictive_class_scores,
     word_count_targets,
 )
-from miniclip.tokenizer import END, PAD, START, UNK, Tokenizer
-from miniclip.zeroshot import class_word_targets
+from miniclip.model.tokenizer import END, PAD, START, UNK, Tokenizer
+from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.gradient_cases import case_rng
+from miniclip.teaching.gradient_cases.predictive import CASES, PredictorWithLoss
 
 F64 = np.float64
 CORPUS = ["a dog and a cat", "the cat sat", "a photo of a dog", "a picture of the bird"]

@@ -17,13 +17,13 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 
 from miniclip.cli import main
-from miniclip.configs import named_config
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import class_embeddings, encode_images, zero_shot
 from miniclip.probe import figures, report
 from miniclip.probe.embeddings import embed_blurred, embed_run
 from miniclip.probe.robustness import gaussian_blur
-from miniclip.train import train
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import class_embeddings, encode_images, zero_shot
+from miniclip.training.configs import named_config
+from miniclip.training.loop import train
 
 SIGMAS = ["1", "3"]
 POINTS = 5

@@ -7,7 +7,7 @@ import pytest
 
 from miniclip import backend
 from miniclip.layers import ContrastiveLoss
-from miniclip.targets import label_aware_targets
+from miniclip.model.targets import label_aware_targets
 
 LABELS = np.array([3, 1, 3, 0, 1, 3, 7])  # classes of 3, 2, 1 and 1 items
 

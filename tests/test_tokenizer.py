@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from miniclip.layers.end_token_pool import end_positions
-from miniclip.tokenizer import END, PAD, SPECIALS, START, UNK, Tokenizer, words
+from miniclip.model.tokenizer import END, PAD, SPECIALS, START, UNK, Tokenizer, words
 
 CORPUS = [
     "A dog runs on the grass.",

@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miniclip.checks.clip import tiny_config
-from miniclip.clip import CLIP
 from miniclip.encoders.text_transformer import TextTransformer
 from miniclip.encoders.vit import ViT
-from miniclip.model_config import build_clip
+from miniclip.model.clip import CLIP
+from miniclip.model.config import build_clip
 from miniclip.module import Module
 from miniclip.optim import AdamW, decays
+from miniclip.teaching.gradient_cases.clip import tiny_config
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

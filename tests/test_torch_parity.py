@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify
-from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miniclip.checks.predictive import PredictorWithLoss
-from miniclip.predictive import BagOfWordsPredictor, word_count_targets
-from miniclip.tokenizer import END, PAD, START, UNK
+from miniclip.model.predictive import BagOfWordsPredictor, word_count_targets
+from miniclip.model.tokenizer import END, PAD, START, UNK
+from miniclip.teaching.gradient_cases.predictive import PredictorWithLoss
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

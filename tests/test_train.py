@@ -12,14 +12,14 @@ import pytest
 from conftest import TINY_TRAIN_MODEL
 
 from miniclip import backend
-from miniclip import train as train_module
-from miniclip.checkpoint import load_checkpoint
-from miniclip.configs import named_config
 from miniclip.data import augment
 from miniclip.data.augment import horizontal_flip, normalize, random_crop
+from miniclip.model.tokenizer import SPECIALS, Tokenizer
 from miniclip.optim import AdamW
-from miniclip.tokenizer import SPECIALS, Tokenizer
-from miniclip.train import Trainer, TrainingDivergedError, train
+from miniclip.training import loop as train_module
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import named_config
+from miniclip.training.loop import Trainer, TrainingDivergedError, train
 
 TINY_MODEL = TINY_TRAIN_MODEL
 

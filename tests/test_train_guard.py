@@ -13,12 +13,12 @@ from test_train import tiny
 
 from miniclip import atomic as atomic_module
 from miniclip import cli
-from miniclip import train as train_module
 from miniclip.atomic import WRITE_CHECK
-from miniclip.checkpoint import load_checkpoint
-from miniclip.configs import CONFIGS, TrainConfig
-from miniclip.train import Trainer, train
-from miniclip.trained_run import load_run
+from miniclip.evaluation.trained_run import load_run
+from miniclip.training import loop as train_module
+from miniclip.training.checkpoint import load_checkpoint
+from miniclip.training.configs import CONFIGS, TrainConfig
+from miniclip.training.loop import Trainer, train
 
 
 def _train_counting_steps(cfg):

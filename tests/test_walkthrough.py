@@ -1,6 +1,6 @@
 """The walkthrough's numbers, recomputed independently with plain Python loops over lists.
 
-Only the fixed inputs and weights are imported from ``miniclip.walkthrough``; no layer, no
+Only the fixed inputs and weights are imported from ``miniclip.teaching.walkthrough``; no layer, no
 NumPy matrix product. The forward, both softmaxes, the backward into every weight and bias
 and the SGD update are all written out again here, then compared with
 ``compute_walkthrough()`` to 1e-9. The few numbers written out below (pooled vectors, T, I,
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from miniclip.cli import main
-from miniclip.walkthrough import (
+from miniclip.teaching.walkthrough import (
     CAPTIONS,
     IMAGE_BIAS,
     IMAGE_PROJECTION,
@@ -268,8 +268,8 @@ def test_diagonal_share_grows_and_loss_falls(walk3: dict) -> None:
 
 def test_unrolled_forward_matches_the_model(walk3: dict) -> None:
     """The walkthrough steps through the layers; the model's own forward gives the same loss."""
-    from miniclip.walkthrough import walkthrough_batch, walkthrough_state
-    from miniclip.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+    from miniclip.teaching.walkthrough import walkthrough_batch, walkthrough_state
+    from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
     model = WalkthroughCLIP(WalkthroughConfig(base=3.0), rng=np.random.default_rng(1), dtype=np.float64)
     model.load_state(walkthrough_state())

@@ -8,14 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from miniclip.checks.clip import tiny_config
 from miniclip.data import ImageTextDataset, normalize
-from miniclip.model_config import build_clip
-from miniclip.plots import _accuracy, plot_confusion, plot_curves, plot_image_grid, plot_similarity
-from miniclip.retrieval import recall_at_k
-from miniclip.tokenizer import Tokenizer
-from miniclip.usage import classify_images, search_images, unknown_words
-from miniclip.zeroshot import (
+from miniclip.evaluation.classify_and_search import classify_images, search_images, unknown_words
+from miniclip.evaluation.retrieval import recall_at_k
+from miniclip.evaluation.zeroshot import (
     accuracy_table,
     class_embeddings,
     encode_images,
@@ -23,6 +19,10 @@ from miniclip.zeroshot import (
     evaluate_zero_shot,
     zero_shot,
 )
+from miniclip.model.config import build_clip
+from miniclip.model.tokenizer import Tokenizer
+from miniclip.plots import _accuracy, plot_confusion, plot_curves, plot_image_grid, plot_similarity
+from miniclip.teaching.gradient_cases.clip import tiny_config
 
 NAMES = ["cat", "dog", "red car", "ship"]
 TEMPLATES = ["a photo of a {}.", "a blurry photo of the {}.", "art of a {}."]

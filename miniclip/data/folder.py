@@ -20,7 +20,7 @@ skipped like an unreadable one, its size given in the warning.
 
 A folder needs at least two classes: zero-shot classification among one class is always
 "right", and contrastive batches would all share one caption. Class names must also be
-distinct words to the tokenizer (:func:`miniclip.tokenizer.indistinct`): folders ``Cat`` and
+distinct words to the tokenizer (:func:`miniclip.model.tokenizer.indistinct`): folders ``Cat`` and
 ``cat``, or ``c++`` and ``c#``, would get identical captions, and a name without letters or
 digits (``!!!``, an emoji) captions that say nothing, so such folders are refused, named,
 before any image is read.
@@ -41,7 +41,7 @@ from PIL import Image, UnidentifiedImageError
 
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
-from miniclip.tokenizer import indistinct, words
+from miniclip.model.tokenizer import indistinct, words
 
 MAX_PIXELS = 40_000_000  # the most pixels an image may decode to (after a JPEG's draft scaling)
 

@@ -3,8 +3,8 @@
 Image side: the walkthrough's patch MLP (:mod:`.patch_mlp`), a residual CNN (:mod:`.cnn`) and
 a Vision Transformer (:mod:`.vit`). Text side: the walkthrough's bag of words
 (:mod:`.bag_of_words`) and a transformer (:mod:`.text_transformer`).
-:mod:`miniclip.model_config` builds any pair by name; the walkthrough's model
-(:mod:`miniclip.walkthrough_model`) is the patch MLP and the bag of words at their smallest.
+:mod:`miniclip.model.config` builds any pair by name; the walkthrough's model
+(:mod:`miniclip.teaching.walkthrough_model`) is the patch MLP and the bag of words at their smallest.
 """
 
 from miniclip.encoders.bag_of_words import BagOfWords

@@ -4,7 +4,7 @@
 text); pair ``i`` is text ``i`` with image ``i``, so the targets ``Y`` are the identity matrix
 (or, as an option, any matrix whose rows and columns each sum to 1). Two softmaxes are taken,
 each direction named *query→what it ranks*, as everywhere in miniclip (the walkthrough, the
-lessons, :mod:`miniclip.retrieval`'s ``text_to_image`` and ``image_to_text``):
+lessons, :mod:`miniclip.evaluation.retrieval`'s ``text_to_image`` and ``image_to_text``):
 
 * **text→image**, along each **row**: for text ``i``, a distribution over the images
   (``p_rows``);

@@ -12,7 +12,7 @@ lookup itself would catch a bad id on the GPU. Checking there would cost a devic
 on every call, so the check (:func:`check_token_ids`) runs on the host instead: in
 :meth:`Embedding.forward` for host (NumPy) ids, where it is free, and where device ids are
 made — the trainer checks its caption table once when it builds it, and
-:func:`miniclip.zeroshot.encode_texts` checks each batch before moving it. Ids that are
+:func:`miniclip.evaluation.zeroshot.encode_texts` checks each batch before moving it. Ids that are
 already on the device when they reach :meth:`Embedding.forward` are trusted.
 """
 

@@ -1,14 +1,12 @@
-"""Look inside a trained CLIP's embedding space (issue 10, ``miniclip probe``).
+"""``miniclip probe``: look inside a trained CLIP's embedding space (lessons 11 and 12).
 
-Submodules, each written from scratch and checked against a reference library in the tests:
+    embeddings.py  the run's test images, class captions and prompt ensembles, clean and blurred
+    maps.py        PCA written out, t-SNE in NumPy, the gap between the image and caption clouds
+    topology.py    cosine distances, persistence diagrams (H0, H1), the Wasserstein distance
+    robustness.py  Gaussian blur by hand, subspace angles between classes, clean and blurred
+    figures.py     the probe's own plots: maps, curves against σ, persistence diagrams
+    report.py      the command: measure everything, then write the figures and a summary
 
-* :mod:`miniclip.probe.maps` — PCA written out, t-SNE in NumPy, and the gap between the image
-  and caption clouds.
-* :mod:`miniclip.probe.topology` — cosine distances, persistence diagrams (H0, H1) and the
-  Wasserstein distance between them.
-* :mod:`miniclip.probe.robustness` — Gaussian blur by hand, subspace angles between classes (and
-  between a class's clean and blurred images), and what blur does to zero-shot accuracy.
-
-Not built yet: the figures, lessons 11–12 and the ``miniclip probe`` command that ties these
-together on a trained run.
+Each is written from scratch and checked against a reference library in the tests (scikit-learn,
+SciPy, ripser, persim).
 """

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from miniclip.data.captions import ensemble_templates
+from miniclip.evaluation.trained_run import TrainedRun
+from miniclip.evaluation.zeroshot import caption_embeddings, encode_images, prompt_ensemble
 from miniclip.probe.robustness import check_sigma, gaussian_blur
-from miniclip.trained_run import TrainedRun
-from miniclip.zeroshot import caption_embeddings, encode_images, prompt_ensemble
 
 
 @dataclass

@@ -39,11 +39,11 @@ from tqdm.auto import tqdm
 
 from miniclip.atomic import json_text, staged_folder, write_text
 from miniclip.backend import get_array_module, to_host
+from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.zeroshot import zero_shot
 from miniclip.plots import plot_heatmap, plot_image_grid
 from miniclip.probe import figures, maps, robustness, topology
 from miniclip.probe.embeddings import RunEmbeddings, embed_blurred, embed_run
-from miniclip.trained_run import load_run
-from miniclip.zeroshot import zero_shot
 
 DEFAULT_SIGMAS = (1.0, 2.0, 3.0, 4.0, 5.0)
 DEFAULT_POINTS = 100  # per class, for the maps and the diagrams (H1 of 100 points: about a second)

@@ -1,0 +1,287 @@
+"""The same CLIP in PyTorch: the measuring stick of ``miniclip bench`` (never needed to use miniclip).
+
+:func:`torch_clip` writes miniclip's model layer for layer as a ``torch.nn.Module`` whose
+parameters carry miniclip's names (``image.blocks.0.conv1.weight``, ``text.positions.positions``,
+``logit_scale.log_scale``, ...; only ``lookup.table`` is PyTorch's ``lookup.weight``), and
+:func:`copy_weights` copies a miniclip model into it, so both start from the same numbers and
+their first losses agree. Conventions that differ on the way across:
+
+* a miniclip ``Linear`` stores W as (D_in, D_out), PyTorch as (D_out, D_in): transposed;
+* convolution kernels, embedding tables, positions, LayerNorm and BatchNorm gains and shifts,
+  BatchNorm's running statistics and the logit scale copy unchanged (shapes are checked).
+
+Every image encoder (patch_mlp, cnn, vit) and text encoder (bag_of_words, transformer) is
+written; only dropout cannot be compared (each library draws its own random masks), see
+:func:`unsupported`. PyTorch is imported inside the functions, so this module imports anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from miniclip.backend import to_host
+from miniclip.layers.logit_scale import INIT, MAX
+from miniclip.model.clip import CLIP
+from miniclip.model.config import ModelConfig
+from miniclip.optim import decays
+
+
+def torch_version() -> str | None:
+    """PyTorch's version, or None when it does not import."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return str(torch.__version__)
+
+
+def unsupported(mc: ModelConfig) -> str | None:
+    """Why the PyTorch copy of ``mc`` could not give the same loss, or None when it can."""
+    if mc.dropout and (mc.image_encoder == "vit" or mc.text_encoder == "transformer"):
+        return f"dropout {mc.dropout}: miniclip and PyTorch draw different random masks, so the losses cannot agree"
+    return None
+
+
+def _blocks(torch: Any, mc: ModelConfig, width: int, depth: int, heads: int) -> Any:
+    """``depth`` pre-norm transformer blocks, named as in miniclip (ln1, attn.qkv, attn.out, ln2, mlp.fc1, mlp.fc2)."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
+
+        def forward(self, x: Any, keep: Any) -> Any:
+            n, length, dim = x.shape
+            q, k, v = self.qkv(x).view(n, length, 3, heads, -1).permute(2, 0, 3, 1, 4)  # each (N, H, L, Dh)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # keep: (N, 1, 1, L) True on real tokens
+            return self.out(o.transpose(1, 2).reshape(n, length, dim))
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(width, mc.mlp_ratio * width), nn.Linear(mc.mlp_ratio * width, width)
+
+        def forward(self, x: Any) -> Any:
+            return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(width), Attention(), nn.LayerNorm(width), MLP()
+
+        def forward(self, x: Any, keep: Any = None) -> Any:
+            h = x + self.attn(self.ln1(x), keep)
+            return h + self.mlp(self.ln2(h))
+
+    return nn.ModuleList(Block() for _ in range(depth))
+
+
+def torch_clip(mc: ModelConfig) -> Any:
+    """miniclip's CLIP for ``mc`` as a ``torch.nn.Module`` with miniclip's parameter names (weights random)."""
+    import torch
+
+    nn, F = torch.nn, torch.nn.functional
+
+    class Positions(nn.Module):  # miniclip's PositionalEmbedding: one parameter, ``positions``
+        def __init__(self, length: int, width: int) -> None:
+            super().__init__()
+            self.positions = nn.Parameter(torch.zeros(length, width))
+
+    class LogitScale(nn.Module):  # miniclip's LogitScale: one parameter, ``log_scale`` (s; the scale is e^s)
+        def __init__(self) -> None:
+            super().__init__()
+            self.log_scale = nn.Parameter(torch.tensor(INIT))
+
+    def patchify(images: Any, p: int) -> Any:  # as miniclip.layers.patchify: patches row by row, (C, p, p) inside
+        n, c, h, w = images.shape
+        x = images.reshape(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return x.reshape(n, (h // p) * (w // p), c * p * p)  # (N, P, C·p·p)
+
+    def mean(x: Any, mask: Any) -> Any:  # masked mean over axis 1; an empty caption pools to zero
+        return (x * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+
+    class ResidualBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.shortcut_conv = self.shortcut_bn = None
+            if stride != 1 or cin != cout:
+                self.shortcut_conv = nn.Conv2d(cin, cout, 1, stride, 0, bias=False)
+                self.shortcut_bn = nn.BatchNorm2d(cout)
+
+        def forward(self, x: Any) -> Any:
+            main = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            skip = x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))
+            return F.relu(main + skip)
+
+    class CNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            channels, p = mc.cnn_channels, mc.cnn_stem_patch
+            k, s, pad = (3, 1, 1) if p == 1 else (p, p, 0)
+            self.stem_conv = nn.Conv2d(mc.channels, channels[0], k, s, pad, bias=False)
+            self.stem_bn = nn.BatchNorm2d(channels[0])
+            blocks, previous = [], channels[0]
+            for stage, width in enumerate(channels):
+                for b in range(mc.cnn_blocks):
+                    blocks.append(ResidualBlock(previous, width, 2 if stage > 0 and b == 0 else 1))
+                    previous = width
+            self.blocks = nn.ModuleList(blocks)
+            self.project = nn.Linear(previous, mc.embed_dim, bias=False)
+
+        def forward(self, images: Any) -> Any:
+            x = F.relu(self.stem_bn(self.stem_conv(images)))
+            for block in self.blocks:
+                x = block(x)
+            return self.project(x.mean(dim=(2, 3)))  # global average pool, then project
+
+    class ViT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            width, patches = mc.image_width, (mc.image_size // mc.patch_size) ** 2
+            self.patch_embed = nn.Linear(mc.channels * mc.patch_size**2, width)
+            self.positions = Positions(patches, width)
+            self.blocks = _blocks(torch, mc, width, mc.image_depth, mc.image_heads)
+            self.norm, self.project = nn.LayerNorm(width), nn.Linear(width, mc.embed_dim, bias=False)
+
+        def forward(self, images: Any) -> Any:
+            x = self.patch_embed(patchify(images, mc.patch_size)) + self.positions.positions
+            for block in self.blocks:
+                x = block(x)
+            return self.project(self.norm(x).mean(dim=1))
+
+    class PatchMLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encode = nn.Linear(mc.channels * mc.patch_size**2, mc.image_width)
+            self.project = nn.Linear(mc.image_width, mc.embed_dim, bias=False)
+
+        def forward(self, images: Any) -> Any:
+            return self.project(F.relu(self.encode(patchify(images, mc.patch_size))).mean(dim=1))
+
+    class TextTransformer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            width = mc.text_width
+            self.lookup, self.positions = nn.Embedding(mc.vocab_size, width), Positions(mc.context_length, width)
+            self.blocks = _blocks(torch, mc, width, mc.text_depth, mc.text_heads)
+            self.norm, self.project = nn.LayerNorm(width), nn.Linear(width, mc.embed_dim, bias=False)
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            x = self.lookup(ids) + self.positions.positions[: ids.shape[1]]  # (N, L, D)
+            keep = (mask != 0)[:, None, None, :]  # (N, 1, 1, L)
+            for block in self.blocks:
+                x = block(x, keep)
+            x = self.norm(x)
+            if mc.text_pool == "end":
+                end = (mask.sum(dim=1).long() - 1).clamp(min=0)
+                return self.project(x[torch.arange(x.shape[0], device=x.device), end])
+            return self.project(mean(x, mask))
+
+    class BagOfWords(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            width = mc.text_width
+            self.lookup, self.encode = nn.Embedding(mc.vocab_size, width), nn.Linear(width, width)
+            self.project = nn.Linear(width, mc.embed_dim, bias=False)
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            return self.project(mean(F.relu(self.encode(self.lookup(ids))), mask))
+
+    class TorchCLIP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.image = {"cnn": CNN, "vit": ViT, "patch_mlp": PatchMLP}[mc.image_encoder]()
+            self.text = TextTransformer() if mc.text_encoder == "transformer" else BagOfWords()
+            self.logit_scale = LogitScale()
+
+        def forward(self, ids: Any, images: Any, mask: Any, targets: Any) -> Any:
+            t = F.normalize(self.text(ids, mask), dim=-1)  # (N, d)
+            i = F.normalize(self.image(images), dim=-1)  # (N, d)
+            logits = self.logit_scale.log_scale.exp() * t @ i.T  # (N, N)
+            return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T)) / 2
+
+    return TorchCLIP()
+
+
+def torch_name(name: str) -> str:
+    """The PyTorch name of a miniclip parameter or buffer (the same, except ``lookup.table`` → ``lookup.weight``)."""
+    return name[: -len("table")] + "weight" if name.endswith("lookup.table") else name
+
+
+def copy_weights(model: CLIP, reference: Any) -> dict[str, str]:
+    """Copy every parameter and buffer of ``model`` into ``reference``; return the name map miniclip → PyTorch.
+
+    Raises ``ValueError`` naming what does not match, before anything is copied, unless every
+    miniclip array has exactly one PyTorch counterpart of the right shape and PyTorch has no other
+    (BatchNorm's ``num_batches_tracked`` counter aside: miniclip's running averages use a fixed momentum).
+    """
+    import torch
+
+    ours = {name: p.data for name, p in model.parameters().items()} | model.buffers()
+    theirs = {k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
+    names = {name: torch_name(name) for name in ours}
+    missing = sorted(n for n in names.values() if n not in theirs)
+    unexpected = sorted(set(theirs) - set(names.values()))
+    if missing or unexpected:
+        raise ValueError(f"PyTorch model does not match miniclip's: missing {missing}, unexpected {unexpected}")
+    values = {}
+    for name, data in ours.items():
+        host = to_host(data)
+        value = host.T if name.endswith("weight") and host.ndim == 2 else host  # Linear: (D_in, D_out) → (D_out, D_in)
+        target = theirs[names[name]]
+        if tuple(value.shape) != tuple(target.shape):
+            raise ValueError(
+                f"{name}: miniclip {tuple(host.shape)} does not fit PyTorch's {names[name]} {tuple(target.shape)}"
+            )
+        values[names[name]] = torch.tensor(np.array(value), dtype=target.dtype)  # 0-d stays 0-d
+    with torch.no_grad():
+        for name, value in values.items():
+            theirs[name].copy_(value)
+    return names
+
+
+def torch_step(
+    model: CLIP, mc: ModelConfig, batch: dict[str, np.ndarray], *, lr: float, weight_decay: float, grad_clip: float
+) -> tuple[Callable[[], Any], Any, str]:
+    """A PyTorch training step on ``batch`` with ``model``'s weights; also the model, and its device.
+
+    The step is :func:`miniclip.training.loop.train_step` in PyTorch: zero the gradients, forward,
+    backward, clip the global gradient norm, AdamW (decay on the parameters miniclip decays),
+    clamp the temperature. It runs on CUDA when miniclip runs on the GPU and PyTorch sees one.
+    """
+    import torch
+
+    from miniclip import backend
+
+    device = "cuda" if backend.get_device() == "gpu" and torch.cuda.is_available() else "cpu"
+    reference = torch_clip(mc)
+    names = copy_weights(model, reference)
+    reference = reference.to(device)
+    named = dict(reference.named_parameters())
+    decayed = {names[name] for name, p in model.parameters().items() if decays(name, p)}
+    groups = [
+        {"params": [p for name, p in named.items() if name in decayed], "weight_decay": weight_decay},
+        {"params": [p for name, p in named.items() if name not in decayed], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=lr)
+    ids, images, mask, targets = (torch.from_numpy(batch[k]).to(device) for k in ("ids", "images", "mask", "targets"))
+    params = list(named.values())
+
+    def step() -> Any:
+        optimizer.zero_grad()
+        loss = reference(ids, images, mask, targets)
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        with torch.no_grad():
+            reference.logit_scale.log_scale.clamp_(0.0, MAX)
+        return loss
+
+    return step, reference, device

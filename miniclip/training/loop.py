@@ -1,0 +1,637 @@
+"""Training a CLIP: the loop behind ``miniclip train``.
+
+One step, on a batch of B images and their labels::
+
+    images ─random crop + flip─→ normalise ─→ image encoder ┐
+    labels ─one caption each, from a random template──────→ text encoder ┤→ logits (B, B) → loss
+                                                                            targets: identity, or
+                                                                            label-aware (same class = match)
+    backward → clip the global gradient norm → AdamW step → clamp the temperature
+
+Every epoch ends with a zero-shot evaluation on the test split, a line in ``metrics.jsonl``,
+the curves in ``curves.png`` and an atomically written checkpoint. All randomness comes from
+two host generators whose states are saved in the checkpoint — ``order`` (the shuffling of
+each epoch) and ``augment`` (crops, flips, caption templates) — so ``--resume`` continues
+exactly where the run stopped, even in the middle of an epoch, and gives the same numbers as
+a run that was never interrupted. Each epoch's shuffled batches are
+:func:`miniclip.data.augment.batches` of the ``order`` generator, and each caption is drawn as
+:func:`miniclip.data.captions.make_captions` draws it.
+
+A run starts from a :class:`~miniclip.training.configs.TrainConfig`, usually one of the named
+configurations of :mod:`miniclip.training.configs`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from miniclip import backend
+from miniclip.atomic import check_output_folder, json_text, write_text
+from miniclip.data import load_dataset
+from miniclip.data.augment import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    batches,
+    channel_stats,
+    draw_crop_offsets,
+    draw_flips,
+    horizontal_flip,
+    normalize,
+    random_crop,
+)
+from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
+from miniclip.data.dataset import ImageTextDataset
+from miniclip.evaluation.zeroshot import accuracy_table, evaluate_zero_shot
+from miniclip.model.clip import CLIP
+from miniclip.model.config import ModelConfig, build_model
+from miniclip.model.predictive import PredictiveModel, word_count_targets
+from miniclip.model.targets import label_aware_targets
+from miniclip.model.tokenizer import Tokenizer
+from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
+from miniclip.plots import plot_curves
+from miniclip.training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
+from miniclip.training.configs import NAMED_DATASETS, TrainConfig
+
+CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
+FLIP_P = 0.5  # probability of mirroring a training image
+
+
+# The signals that stop a run the way Ctrl-C does (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt_now(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint, if any, is kept."""
+
+
+def check_splits(dataset: ImageTextDataset, data: str) -> None:
+    """Refuse, before the first step, a dataset whose training or test split is empty (naming the sizes).
+
+    A class with no test image is allowed (the others can still be measured) but named in a warning.
+    """
+    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
+    if n_train == 0 or n_test == 0:
+        empty = "test" if n_train else "training"
+        raise ValueError(
+            f"the {empty} split of {data} is empty ({n_train} training images, {n_test} test images, "
+            f"{len(dataset.class_names)} classes): every epoch ends with a zero-shot evaluation on the test "
+            f"split, so each class needs enough images for both (a class's test share is rounded, "
+            f"so a class of 2 images gives none)"
+        )
+    counts = np.bincount(dataset.test_labels, minlength=len(dataset.class_names))  # (K,) test images per class
+    untested = [name for name, n in zip(dataset.class_names, counts, strict=True) if n == 0]
+    if untested:
+        shown = ", ".join(map(repr, untested[:5])) + (", ..." if len(untested) > 5 else "")
+        why = (
+            "a folder's class holds out round(test_fraction × its images), so a class of 2 images keeps both for "
+            "training at 0.2: add images or raise --test-fraction"
+            if data not in NAMED_DATASETS
+            else f"the {n_test} test image{'s' * (n_test != 1)} miss them: give a larger --n-test"
+        )
+        warnings.warn(
+            f"{len(untested)} of the {len(counts)} classes have no test images ({shown}): their zero-shot accuracy "
+            f"cannot be measured and is reported as 'no test images' ({why})",
+            stacklevel=2,
+        )
+
+
+def resolved_paths(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with a folder dataset and ``data_dir`` as resolved absolute paths ("cifar10", "shapes" kept).
+
+    A run stores its configuration in the checkpoint; a relative ``./my_folder`` would mean
+    another folder (or none) to ``miniclip eval`` started from another directory.
+    """
+    changes: dict[str, Any] = {}
+    if cfg.data not in NAMED_DATASETS:
+        changes["data"] = str(Path(cfg.data).resolve())
+    if cfg.data_dir is not None:
+        changes["data_dir"] = str(Path(cfg.data_dir).resolve())
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def same_data(a: str, b: str) -> bool:
+    """Whether two ``data`` values name the same dataset: equal, or the same folder typed two ways."""
+    if a == b:
+        return True
+    if a in NAMED_DATASETS or b in NAMED_DATASETS:
+        return False
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def check_classes(out: Path, data: str, saved: list[str] | None, now: list[str]) -> None:
+    """Refuse to resume on a dataset whose classes differ from the checkpoint's, naming them.
+
+    ``saved`` is ``None`` for a checkpoint written before the class names were stored: not checked.
+    """
+    if saved is None or list(saved) == list(now):
+        return
+    added = [c for c in now if c not in saved]
+    missing = [c for c in saved if c not in now]
+    parts = []
+    if added:
+        parts.append(f"added {', '.join(map(repr, added))}")
+    if missing:
+        parts.append(f"missing {', '.join(map(repr, missing))}")
+    if not parts:
+        shown = ", ".join(map(repr, now)), ", ".join(map(repr, saved))
+        parts.append(f"the same names in another order ({shown[0]}, was {shown[1]})")
+    raise ValueError(
+        f"cannot resume {out}: the classes of {data} have changed since the checkpoint was written "
+        f"({'; '.join(parts)}); the model was trained on {len(saved)} classes: restore the folder as it was, "
+        f"or start a new run with another --out"
+    )
+
+
+def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std: CIFAR-10's published values, or measured on the training images."""
+    if dataset.name == "cifar10":
+        return list(CIFAR10_MEAN), list(CIFAR10_STD)
+    mean, std = channel_stats(dataset.train_images)
+    return list(mean), list(std)
+
+
+def train_step(
+    model: CLIP | PredictiveModel,
+    optimizer: AdamW,
+    token_ids: Any,
+    images: Any,
+    mask: Any,
+    targets: Any,
+    *,
+    grad_clip: float,
+) -> Any:
+    """One optimisation step of ``model`` on a prepared batch; returns the loss (0-d, still on the device).
+
+    zero the gradients → forward (both encoders, the contrastive head; or, for the predictive
+    objective, the image encoder and the word predictor, ``targets`` the captions' word
+    distributions) → backward → clip the global gradient norm → AdamW → clamp the temperature.
+    :class:`Trainer` and ``miniclip bench`` both call this very function, so what the benchmark
+    times is what training runs.
+
+    On the CPU a loss that is not finite stops the step before any weight moves
+    (:class:`TrainingDivergedError`); on the GPU that check would wait for the device, so the
+    trainer looks at the losses every few steps instead.
+    """
+    model.zero_grad()
+    loss = model(token_ids, images, mask, targets)
+    if backend.get_array_module(loss) is np and not math.isfinite(float(loss)):
+        raise TrainingDivergedError(f"the loss became {float(loss)}")
+    model.backward()
+    if grad_clip > 0:
+        clip_grad_norm(model.parameters(), grad_clip)
+    optimizer.step()
+    model.clamp_temperature()
+    return loss
+
+
+class Trainer:
+    """A training run: its data, model, optimiser and generators, and the loop over epochs."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.show_progress = show_progress
+        # Everything that would otherwise fail only when the first epoch ends is checked now, before
+        # the first step: the output folder (created, proven writable) and both splits of the data.
+        # A folder that is a file or lies under one is refused before the data loads (a download
+        # may take minutes); the folder is created only once the data has loaded, so a bad --data
+        # leaves nothing behind.
+        check_output_folder(self.out)
+        self.dataset = load_dataset(
+            cfg.data,
+            cfg.data_dir,
+            seed=cfg.seed,
+            n_train=cfg.n_train,
+            n_test=cfg.n_test,
+            test_fraction=cfg.test_fraction,
+        )
+        check_splits(self.dataset, cfg.data)
+        # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
+        self.cfg = cfg = resolved_paths(cfg)
+        if not resume:
+            self.out.mkdir(parents=True, exist_ok=True)  # proven writable above, before the data loaded
+        if len(self.dataset.train_labels) < cfg.batch_size:
+            raise ValueError(
+                f"batch size {cfg.batch_size} is larger than the {len(self.dataset.train_labels)} training images"
+            )
+        self.templates = self.dataset.train_templates
+        self._pending: list[Any] = []  # losses of the last steps, still on the device
+        self.steps_per_epoch = len(self.dataset.train_labels) // cfg.batch_size
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+
+        # Every caption that can occur in training, row label·T + template: (classes × templates) of them.
+        self.captions = caption_table(self.dataset.class_names, self.templates)
+        if resume:
+            self._resume()
+        else:
+            self._start()
+        self.mean_std = self.train_state["mean_std"]
+        mean, std = (backend.to_device(np.asarray(v, dtype=np.float32)) for v in self.mean_std)  # (C,) each
+        self.normalize_fn = lambda images: normalize(images, mean, std)  # moved once, not on every step
+        ids, mask = self.tokenizer.encode_batch(self.captions, cfg.context_length)  # tokenised once: (K·T, L)
+        # Checked here, once, on the host: on the GPU an id past the model's token table would wrap
+        # silently, and checking inside the embedding would wait for the device on every step.
+        if ids.max() >= self.model.vocab_size:
+            raise ValueError(
+                f"the tokenizer gives token ids up to {ids.max()} for the training captions, but the model's "
+                f"token table has only {self.model.vocab_size} rows: the checkpoint's tokenizer and model disagree"
+            )
+        self.caption_ids, self.caption_mask = backend.to_device(ids), backend.to_device(mask)
+        self.caption_words = None  # the predictive objective's targets: each caption's word distribution (K·T, V)
+        if self.model_config.objective == "predictive":
+            self.caption_words = word_count_targets(self.caption_ids, self.caption_mask, self.model.vocab_size)
+        # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
+        self.train_images = backend.to_device(self.dataset.train_images)
+        self.train_labels = backend.to_device(self.dataset.train_labels)
+
+    def _start(self) -> None:
+        cfg, ds = self.cfg, self.dataset
+        if checkpoint_file(self.out).exists():
+            raise ValueError(
+                f"{checkpoint_file(self.out)} already exists: pass --resume to continue that run, "
+                f"or choose another --out directory"
+            )
+        self.tokenizer = Tokenizer.build(self.captions)  # only training words: anything else maps to <unk>
+        c, h, w = ds.image_shape
+        if h != w:
+            raise ValueError(f"images must be square, got {h}x{w}")
+        sizes = {
+            "vocab_size": self.tokenizer.vocab_size,
+            "context_length": cfg.context_length,
+            "image_size": h,
+            "channels": c,
+        }
+        self.model_config = ModelConfig.from_dict({**cfg.model, **sizes})
+        rng = backend.seed(cfg.seed)  # weights drawn on the host, then moved: CPU and GPU start alike
+        self.model = build_model(self.model_config, rng=rng)
+        self.optimizer = AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.order_rng = np.random.default_rng([cfg.seed, 1])
+        self.augment_rng = np.random.default_rng([cfg.seed, 2])
+        self.epoch, self.batch = 0, 0
+        self.loss_sum, self.metrics = 0.0, []
+        self._order_state = self.order_rng.bit_generator.state
+        self.train_state = {"mean_std": _normaliser(cfg, ds), "class_names": list(ds.class_names)}
+        self.saved_progress: dict[str, Any] | None = None  # where the checkpoint on disk stands: none yet
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.out)
+        saved = TrainConfig.from_dict(ckpt.train_config["config"])
+        for name in (
+            "data",
+            "batch_size",
+            "seed",
+            "targets",
+            "context_length",
+            "augment",
+            "n_train",
+            "n_test",
+            "test_fraction",
+            "model",
+        ):
+            if name == "data" and same_data(saved.data, self.cfg.data):
+                continue
+            if getattr(saved, name) != getattr(self.cfg, name):
+                raise ValueError(
+                    f"cannot resume {self.out}: {name} was {getattr(saved, name)!r}, now {getattr(self.cfg, name)!r}"
+                )
+        self.tokenizer, self.model_config, self.model = ckpt.tokenizer, ckpt.model_config, ckpt.model
+        self.optimizer = AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if ckpt.optimizer_state is not None:
+            self.optimizer.load_state(ckpt.optimizer_state)
+        self.order_rng, self.augment_rng = np.random.default_rng(), np.random.default_rng()
+        self.order_rng.bit_generator.state = self._order_state = ckpt.rng_state["order"]
+        self.augment_rng.bit_generator.state = ckpt.rng_state["augment"]
+        self.epoch, self.batch = ckpt.progress["epoch"], ckpt.progress["batch"]
+        self.loss_sum, self.metrics = ckpt.progress["loss_sum"], ckpt.metrics
+        self.train_state = ckpt.train_config["state"]
+        check_classes(self.out, self.cfg.data, self.train_state.get("class_names"), self.dataset.class_names)
+        self.saved_progress = dict(ckpt.progress)
+
+    # -- one step -------------------------------------------------------------------------
+    def step(self, idx: np.ndarray, step: int) -> Any:
+        """One optimisation step on the training examples ``idx``; returns the loss (0-d, on the device)."""
+        cfg, rng, b = self.cfg, self.augment_rng, len(idx)
+        # All of this step's random numbers are drawn on the host, in a fixed order (crop offsets,
+        # flips, templates), so a CPU and a GPU run with one seed draw alike and a checkpoint's
+        # generator state resumes them exactly. Stacked under the batch indices they reach the
+        # device in one copy rather than one per kind.
+        rows = [idx]  # (B,) which training examples
+        if cfg.augment:
+            rows += [*draw_crop_offsets(rng, b, CROP_PADDING), draw_flips(rng, b, FLIP_P)]  # dy, dx, flip
+        rows.append(draw_templates(rng, b, len(self.templates)))  # (B,) template of each caption
+        packed = backend.to_device(np.stack(rows).astype(np.int64))  # (5, B), or (2, B) without augmentation
+        dev_idx, template = packed[0], packed[-1]  # (B,) each
+        images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
+        if cfg.augment:
+            images = random_crop(images, CROP_PADDING, offsets=packed[1:3])  # (B, C, H, W)
+            images = horizontal_flip(images, flips=packed[3])
+        caption = caption_rows(labels, template, len(self.templates))  # (B,) row of the caption table, on the device
+        if self.caption_words is not None:  # predictive: predict each image's caption words
+            targets = self.caption_words[caption]  # (B, V)
+        else:  # contrastive: which captions match which images
+            targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
+        self.optimizer.set_lr(
+            warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
+        )
+        try:
+            # A diverging run overflows long before its loss is NaN; NumPy's RuntimeWarnings about it
+            # would flood the terminal and say nothing the guard below does not say better.
+            with np.errstate(all="ignore"):
+                return train_step(
+                    self.model,
+                    self.optimizer,
+                    self.caption_ids[caption],
+                    self.normalize_fn(images),
+                    self.caption_mask[caption],
+                    targets,
+                    grad_clip=cfg.grad_clip,
+                )
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(
+                f"{exc} at step {step}: stopping; {self.what_is_kept()} (try a lower --lr)"
+            ) from None
+
+    def what_is_kept(self) -> str:
+        """What a stopped run leaves to resume from, in words: the checkpoint on disk and where it stands, or none."""
+        if self.saved_progress is None:
+            return f"no checkpoint was written yet, so there is nothing in {self.out} to resume"
+        epoch, batch = self.saved_progress["epoch"], self.saved_progress["batch"]
+        where = f"after epoch {epoch}" if batch == 0 else f"in epoch {epoch + 1}, after batch {batch}"
+        return f"the last good checkpoint, {checkpoint_file(self.out)} ({where}), is kept"
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, on_step: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Train until ``cfg.epochs``; return the metrics of every epoch.
+
+        Ctrl-C does not cut a step in half: the first one asks the loop to stop at the next step
+        boundary, where it saves a checkpoint (with its position inside the epoch) and raises
+        ``KeyboardInterrupt``; a second Ctrl-C stops at once. SIGTERM and SIGHUP (a ``kill``, a
+        closed terminal, a batch system's time limit) do the same. ``on_step(step)`` is called at
+        every boundary (tests raise ``KeyboardInterrupt`` from it to simulate Ctrl-C).
+        """
+        self._stop_requested = False
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
+        try:
+            while self.epoch < self.cfg.epochs:
+                self._run_epoch(on_step)
+        except KeyboardInterrupt:
+            self._flush_losses()
+            self.save()  # --resume continues from this very step
+            raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.metrics
+
+    # -- the state between two whole steps -------------------------------------------------
+    # A second Ctrl-C (or any KeyboardInterrupt) can land anywhere inside a step: after the batch
+    # norms' running statistics moved, halfway through AdamW's loop over the parameters, after the
+    # optimiser counted the step. The checkpoint written on the way out must hold the state
+    # between two whole steps, so before every step the trainer copies what a step changes — the
+    # weights and buffers, AdamW's moments and step count, the augment generator — and an
+    # interrupted step is rolled back to that copy before saving. We chose a copy over deferring
+    # SIGINT across the update: a signal guard only covers Ctrl-C (not a KeyboardInterrupt raised
+    # in code) and only the part of the step it wraps, while the copy covers every way out. Its
+    # cost is one copy of the model and its moments per step, into buffers allocated once on the
+    # step's device (about 4 MB for the cpu configuration, under 1 % of a step's time).
+    def _snapshot_arrays(self) -> dict[str, Any]:
+        """Every array a step changes in place, by name: parameters, buffers and AdamW's moments."""
+        model = {f"model/{k}": a for k, a in self.model._arrays().items()}
+        return model | {f"optim/{k}": a for k, a in self.optimizer._moments().items()}
+
+    def _take_snapshot(self) -> None:
+        arrays = self._snapshot_arrays()
+        if getattr(self, "_snapshot", None) is None:
+            self._snapshot = {k: backend.get_array_module(a).empty_like(a) for k, a in arrays.items()}
+        for k, a in arrays.items():
+            self._snapshot[k][...] = a
+        self._snapshot_t = self.optimizer.t
+        self._snapshot_rng = self.augment_rng.bit_generator.state
+
+    def _restore_snapshot(self) -> None:
+        # Yet another signal during the roll-back would leave it half done: ignored for these few copies.
+        guard = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS} if guard else {}
+        try:
+            for k, a in self._snapshot_arrays().items():
+                a[...] = self._snapshot[k]
+            self.optimizer.t = self._snapshot_t
+            self.augment_rng.bit_generator.state = self._snapshot_rng
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else _interrupt_now)
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self._stop_requested = True
+        for sig in STOP_SIGNALS:  # a second signal interrupts at once
+            signal.signal(sig, _interrupt_now)
+
+    def _flush_losses(self) -> list[float]:
+        """Bring the losses of the last few steps to the host (one wait for the device), check them, sum them."""
+        if not self._pending:
+            return []
+        xp = backend.get_array_module(self._pending[0])
+        recent = backend.to_host(xp.stack(self._pending)).tolist()  # one device → host copy for all of them
+        self._pending = []
+        if not all(math.isfinite(x) for x in recent):
+            raise TrainingDivergedError(
+                f"the loss became {next(x for x in recent if not math.isfinite(x))} in epoch {self.epoch + 1}: "
+                f"stopping; {self.what_is_kept()} (try a lower --lr)"
+            )
+        if self.epoch == 0 and self.batch == len(recent):  # these began with step 0: the untrained model's loss
+            self.train_state["first_loss"] = recent[0]  # (≈ ln N for N pairs: every caption equally likely)
+        self.loss_sum += sum(recent)
+        return recent
+
+    def _run_epoch(self, on_step: Callable[[int], None] | None) -> None:
+        cfg = self.cfg
+        order_state = self.order_rng.bit_generator.state  # saved so a resumed epoch shuffles the same way
+        epoch_batches = list(batches(len(self.dataset.train_labels), cfg.batch_size, self.order_rng))  # (B,) each
+        self._order_state = order_state
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.batch,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not self.show_progress,
+            leave=True,
+        )
+        check_every = 1 if backend.get_device() == "cpu" else 20  # a float() waits for the GPU: not every step
+        start, done_before = time.perf_counter(), self.batch
+        while self.batch < self.steps_per_epoch:
+            step = self.epoch * self.steps_per_epoch + self.batch
+            if on_step is not None:
+                on_step(step)
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            idx = epoch_batches[self.batch]  # a resumed epoch reshuffles alike and skips the batches done
+            self._take_snapshot()
+            pending, batch = len(self._pending), self.batch
+            try:
+                self._pending.append(self.step(idx, step))
+                self.batch += 1  # the step counts from here: a KeyboardInterrupt after this keeps it
+            except KeyboardInterrupt:
+                if self.batch == batch:  # interrupted inside the step: back to the state before it
+                    del self._pending[pending:]
+                    self._restore_snapshot()
+                raise
+            bar.update(1)
+            if len(self._pending) >= check_every or self.batch == self.steps_per_epoch:
+                recent = self._flush_losses()
+                rate = (self.batch - done_before) * cfg.batch_size / (time.perf_counter() - start)
+                shown = {"loss": f"{recent[-1]:.3f}"}
+                if (scale := self._logit_scale()) is not None:  # the contrastive head's learned e^s = 1/τ
+                    shown["scale"] = f"{scale:.1f}"
+                bar.set_postfix(**shown, img_s=f"{rate:.0f}")
+        bar.close()
+        seconds = time.perf_counter() - start
+        self._end_epoch(seconds, (self.steps_per_epoch - done_before) * cfg.batch_size / seconds)
+
+    def _logit_scale(self) -> float | None:
+        """The contrastive head's logit scale e^s = 1/τ (one device read), or None: the predictive head has none."""
+        scale = getattr(self.model, "logit_scale", None)
+        return None if scale is None else backend.to_float(scale.scale)
+
+    def _end_epoch(self, seconds: float, images_per_second: float) -> None:
+        results = self.evaluate()
+        self.metrics.append(
+            {
+                "epoch": self.epoch + 1,
+                "images_seen": (self.epoch + 1) * self.steps_per_epoch * self.cfg.batch_size,  # for learning curves
+                "train_loss": self.loss_sum / self.steps_per_epoch,
+                **({"first_loss": self.train_state.get("first_loss")} if self.epoch == 0 else {}),
+                "logit_scale": self._logit_scale(),  # None for the predictive objective, which has no temperature
+                "zero_shot": accuracy_table(results),
+                "seconds": seconds,
+                "images_per_second": images_per_second,
+            }
+        )
+        self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
+        self._order_state = self.order_rng.bit_generator.state
+        self.save()
+        write_text(self.out / "metrics.jsonl", "".join(json_text(m) + "\n" for m in self.metrics))
+        plot_curves(self.metrics, self.out / "curves.png")
+        if self.show_progress:
+            accuracies = ", ".join(f"{name} {v['top1']:.1%}" for name, v in self.metrics[-1]["zero_shot"].items())
+            tqdm.write(f"epoch {self.epoch}: loss {self.metrics[-1]['train_loss']:.3f}, zero-shot top-1: {accuracies}")
+
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        """Zero-shot accuracy on the test split for each template set (before the last epoch ends: ``eval_images``)."""
+        ds = self.dataset
+        if self.cfg.eval_images and self.epoch + 1 < self.cfg.epochs:
+            n = self.cfg.eval_images
+            ds = dataclasses.replace(ds, test_images=ds.test_images[:n], test_labels=ds.test_labels[:n])
+        return evaluate_zero_shot(
+            self.model,
+            self.tokenizer,
+            ds,
+            self.normalize_fn,
+            self.cfg.context_length,
+            eval_templates(self.dataset),
+            flip_average=self.cfg.flip_average,
+        )
+
+    def save(self) -> Path:
+        """Write the checkpoint atomically: weights, optimiser, generators, position and metrics."""
+        progress = {"epoch": self.epoch, "batch": self.batch, "loss_sum": self.loss_sum}
+        file = save_checkpoint(
+            self.out,
+            model=self.model,
+            model_config=self.model_config,
+            tokenizer=self.tokenizer,
+            optimizer=self.optimizer,
+            train_config={"config": self.cfg.to_dict(), "state": self.train_state},
+            progress=progress,
+            rng_state={"order": self._order_state, "augment": self.augment_rng.bit_generator.state},
+            metrics=self.metrics,
+        )
+        self.saved_progress = progress
+        return file
+
+
+def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tuple[TrainConfig, list[str]]:
+    """The configuration to resume the run in ``out_dir`` with: the one it was started with.
+
+    ``typed`` holds what the user gave on the command line, field → (the flag as typed, its value),
+    with ``model.<field>`` for the encoders. Each must equal the saved value, else ``ValueError``
+    names the flag, both values and what to do. Three may differ: ``out_dir`` and ``data_dir``
+    (where the run and its data are, not what the run is), and ``epochs``, to train longer or
+    stop earlier, as long as it is more than the epochs already trained; the learning-rate
+    schedule is then recomputed for the new total, which the returned notes say in words.
+    """
+    out = Path(out_dir)
+    ckpt = load_checkpoint(out)
+    saved = TrainConfig.from_dict(ckpt.train_config["config"])
+    done = ckpt.progress["epoch"]
+    notes: list[str] = []
+    for name, (flag, value) in typed.items():
+        if name in ("out_dir", "data_dir"):
+            continue
+        if name.startswith("model."):
+            was = getattr(ckpt.model_config, name.removeprefix("model."))
+        else:
+            was = getattr(saved, name)
+        if name == "data" and value != was and Path(value).resolve() == Path(was).resolve():
+            continue  # the same folder, typed another way
+        if _plain_value(value) == _plain_value(was):
+            continue
+        if name == "epochs":
+            if value <= done:
+                raise ValueError(
+                    f"cannot resume {out} with {flag} {value}: the run has already trained {done} epoch(s) "
+                    f"of the {was} it was started with"
+                )
+            notes.append(
+                f"{flag} {value}: the run was started with {was} epochs and has trained {done}; the warm-up and "
+                f"cosine learning-rate schedule is recomputed for {value} epochs, so from the next step the rate "
+                f"follows the {'longer' if value > was else 'shorter'} schedule (the result differs from a run "
+                f"started with {flag} {value})"
+            )
+            continue
+        shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
+        raise ValueError(
+            f"cannot resume {out}: {flag} gives {_field_label(name)} {shown}, but the run was started with "
+            f"{was}; --resume takes the saved configuration: leave {flag.split()[0]} out, or start a new run "
+            f"with another --out"
+        )
+    changes: dict[str, Any] = {"out_dir": str(out)}
+    for name in ("epochs", "data_dir"):
+        if name in typed:
+            changes[name] = typed[name][1]
+    cfg = dataclasses.replace(saved, **changes)
+    cfg.validate()
+    return cfg, notes
+
+
+def _plain_value(value: Any) -> Any:
+    """Tuples as lists (a ModelConfig holds tuples where a configuration's JSON has lists)."""
+    return [_plain_value(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _field_label(name: str) -> str:
+    return name.removeprefix("model.").replace("_", " ")
+
+
+def train(
+    cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True, on_step: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Build (or resume) a run from ``cfg`` and train it; return the per-epoch metrics."""
+    return Trainer(cfg, resume=resume, show_progress=show_progress).run(on_step)
