@@ -567,69 +567,6 @@ class Trainer:
         return file
 
 
-def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tuple[TrainConfig, list[str]]:
-    """The configuration to resume the run in ``out_dir`` with: the one it was started with.
-
-    ``typed`` holds what the user gave on the command line, field → (the flag as typed, its value),
-    with ``model.<field>`` for the encoders. Each must equal the saved value, else ``ValueError``
-    names the flag, both values and what to do. Three may differ: ``out_dir`` and ``data_dir``
-    (where the run and its data are, not what the run is), and ``epochs``, to train longer or
-    stop earlier, as long as it is more than the epochs already trained; the learning-rate
-    schedule is then recomputed for the new total, which the returned notes say in words.
-    """
-    out = Path(out_dir)
-    ckpt = load_checkpoint(out)
-    saved = TrainConfig.from_dict(ckpt.train_config["config"])
-    done = ckpt.progress["epoch"]
-    notes: list[str] = []
-    for name, (flag, value) in typed.items():
-        if name in ("out_dir", "data_dir"):
-            continue
-        if name.startswith("model."):
-            was = getattr(ckpt.model_config, name.removeprefix("model."))
-        else:
-            was = getattr(saved, name)
-        if name == "data" and value != was and Path(value).resolve() == Path(was).resolve():
-            continue  # the same folder, typed another way
-        if _plain_value(value) == _plain_value(was):
-            continue
-        if name == "epochs":
-            if value <= done:
-                raise ValueError(
-                    f"cannot resume {out} with {flag} {value}: the run has already trained {done} epoch(s) "
-                    f"of the {was} it was started with"
-                )
-            notes.append(
-                f"{flag} {value}: the run was started with {was} epochs and has trained {done}; the warm-up and "
-                f"cosine learning-rate schedule is recomputed for {value} epochs, so from the next step the rate "
-                f"follows the {'longer' if value > was else 'shorter'} schedule (the result differs from a run "
-                f"started with {flag} {value})"
-            )
-            continue
-        shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
-        raise ValueError(
-            f"cannot resume {out}: {flag} gives {_field_label(name)} {shown}, but the run was started with "
-            f"{was}; --resume takes the saved configuration: leave {flag.split()[0]} out, or start a new run "
-            f"with another --out"
-        )
-    changes: dict[str, Any] = {"out_dir": str(out)}
-    for name in ("epochs", "data_dir"):
-        if name in typed:
-            changes[name] = typed[name][1]
-    cfg = dataclasses.replace(saved, **changes)
-    cfg.validate()
-    return cfg, notes
-
-
-def _plain_value(value: Any) -> Any:
-    """Tuples as lists (a ModelConfig holds tuples where a configuration's JSON has lists)."""
-    return [_plain_value(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-
-def _field_label(name: str) -> str:
-    return name.removeprefix("model.").replace("_", " ")
-
-
 def train(
     cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True, on_step: Callable[[int], None] | None = None
 ) -> list[dict[str, Any]]:

@@ -1,0 +1,59 @@
+"""``miniclip bench``: time a training step — images/s, GFLOP/s against a GEMM, PyTorch beside it (lesson 07)."""
+
+from __future__ import annotations
+
+import argparse
+
+from miniclip.cli.options import non_negative_int, positive_int
+from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS
+from miniclip.training.configs import CONFIGS
+
+
+def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "bench",
+        parents=[device],
+        help="time a training step: images/s, GFLOP/s against a GEMM, PyTorch beside it, time per layer",
+        description="Time miniclip.training.loop.train_step (the step miniclip train takes) on a fixed random "
+        "batch and print images/s and ms/step (median, min, max); achieved GFLOP/s (counted forward FLOPs x 3) "
+        "against the float32 GEMM of the same array library; the same model in PyTorch when it imports "
+        "(same first loss, speed ratio); and, from a separate pass, the forward and backward time of every layer. "
+        "Measure on an otherwise idle machine.",
+    )
+    p.add_argument("--config", choices=sorted(CONFIGS), default="cpu", help="named configuration (default cpu)")
+    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS, help="replace the configuration's image encoder")
+    p.add_argument("--text-encoder", choices=TEXT_ENCODERS, help="replace the configuration's text encoder")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="images per step, at least 2 (default 256)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps first (default 5)")
+    p.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--torch-threads", type=positive_int, help="PyTorch's CPU threads (default: every core)")
+    p.add_argument(
+        "--layers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time every layer in a separate pass (default: on)",
+    )
+    p.add_argument("--layer-steps", type=positive_int, default=3, help="steps of the per-layer pass (default 3)")
+    p.add_argument("--gemm-size", type=positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
+    p.set_defaults(run=run, memory_hint="give a smaller --batch-size or --gemm-size")
+
+
+def run(args: argparse.Namespace) -> int:
+    from miniclip.measure.bench import run_bench
+
+    result = run_bench(
+        args.config,
+        image_encoder=args.image_encoder,
+        text_encoder=args.text_encoder,
+        batch_size=args.batch_size,
+        warmup=args.warmup,
+        steps=args.steps,
+        compare_torch=not args.no_torch,
+        torch_threads=args.torch_threads,
+        layers=args.layers,
+        layer_steps=args.layer_steps,
+        gemm_size=args.gemm_size,
+        show=print,
+    )
+    return 1 if result["torch"].get("same_loss") is False else 0  # PyTorch computed another loss: a bug somewhere
