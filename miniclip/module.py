@@ -105,20 +105,24 @@ class Module:
         """Switch to evaluation mode (dropout off, running statistics in batch norm)."""
         return self.train(False)
 
-    def _arrays(self) -> dict[str, Any]:
-        """Parameters' data and buffers together, by name: everything a checkpoint holds."""
+    def arrays(self) -> dict[str, Any]:
+        """Parameters' data and buffers together, by name, on the device: everything a checkpoint holds.
+
+        The arrays themselves, not copies: what a training step changes in place (the trainer's
+        roll-back copies them before each step, :mod:`miniclip.training.rollback`).
+        """
         return {name: p.data for name, p in self.parameters().items()} | self.buffers()
 
     def state(self) -> dict[str, np.ndarray]:
         """A host (NumPy) copy of every parameter and buffer, by name: what a checkpoint stores."""
-        return {name: to_host(a).copy() for name, a in self._arrays().items()}
+        return {name: to_host(a).copy() for name, a in self.arrays().items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Copy arrays into the parameters and buffers of the same names; shapes must match exactly.
 
         Everything is checked before anything is copied, so a mismatch leaves the model untouched.
         """
-        arrays = self._arrays()
+        arrays = self.arrays()
         missing = sorted(set(arrays) - set(state))
         unknown = sorted(set(state) - set(arrays))
         if missing or unknown:

@@ -93,17 +93,17 @@ class AdamW:
         for p in self.params.values():
             p.grad[...] = 0
 
-    def _moments(self) -> dict[str, Any]:
-        """Every moment array by its state key: ``m.<name>`` and ``v.<name>``."""
+    def moments(self) -> dict[str, Any]:
+        """Every moment array by its state key, ``m.<name>`` and ``v.<name>``: the arrays, on the device."""
         return {f"m.{name}": self.m[name] for name in self.params} | {f"v.{name}": self.v[name] for name in self.params}
 
     def state(self) -> dict[str, np.ndarray]:
         """Host (NumPy) copies of the step count and both moments: ``step``, ``m.<name>``, ``v.<name>``."""
-        return {"step": np.array(self.t, dtype=np.int64)} | {k: to_host(a).copy() for k, a in self._moments().items()}
+        return {"step": np.array(self.t, dtype=np.int64)} | {k: to_host(a).copy() for k, a in self.moments().items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state` returned; keys and shapes must match these parameters exactly."""
-        moments = self._moments()
+        moments = self.moments()
         missing = sorted(({"step"} | set(moments)) - set(state))
         unknown = sorted(set(state) - set(moments) - {"step"})
         if missing or unknown:

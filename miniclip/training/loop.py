@@ -62,17 +62,11 @@ from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
 from miniclip.plots import plot_curves
 from miniclip.training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
+from miniclip.training.resume import check_classes, check_same_run, settings_of
+from miniclip.training.rollback import STOP_SIGNALS, StepSnapshot, interrupt_now
 
 CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
 FLIP_P = 0.5  # probability of mirroring a training image
-
-
-# The signals that stop a run the way Ctrl-C does (SIGHUP does not exist on Windows).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def _interrupt_now(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -124,39 +118,6 @@ def resolved_paths(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
-def same_data(a: str, b: str) -> bool:
-    """Whether two ``data`` values name the same dataset: equal, or the same folder typed two ways."""
-    if a == b:
-        return True
-    if a in NAMED_DATASETS or b in NAMED_DATASETS:
-        return False
-    return Path(a).resolve() == Path(b).resolve()
-
-
-def check_classes(out: Path, data: str, saved: list[str] | None, now: list[str]) -> None:
-    """Refuse to resume on a dataset whose classes differ from the checkpoint's, naming them.
-
-    ``saved`` is ``None`` for a checkpoint written before the class names were stored: not checked.
-    """
-    if saved is None or list(saved) == list(now):
-        return
-    added = [c for c in now if c not in saved]
-    missing = [c for c in saved if c not in now]
-    parts = []
-    if added:
-        parts.append(f"added {', '.join(map(repr, added))}")
-    if missing:
-        parts.append(f"missing {', '.join(map(repr, missing))}")
-    if not parts:
-        shown = ", ".join(map(repr, now)), ", ".join(map(repr, saved))
-        parts.append(f"the same names in another order ({shown[0]}, was {shown[1]})")
-    raise ValueError(
-        f"cannot resume {out}: the classes of {data} have changed since the checkpoint was written "
-        f"({'; '.join(parts)}); the model was trained on {len(saved)} classes: restore the folder as it was, "
-        f"or start a new run with another --out"
-    )
-
-
 def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float], list[float]]:
     """Per-channel mean and std: CIFAR-10's published values, or measured on the training images."""
     if dataset.name == "cifar10":
@@ -200,7 +161,20 @@ def train_step(
 
 
 class Trainer:
-    """A training run: its data, model, optimiser and generators, and the loop over epochs."""
+    """A training run: its data, model, optimiser and generators, and the loop over epochs.
+
+    The run's state, what a checkpoint saves and ``--resume`` restores, is set in one of two
+    places with the same names — :meth:`_start` (a new run) or :meth:`_resume` (from the
+    checkpoint in ``cfg.out_dir``)::
+
+        tokenizer, model_config, model, optimizer    the model and AdamW (moments, step count)
+        order_rng, augment_rng                      shuffling; crops, flips and caption templates
+        epoch, batch, loss_sum                      where the run stands, inside an epoch too
+        metrics, train_state                        each epoch's numbers; normalisation, classes, first loss
+        saved_progress                              where the checkpoint on disk stands (None: none yet)
+
+    Everything else is derived from the configuration and the data once, in ``__init__``.
+    """
 
     def __init__(self, cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> None:
         cfg.validate()
@@ -259,6 +233,8 @@ class Trainer:
         # The training images stay uint8 on the device (150 MB for CIFAR-10); batches are cut there.
         self.train_images = backend.to_device(self.dataset.train_images)
         self.train_labels = backend.to_device(self.dataset.train_labels)
+        self.snapshot = StepSnapshot(self.model, self.optimizer, self.augment_rng)  # an interrupted step's roll-back
+        self.stop_requested = False  # set by the first Ctrl-C (SIGTERM, SIGHUP): stop at the next step boundary
 
     def _start(self) -> None:
         cfg, ds = self.cfg, self.dataset
@@ -292,24 +268,7 @@ class Trainer:
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out)
         saved = TrainConfig.from_dict(ckpt.train_config["config"])
-        for name in (
-            "data",
-            "batch_size",
-            "seed",
-            "targets",
-            "context_length",
-            "augment",
-            "n_train",
-            "n_test",
-            "test_fraction",
-            "model",
-        ):
-            if name == "data" and same_data(saved.data, self.cfg.data):
-                continue
-            if getattr(saved, name) != getattr(self.cfg, name):
-                raise ValueError(
-                    f"cannot resume {self.out}: {name} was {getattr(saved, name)!r}, now {getattr(self.cfg, name)!r}"
-                )
+        check_same_run(self.out, saved, ckpt.model_config, ckpt.progress["epoch"], settings_of(self.cfg))
         self.tokenizer, self.model_config, self.model = ckpt.tokenizer, ckpt.model_config, ckpt.model
         self.optimizer = AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         if ckpt.optimizer_state is not None:
@@ -330,18 +289,20 @@ class Trainer:
         # All of this step's random numbers are drawn on the host, in a fixed order (crop offsets,
         # flips, templates), so a CPU and a GPU run with one seed draw alike and a checkpoint's
         # generator state resumes them exactly. Stacked under the batch indices they reach the
-        # device in one copy rather than one per kind.
-        rows = [idx]  # (B,) which training examples
+        # device in one copy rather than one per kind, and are unpacked by name.
+        draws = {"index": idx}  # (B,) which training examples
         if cfg.augment:
-            rows += [*draw_crop_offsets(rng, b, CROP_PADDING), draw_flips(rng, b, FLIP_P)]  # dy, dx, flip
-        rows.append(draw_templates(rng, b, len(self.templates)))  # (B,) template of each caption
-        packed = backend.to_device(np.stack(rows).astype(np.int64))  # (5, B), or (2, B) without augmentation
-        dev_idx, template = packed[0], packed[-1]  # (B,) each
-        images, labels = self.train_images[dev_idx], self.train_labels[dev_idx]  # (B, C, H, W) uint8, (B,)
+            draws["dy"], draws["dx"] = draw_crop_offsets(rng, b, CROP_PADDING)  # (B,) each
+            draws["flip"] = draw_flips(rng, b, FLIP_P)  # (B,)
+        draws["template"] = draw_templates(rng, b, len(self.templates))  # (B,) template of each caption
+        packed = backend.to_device(np.stack(list(draws.values())).astype(np.int64))  # (len(draws), B): one copy
+        on_device = dict(zip(draws, packed, strict=True))
+        images = self.train_images[on_device["index"]]  # (B, C, H, W) uint8
+        labels = self.train_labels[on_device["index"]]  # (B,)
         if cfg.augment:
-            images = random_crop(images, CROP_PADDING, offsets=packed[1:3])  # (B, C, H, W)
-            images = horizontal_flip(images, flips=packed[3])
-        caption = caption_rows(labels, template, len(self.templates))  # (B,) row of the caption table, on the device
+            images = random_crop(images, CROP_PADDING, offsets=(on_device["dy"], on_device["dx"]))  # (B, C, H, W)
+            images = horizontal_flip(images, flips=on_device["flip"])
+        caption = caption_rows(labels, on_device["template"], len(self.templates))  # (B,) rows of the caption table
         if self.caption_words is not None:  # predictive: predict each image's caption words
             targets = self.caption_words[caption]  # (B, V)
         else:  # contrastive: which captions match which images
@@ -385,7 +346,7 @@ class Trainer:
         closed terminal, a batch system's time limit) do the same. ``on_step(step)`` is called at
         every boundary (tests raise ``KeyboardInterrupt`` from it to simulate Ctrl-C).
         """
-        self._stop_requested = False
+        self.stop_requested = False
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
@@ -401,48 +362,10 @@ class Trainer:
                 signal.signal(sig, handler)
         return self.metrics
 
-    # -- the state between two whole steps -------------------------------------------------
-    # A second Ctrl-C (or any KeyboardInterrupt) can land anywhere inside a step: after the batch
-    # norms' running statistics moved, halfway through AdamW's loop over the parameters, after the
-    # optimiser counted the step. The checkpoint written on the way out must hold the state
-    # between two whole steps, so before every step the trainer copies what a step changes — the
-    # weights and buffers, AdamW's moments and step count, the augment generator — and an
-    # interrupted step is rolled back to that copy before saving. We chose a copy over deferring
-    # SIGINT across the update: a signal guard only covers Ctrl-C (not a KeyboardInterrupt raised
-    # in code) and only the part of the step it wraps, while the copy covers every way out. Its
-    # cost is one copy of the model and its moments per step, into buffers allocated once on the
-    # step's device (about 4 MB for the cpu configuration, under 1 % of a step's time).
-    def _snapshot_arrays(self) -> dict[str, Any]:
-        """Every array a step changes in place, by name: parameters, buffers and AdamW's moments."""
-        model = {f"model/{k}": a for k, a in self.model._arrays().items()}
-        return model | {f"optim/{k}": a for k, a in self.optimizer._moments().items()}
-
-    def _take_snapshot(self) -> None:
-        arrays = self._snapshot_arrays()
-        if getattr(self, "_snapshot", None) is None:
-            self._snapshot = {k: backend.get_array_module(a).empty_like(a) for k, a in arrays.items()}
-        for k, a in arrays.items():
-            self._snapshot[k][...] = a
-        self._snapshot_t = self.optimizer.t
-        self._snapshot_rng = self.augment_rng.bit_generator.state
-
-    def _restore_snapshot(self) -> None:
-        # Yet another signal during the roll-back would leave it half done: ignored for these few copies.
-        guard = threading.current_thread() is threading.main_thread()
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS} if guard else {}
-        try:
-            for k, a in self._snapshot_arrays().items():
-                a[...] = self._snapshot[k]
-            self.optimizer.t = self._snapshot_t
-            self.augment_rng.bit_generator.state = self._snapshot_rng
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler if handler is not None else _interrupt_now)
-
     def _request_stop(self, signum: int, frame: Any) -> None:
-        self._stop_requested = True
+        self.stop_requested = True
         for sig in STOP_SIGNALS:  # a second signal interrupts at once
-            signal.signal(sig, _interrupt_now)
+            signal.signal(sig, interrupt_now)
 
     def _flush_losses(self) -> list[float]:
         """Bring the losses of the last few steps to the host (one wait for the device), check them, sum them."""
@@ -480,10 +403,10 @@ class Trainer:
             step = self.epoch * self.steps_per_epoch + self.batch
             if on_step is not None:
                 on_step(step)
-            if self._stop_requested:
+            if self.stop_requested:
                 raise KeyboardInterrupt
             idx = epoch_batches[self.batch]  # a resumed epoch reshuffles alike and skips the batches done
-            self._take_snapshot()
+            self.snapshot.take()  # what an interrupted step is rolled back to (training/rollback.py)
             pending, batch = len(self._pending), self.batch
             try:
                 self._pending.append(self.step(idx, step))
@@ -491,7 +414,7 @@ class Trainer:
             except KeyboardInterrupt:
                 if self.batch == batch:  # interrupted inside the step: back to the state before it
                     del self._pending[pending:]
-                    self._restore_snapshot()
+                    self.snapshot.restore()
                 raise
             bar.update(1)
             if len(self._pending) >= check_every or self.batch == self.steps_per_epoch:

@@ -41,28 +41,22 @@ def typed_settings(config: str | None, given: dict[str, Any], model: dict[str, A
     return typed
 
 
-def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tuple[TrainConfig, list[str]]:
-    """The configuration to resume the run in ``out_dir`` with: the one it was started with.
+def check_same_run(
+    out: Path, saved: TrainConfig, model_config: Any, done: int, settings: dict[str, tuple[str, Any]]
+) -> list[str]:
+    """Hold ``settings`` (field → (flag, value)) against the saved run; the notes to print, or a ``ValueError``.
 
-    ``typed`` holds what the user gave on the command line, field → (the flag as typed, its value),
-    with ``model.<field>`` for the encoders. Each must equal the saved value, else ``ValueError``
-    names the flag, both values and what to do. Three may differ: ``out_dir`` and ``data_dir``
-    (where the run and its data are, not what the run is), and ``epochs``, to train longer or
-    stop earlier, as long as it is more than the epochs already trained; the learning-rate
-    schedule is then recomputed for the new total, which the returned notes say in words.
+    The one rule of what may differ on resume, for the command line and for a
+    :class:`~miniclip.training.loop.Trainer` built in code alike: ``out_dir`` and ``data_dir``
+    (where, not what); ``data`` written another way for the same folder; and ``epochs``, more
+    than the ``done`` already trained (the learning-rate schedule is then recomputed, as the
+    returned note says). ``model.<field>`` is held against the checkpoint's ``model_config``.
     """
-    out = Path(out_dir)
-    ckpt = load_checkpoint(out)
-    saved = TrainConfig.from_dict(ckpt.train_config["config"])
-    done = ckpt.progress["epoch"]
     notes: list[str] = []
-    for name, (flag, value) in typed.items():
+    for name, (flag, value) in settings.items():
         if name in ("out_dir", "data_dir"):
             continue
-        if name.startswith("model."):
-            was = getattr(ckpt.model_config, name.removeprefix("model."))
-        else:
-            was = getattr(saved, name)
+        was = getattr(model_config, name.removeprefix("model.")) if name.startswith("model.") else getattr(saved, name)
         if name == "data" and value != was and Path(value).resolve() == Path(was).resolve():
             continue  # the same folder, typed another way
         if _plain_value(value) == _plain_value(was):
@@ -81,11 +75,59 @@ def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tup
             )
             continue
         shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
+        leave = flag.split()[0] if flag.startswith("--") else flag
         raise ValueError(
             f"cannot resume {out}: {flag} gives {_field_label(name)} {shown}, but the run was started with "
-            f"{was}; --resume takes the saved configuration: leave {flag.split()[0]} out, or start a new run "
+            f"{was}; --resume takes the saved configuration: leave {leave} out, or start a new run "
             f"with another --out"
         )
+    return notes
+
+
+def settings_of(cfg: TrainConfig) -> dict[str, tuple[str, Any]]:
+    """Every field of a configuration built in code, as :func:`check_same_run` reads them (``model.<field>`` too)."""
+    fields = {k: v for k, v in cfg.to_dict().items() if k != "model"}
+    return {k: (f"the configuration's {k}", v) for k, v in fields.items()} | {
+        f"model.{k}": (f"the configuration's model.{k}", v) for k, v in cfg.model.items()
+    }
+
+
+def check_classes(out: Path, data: str, saved: list[str] | None, now: list[str]) -> None:
+    """Refuse to resume on a dataset whose classes differ from the checkpoint's, naming them.
+
+    ``saved`` is ``None`` for a checkpoint written before the class names were stored: not checked.
+    """
+    if saved is None or list(saved) == list(now):
+        return
+    added = [c for c in now if c not in saved]
+    missing = [c for c in saved if c not in now]
+    parts = []
+    if added:
+        parts.append(f"added {', '.join(map(repr, added))}")
+    if missing:
+        parts.append(f"missing {', '.join(map(repr, missing))}")
+    if not parts:
+        shown = ", ".join(map(repr, now)), ", ".join(map(repr, saved))
+        parts.append(f"the same names in another order ({shown[0]}, was {shown[1]})")
+    raise ValueError(
+        f"cannot resume {out}: the classes of {data} have changed since the checkpoint was written "
+        f"({'; '.join(parts)}); the model was trained on {len(saved)} classes: restore the folder as it was, "
+        f"or start a new run with another --out"
+    )
+
+
+def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tuple[TrainConfig, list[str]]:
+    """The configuration to resume the run in ``out_dir`` with: the one it was started with.
+
+    ``typed`` holds what the user gave on the command line (:func:`typed_settings`); each must
+    say what the saved run says (:func:`check_same_run`), else ``ValueError`` names the flag,
+    both values and what to do. Returns the saved configuration with ``out_dir``, and
+    ``data_dir`` and ``epochs`` where typed, and the notes to print.
+    """
+    out = Path(out_dir)
+    ckpt = load_checkpoint(out)
+    saved = TrainConfig.from_dict(ckpt.train_config["config"])
+    notes = check_same_run(out, saved, ckpt.model_config, ckpt.progress["epoch"], typed)
     changes: dict[str, Any] = {"out_dir": str(out)}
     for name in ("epochs", "data_dir"):
         if name in typed:

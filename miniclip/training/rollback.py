@@ -1,0 +1,70 @@
+"""Rolling an interrupted step back: a checkpoint only ever holds the state between two whole steps.
+
+A second Ctrl-C (or any ``KeyboardInterrupt``) can land anywhere inside a step: after the
+batch norms' running statistics moved, halfway through AdamW's loop over the parameters,
+after the optimiser counted the step. The checkpoint written on the way out must hold the
+state between two whole steps, so before every step the trainer copies what a step changes —
+the weights and buffers (:meth:`miniclip.module.Module.arrays`), AdamW's moments and step
+count (:meth:`miniclip.optim.AdamW.moments`), the augment generator — and an interrupted step
+is rolled back to that copy before saving.
+
+We chose a copy over deferring the signal across the update: a signal guard only covers
+Ctrl-C (not a ``KeyboardInterrupt`` raised in code) and only the part of the step it wraps,
+while the copy covers every way out. Its cost is one copy of the model and its moments per
+step, into buffers allocated once on the step's device (about 4 MB for the ``cpu``
+configuration, under 1 % of a step's time). Lesson 09 interrupts a run and resumes it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import numpy as np
+
+from miniclip import backend
+from miniclip.module import Module
+from miniclip.optim import AdamW
+
+# The signals that stop a run the way Ctrl-C does (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def interrupt_now(signum: int, frame: Any) -> None:
+    """A signal handler that stops at once: the second Ctrl-C (or SIGTERM, SIGHUP)."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+class StepSnapshot:
+    """The state a step changes in place — weights, buffers, moments, step count, generator — copied before it."""
+
+    def __init__(self, model: Module, optimizer: AdamW, rng: np.random.Generator) -> None:
+        self.model, self.optimizer, self.rng = model, optimizer, rng
+        arrays = self._arrays()
+        self.copies = {k: backend.get_array_module(a).empty_like(a) for k, a in arrays.items()}  # allocated once
+        self.t, self.rng_state = optimizer.t, rng.bit_generator.state
+
+    def _arrays(self) -> dict[str, Any]:
+        """Every array a step changes in place, by name: parameters, buffers and AdamW's moments."""
+        model = {f"model/{k}": a for k, a in self.model.arrays().items()}
+        return model | {f"optim/{k}": a for k, a in self.optimizer.moments().items()}
+
+    def take(self) -> None:
+        """Copy the state now, before a step."""
+        for k, a in self._arrays().items():
+            self.copies[k][...] = a
+        self.t, self.rng_state = self.optimizer.t, self.rng.bit_generator.state
+
+    def restore(self) -> None:
+        """Put back what :meth:`take` copied; another signal meanwhile is ignored for these few copies."""
+        guard = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS} if guard else {}
+        try:
+            for k, a in self._arrays().items():
+                a[...] = self.copies[k]
+            self.optimizer.t = self.t
+            self.rng.bit_generator.state = self.rng_state
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else interrupt_now)
