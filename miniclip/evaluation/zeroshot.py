@@ -141,15 +141,20 @@ def encode_texts(
     return get_array_module(parts[0]).concatenate(parts, axis=0)  # (N, d)
 
 
+def caption_grid(class_names: Sequence[str], templates: Sequence[str]) -> tuple[list[str], int, int]:
+    """Every class written with every template, class-major (K·T captions), with K and T; both lists checked."""
+    templates = check_templates(templates)
+    if isinstance(class_names, str) or len(class_names) == 0:
+        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
+    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
+    return captions, len(class_names), len(templates)
+
+
 def caption_embeddings(
     model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
 ) -> Any:
     """Every class written with every template, embedded: (K, T, d) on the device, each row unit length."""
-    templates = check_templates(templates)
-    if isinstance(class_names, str) or len(class_names) == 0:
-        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
-    k, t = len(class_names), len(templates)
-    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
+    captions, k, t = caption_grid(class_names, templates)
     return encode_texts(model, tokenizer, captions, context_length).reshape(k, t, -1)  # (K, T, d)
 
 
@@ -240,11 +245,7 @@ def class_word_targets(
     tokenised as in training (truncated to ``context_length``), and turned into targets by
     :func:`word_count_targets`; class ``c``'s row is the mean of its T rows, so it still sums to 1.
     """
-    templates = check_templates(templates)
-    if isinstance(class_names, str) or len(class_names) == 0:
-        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
-    k, t = len(class_names), len(templates)
-    captions = [caption for row in prompts(class_names, templates) for caption in row]  # K·T, class-major
+    captions, k, t = caption_grid(class_names, templates)
     ids, mask = tokenizer.encode_batch(captions, context_length)  # (K·T, L) each, on the host
     check_token_ids(ids, vocab_size)  # on the host, before the move: a tokenizer larger than the predictor
     q = word_count_targets(to_device(ids), to_device(mask), vocab_size, dtype=dtype)  # (K·T, V)
