@@ -18,6 +18,8 @@
 # **Counting.** In the text, pairs are counted from 1: pair 1 is caption 1 ("big table") with
 # image 1. Arrays in the code count from 0, as Python does, so image 1 is `images[0]` and its
 # logit against caption 1 is `logits[0, 0]`.
+#
+# The code: `miniclip/teaching/walkthrough.py` and `miniclip/teaching/walkthrough_model.py`, on `miniclip/layers/`.
 
 # %%
 import numpy as np

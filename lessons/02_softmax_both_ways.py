@@ -20,6 +20,8 @@
 #
 # As in lesson 01, pairs are counted from 1 in the text (caption 1 is "big table") and from
 # 0 in the code: caption 1's row is `S[0]`.
+#
+# The code: `miniclip/layers/softmax.py`, `miniclip/layers/contrastive_loss.py` and `miniclip/teaching/gradcheck.py`.
 
 # %%
 import math

@@ -16,6 +16,8 @@
 # dozen steps of gradient descent on three pairs.
 #
 # As in lessons 01 and 02, pairs are counted from 1 in the text and from 0 in the code.
+#
+# The code: the `backward` of each layer in `miniclip/layers/` that `miniclip/teaching/walkthrough_model.py` stacks.
 
 # %%
 import os

@@ -10,6 +10,8 @@
 # This lesson shows why each is there: what goes wrong with raw dot products, what the
 # normalisation buys, what the scale does to the softmax and the loss, why `s` is kept as a
 # logarithm and clamped, and it checks both layers' backward passes with `gradcheck`.
+#
+# The code: `miniclip/layers/l2_normalize.py` and `miniclip/layers/logit_scale.py`.
 
 # %%
 import math

@@ -11,6 +11,8 @@
 # (and shows why that lookup's backward must be a scatter-*add*), and then shows why the
 # positional embedding is needed: without it, "dog bites man" and "man bites dog" are the
 # same caption to the model.
+#
+# The code: `miniclip/model/tokenizer.py`, `miniclip/layers/embedding.py` and `miniclip/layers/positional_embedding.py`.
 
 # %%
 import os

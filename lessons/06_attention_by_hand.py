@@ -14,6 +14,8 @@
 # backward against central differences, then shows that the package's
 # `MultiHeadSelfAttention` computes exactly the same thing, and finishes with several heads
 # and the key padding mask.
+#
+# The code: `miniclip/layers/attention.py`.
 
 # %%
 import math

@@ -14,6 +14,8 @@
 # `backward` and against central differences (in float64), and then puts the block
 # together and checks it whole. Lessons 07–10 use all of it: the ViT and the text
 # transformer are stacks of these blocks.
+#
+# The code: `layer_norm.py`, `gelu.py`, `mlp.py` and `transformer_block.py` in `miniclip/layers/`.
 
 # %%
 import math

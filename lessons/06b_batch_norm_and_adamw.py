@@ -12,6 +12,8 @@
 #
 # As in lesson 06a, every hand-derived gradient is checked against the layer's `backward`
 # and against central differences, in float64.
+#
+# The code: `miniclip/layers/batch_norm.py`, `miniclip/optim/adamw.py` and `miniclip/optim/schedule.py`.
 
 # %%
 import math

@@ -14,6 +14,9 @@
 # stored channels-last for it), shows that the input gradient of a stride-1 convolution is
 # itself a convolution, with the kernel turned by 180°, and then puts the two encoders side by
 # side: parameters, cost per image, output shapes, and time on this CPU.
+#
+# The code: `miniclip/layers/conv2d.py`, `miniclip/layers/im2col.py`, `miniclip/encoders/cnn.py` and
+# `miniclip/encoders/vit.py`; the counts and timings: `miniclip/measure/cost.py` and `miniclip/measure/bench.py`.
 
 # %%
 import os

@@ -11,6 +11,9 @@
 # files — then at the caption templates and the augmentation of a training batch. It ends
 # with the one problem that captions made from labels bring with them: in a batch, many
 # captions are the same, and CLIP's usual targets then ask for the impossible.
+#
+# The code: `miniclip/data/` (`shapes.py`, `cifar10.py`, `folder.py`, `captions.py`, `augment.py`) and
+# `miniclip/model/targets.py`.
 
 # %%
 import os

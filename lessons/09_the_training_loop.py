@@ -16,6 +16,8 @@
 # model on the shapes for a few epochs (seconds on a CPU) and watches the loss fall and the
 # zero-shot accuracy rise; then it interrupts a run, resumes it, and gets the same numbers
 # as a run that was never interrupted.
+#
+# The code: `miniclip/training/loop.py`, with `miniclip/training/configs.py` and `miniclip/training/checkpoint.py`.
 
 # %%
 import os

@@ -16,6 +16,9 @@
 # against many and against wordings never trained on, classes never seen in training, and
 # what the learned temperature does to the probabilities. Then retrieval, recall@k both ways,
 # and why, when captions are made from class names, the standard recall misleads.
+#
+# The code: `miniclip/evaluation/zeroshot.py`, `miniclip/evaluation/retrieval.py` and
+# `miniclip/evaluation/classify_and_search.py`.
 
 # %%
 import os

@@ -16,6 +16,8 @@
 # counts. This lesson puts the two losses side by side on four image–caption pairs, by hand,
 # then the two ways they classify zero-shot, and then trains both on the tiny shapes and
 # measures their learning curves, as `miniclip compare` does for CIFAR-10 runs.
+#
+# The code: `miniclip/model/predictive.py` and `miniclip/evaluation/compare.py`.
 
 # %%
 import math

@@ -12,6 +12,8 @@ The contract every layer follows:
   :meth:`Module.zero_grad` before each step) and returns the gradient of each
   floating-point positional input of ``forward`` (one array, a tuple, or ``None``);
 * ``backward`` before any ``forward`` raises ``RuntimeError`` saying so (``_require_forward``).
+
+Lesson 03 follows this contract down the walkthrough model, one layer at a time.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ so a reader never sees half a file, and returns the path it wrote.
 * :func:`plot_similarity` — the cosine ``t_i · v_j`` of every caption with every image, the
   images along the top, the captions down the side (Figure 1 of the CLIP paper, on your data).
 * :func:`plot_image_grid` — images in a grid, each with a title (search results).
+
+Lesson 08 first draws with it; lesson 10 draws the similarity heatmap.
 """
 
 from __future__ import annotations

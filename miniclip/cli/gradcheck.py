@@ -1,4 +1,7 @@
-"""``miniclip gradcheck``: every hand-written backward against central finite differences (float64)."""
+"""``miniclip gradcheck``: every hand-written backward against central finite differences (float64).
+
+Lesson 02 derives the central difference it uses.
+"""
 
 from __future__ import annotations
 

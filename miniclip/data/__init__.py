@@ -8,6 +8,8 @@ Every loader returns an :class:`ImageTextDataset`: uint8 images (N, C, H, W), in
 class names and caption templates. Captions are made per example from a template and the
 class name (:mod:`miniclip.data.captions`); :mod:`miniclip.data.augment` crops, flips,
 normalises and batches on NumPy or CuPy.
+
+Lesson 08 works through all of it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ Three lists of templates:
 :func:`eval_templates` names the sets the trainer scores after each epoch; :func:`report_templates`
 the four ``miniclip eval`` sets side by side, the bare label ``"{}"`` first (a template of its own:
 :func:`check_templates` accepts it, since it holds exactly one ``{}``).
+
+Lesson 08 introduces the templates.
 """
 
 from __future__ import annotations

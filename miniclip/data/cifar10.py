@@ -26,6 +26,8 @@ renamed into place when complete; the archive is then deleted. Whatever goes wro
 half-written is left behind, not even the data root itself if the download had to create it;
 loading creates no folder unless it is about to download. Offline, developers rebuild the same
 layout from the JPEG copy kept beside the project: ``python3 ../shared/data/make_cifar10_bin.py DATA_DIR``.
+
+Lesson 08 writes a file of three records and reads it back.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ float32); :func:`miniclip.data.augment.normalize` turns a batch into floats.
 ``heldout_classes`` lists classes that never occur in the training split but do occur in the
 test split (the shapes dataset holds some colour–shape combinations out), so zero-shot
 accuracy can be measured separately on classes the model has never been trained on.
+
+Lesson 08 looks at what it holds.
 """
 
 from __future__ import annotations

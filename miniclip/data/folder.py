@@ -28,6 +28,8 @@ before any image is read.
 The split is made per class: a seeded shuffle of each class's images, the first
 ``round(test_fraction · n)`` of them for testing (always leaving at least one for training),
 so both splits keep the class proportions.
+
+Lesson 08 makes such a folder of shapes and loads it.
 """
 
 from __future__ import annotations

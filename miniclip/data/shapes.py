@@ -25,6 +25,8 @@ in other pairings. The test split draws all 48 classes equally often and the dat
 "yellow" and "circle" into "yellow circle" having trained on neither together.
 
 Train and test come from separate seeded streams, so the test set does not depend on ``n_train``.
+
+Lesson 08 introduces it; the later lessons train on it.
 """
 
 from __future__ import annotations

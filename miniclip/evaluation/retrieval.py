@@ -27,6 +27,8 @@ published numbers, class-aware recall the meaningful one for template captions.
 
 The scores are computed ``chunk`` queries at a time: at most ``chunk × N`` of them exist at
 once (10,000 × 10,000 float32 would be 400 MB).
+
+Lesson 10 introduces both recalls.
 """
 
 from __future__ import annotations

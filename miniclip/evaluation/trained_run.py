@@ -7,6 +7,8 @@ published values), and the dataset of its test split (shapes and image folders d
 run's seed and sizes). A checkpoint without that record — one saved by hand with
 :func:`~miniclip.training.checkpoint.save_checkpoint` and no training configuration — is refused with
 one message, because any normalisation guessed for it would quietly give wrong embeddings.
+
+Lesson 11 first reads a run back with it.
 """
 
 from __future__ import annotations

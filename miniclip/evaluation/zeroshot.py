@@ -20,6 +20,8 @@ Embeddings stay on the device (NumPy or CuPy); :func:`zero_shot` makes one devic
 :func:`classify_scores` scores any (N, K) scores the same way (a model ensemble's averaged
 probabilities, in ``miniclip eval``); :func:`image_features` gives the layer under the
 embedding, the image encoder's own output, which the linear probe is fitted on.
+
+Lesson 10 does it by hand first.
 """
 
 from __future__ import annotations

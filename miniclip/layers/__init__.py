@@ -5,6 +5,8 @@ MeanPool, Similarity, softmax, ContrastiveLoss. CLIP's head: L2Normalize, LogitS
 Transformers: LayerNorm, GELU, Dropout, PositionalEmbedding, MultiHeadSelfAttention, MLP,
 TransformerBlock, EndTokenPool. Convolutions: Conv2d (im2col), BatchNorm2d, MaxPool2d,
 AvgPool2d, GlobalAvgPool.
+
+Lessons 01–07 take them up in this order.
 """
 
 from miniclip.layers.attention import MultiHeadSelfAttention

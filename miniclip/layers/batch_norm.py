@@ -34,6 +34,8 @@ x − μ, and the backward's dx is built in one output array.
 The running statistics are *buffers*, not parameters: state that is saved with the model but
 never receives a gradient or an optimiser update. :meth:`BatchNorm2d.buffers` returns them by
 name (the arrays themselves, so a checkpoint loader can write into them in place).
+
+Lesson 06b derives it by hand, in both modes.
 """
 
 from __future__ import annotations

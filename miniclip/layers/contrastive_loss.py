@@ -34,6 +34,8 @@ The logarithm is taken in the same base ``b`` as the softmax. For ``b = e`` (the
 this is the usual loss in nats; for the walkthrough's ``b = 3`` it keeps the gradient
 exactly (P − Y)/N, because the factor ln b from differentiating ``b^x`` cancels the
 1/ln b of ``log_b``.
+
+Lesson 02 derives the gradient by hand, the matching base included.
 """
 
 from __future__ import annotations

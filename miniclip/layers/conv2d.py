@@ -41,6 +41,8 @@ first need zeros between its pixels, so col2im stays.) Both routes are tested eq
 
 Initial weights are He/Kaiming-uniform: U(±√(6 / fan_in)) with fan_in = C·k·k, which keeps the
 variance of activations roughly constant through a stack of convolutions followed by ReLU.
+
+Lesson 07 derives it by hand, both backward routes included.
 """
 
 from __future__ import annotations

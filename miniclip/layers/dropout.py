@@ -18,6 +18,8 @@ GPU run never copies a mask from the host. The same seed gives different masks o
 GPU. For gradient checks pass ``seed=``: every forward then draws its mask from a new
 generator with that seed, so the layer is a fixed function of its input.
 (Srivastava et al., 2014, "Dropout".)
+
+Lesson 06a meets it inside the transformer block, at p = 0.
 """
 
 from __future__ import annotations

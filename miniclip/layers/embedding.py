@@ -14,6 +14,8 @@ on every call, so the check (:func:`check_token_ids`) runs on the host instead: 
 made — the trainer checks its caption table once when it builds it, and
 :func:`miniclip.evaluation.zeroshot.encode_texts` checks each batch before moving it. Ids that are
 already on the device when they reach :meth:`Embedding.forward` are trusted.
+
+Lessons 03 and 05 derive the scatter-add by hand.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ caption's summary (mean pooling over real tokens is the other choice).
 
 The end position is read from the mask, not searched for in the ids: a sum on the device,
 with nothing read back to the host, so a training step never waits for the GPU here.
+
+Lesson 05 introduces the end token it reads.
 """
 
 from __future__ import annotations

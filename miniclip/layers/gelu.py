@@ -15,6 +15,8 @@ Backward, by the product rule, with ``dt/du = 1 − t²`` and ``du/dx = √(2/π
     dx    = dy_out ⊙ dy/dx
 
 The layer keeps ``x`` and ``t``: everything its backward needs.
+
+Lesson 06a derives it by hand, against ReLU and the exact x·Φ(x).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Differentiating ``x / ‖x‖`` (quotient rule, with ∂‖x‖/∂x = x/‖x‖
 that is: remove from ``dy`` its component along ``y`` (moving along ``y`` only changes the
 length, which normalisation throws away), then divide by the length. A zero vector would
 divide by zero, so the length is floored at ``eps`` as PyTorch's ``F.normalize`` does.
+
+Lesson 04 shows why CLIP needs it and checks this backward.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ The compact ``dx`` comes from differentiating through μ and σ as well as throu
 one entry of x also moves the mean (hence ``− mean(ĝ)``) and the spread (hence the
 ``x̂ ⊙ mean(ĝ ⊙ x̂)`` term); the means are over the D entries of the same token.
 (Ba, Kiros & Hinton, 2016, "Layer Normalization".)
+
+Lesson 06a derives it by hand on two tokens.
 """
 
 from __future__ import annotations

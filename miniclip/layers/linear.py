@@ -12,6 +12,8 @@ Backward, with ``dy = dL/dy`` and all leading axes flattened into one of length 
 
 ``W`` is stored as (D_in, D_out) so the forward reads the way it is drawn by hand: a row
 vector times a matrix. (PyTorch stores the transpose.)
+
+Lesson 01 uses it by hand; lesson 03 derives its backward.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ Backward, with ``dZ = dL/dlogits``::
 ``s`` starts at log(1/0.07) ≈ 2.659 (scale ≈ 14.3), as in the CLIP paper, and after every
 optimiser step :meth:`LogitScale.clamp` keeps it in [0, ln 100], as OpenCLIP does, so the
 scale never exceeds 100.
+
+Lesson 04 derives it, the clamp included.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
 
 Backward runs the chain in reverse: ``fc2.backward``, ``gelu.backward``, ``fc1.backward``
 (each layer's equations are in its own file).
+
+Lesson 06a builds it from its parts.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ Patches are numbered row by row (left to right, then top to bottom); inside a pa
 values are ordered channel, then row, then column. The backward is the exact inverse
 rearrangement: no arithmetic happens, so every gradient value goes back to the pixel it
 came from.
+
+Lesson 01 uses it by hand; lesson 03 derives its backward.
 """
 
 from __future__ import annotations

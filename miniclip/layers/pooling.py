@@ -20,6 +20,8 @@ Global average pooling averages each channel over the whole image::
 
     y[n, c] = (1 / (H·W)) · Σ_ij x[n, i, j, c]          (N, H, W, C) → (N, C)
     dx[n, i, j, c] = dy[n, c] / (H·W)
+
+The CNN of lesson 07 ends with the global average pooling.
 """
 
 from __future__ import annotations

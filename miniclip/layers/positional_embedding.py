@@ -10,6 +10,8 @@ Backward: the addition passes ``dy`` straight through to ``x``, and position ``l
 added to all N items of the batch, so it collects their sum::
 
     dx = dy             dpositions[l] = Σ_n dy[n, l]      (rows L.. max_len−1 get nothing)
+
+Lesson 05 shows why it is needed.
 """
 
 from __future__ import annotations

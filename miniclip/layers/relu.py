@@ -3,6 +3,8 @@
     dx = dy * [x > 0]
 
 The layer keeps only the boolean mask ``x > 0``: that is all its backward needs.
+
+Lesson 01 uses it by hand; lesson 03 derives its backward.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Backward, with ``dS = dL/dS``::
 
 With raw features this is the walkthrough's dot product; once the features are
 L2-normalised it is the cosine similarity that CLIP uses.
+
+Lesson 01 uses it by hand; lesson 03 derives its backward.
 """
 
 from __future__ import annotations

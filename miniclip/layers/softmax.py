@@ -5,6 +5,8 @@
 Base ``e`` is the usual softmax; base 3 is what the walkthrough does by hand (3^x is easy to
 compute mentally and behaves like e^x). Subtracting the maximum first changes nothing in
 the ratio but keeps ``exp`` from overflowing: that is what "numerically stable" means here.
+
+Lesson 02 works it by hand, base 3 beside base e.
 """
 
 from __future__ import annotations

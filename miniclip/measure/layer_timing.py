@@ -14,6 +14,8 @@ looks it up. ``sync`` waits for the device (``cupy.cuda.Device().synchronize`` o
 work is asynchronous, nothing on the CPU); it runs before and after every timed call, which
 costs time of its own, so these figures come from a separate pass and never from the pass that
 measures images per second.
+
+Lesson 07 prints its table, through :func:`miniclip.measure.bench.run_bench`.
 """
 
 from __future__ import annotations

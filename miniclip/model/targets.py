@@ -37,6 +37,8 @@ spreads its probability evenly over the images of its class, instead of pushing 
 The loss's floor does not move: its minimum is the entropy of the targets, the same
 ``(1/N) Σ n_c ln n_c``; compare losses against that, not against 0. With distinct labels
 ``Y`` is the identity.
+
+Lesson 08 derives this by hand.
 """
 
 from __future__ import annotations

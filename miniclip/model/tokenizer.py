@@ -21,6 +21,8 @@ included) and 0 on padding::
 
 A caption longer than L keeps its start token and its first L − 2 words, and ends with
 ``<end>`` as the last token. The vocabulary is saved as JSON (never pickle).
+
+Lesson 05 builds a vocabulary and a batch with it.
 """
 
 from __future__ import annotations

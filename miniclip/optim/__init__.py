@@ -1,4 +1,7 @@
-"""Optimisers and what surrounds them: SGD, AdamW, gradient clipping, the learning-rate schedule."""
+"""Optimisers and what surrounds them: SGD, AdamW, gradient clipping, the learning-rate schedule.
+
+Lessons 01 and 03 take SGD steps, lesson 06b works AdamW and the schedule by hand, lesson 09 clips.
+"""
 
 from miniclip.optim.adamw import AdamW, decays
 from miniclip.optim.clip_grad import clip_grad_norm

@@ -15,6 +15,8 @@ the same order as PyTorch's ``torch.optim.AdamW``.
 Weight decay is for the matrices that mix features; biases, normalisation gains and shifts,
 token tables, positional embeddings and the logit scale are left alone. :func:`decays` is
 that rule, by parameter name.
+
+Lesson 06b works its first steps by hand.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ The norm and the factor stay 0-d arrays on the device, so clipping never waits f
 turn the returned norm into a number (``float(...)``) only when you log it. A non-finite
 norm (an overflow, a NaN) is returned as it is, and spreads into the gradients: check it
 before the optimiser step if you want to skip such steps.
+
+Lesson 09 uses it in the training step it takes by hand.
 """
 
 from __future__ import annotations

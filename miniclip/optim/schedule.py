@@ -9,6 +9,8 @@ For step ``s`` of ``S`` (``total_steps``) with ``W`` warm-up steps::
 Warm-up keeps the first steps small while Adam's moment estimates are still poor; the
 cosine then spends most of training at a high rate and slows down gently at the end.
 Set ``optimiser.set_lr(warmup_cosine(step, ...))`` before each ``optimiser.step()``.
+
+Lesson 06b works it by hand at a few steps.
 """
 
 from __future__ import annotations

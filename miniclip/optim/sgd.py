@@ -10,6 +10,8 @@ This is PyTorch's ``torch.optim.SGD`` without dampening or Nesterov. The velocit
 running sum of past gradients, each one ``μ`` times weaker per step: along a direction where
 the gradients agree it grows to ``g / (1 − μ)``, where they alternate it cancels out.
 Every array is updated in place, so layers that hold a reference to ``p.data`` see the change.
+
+Lessons 01 and 03 take plain steps with it.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ gradient keeps changing sign against the step and shrink by ×0.8 while it agree
 the angle between the two centroids on the unit sphere, and the Euclidean distance between them.
 
 Array code runs through :mod:`miniclip.backend`'s array module, so it works on CuPy arrays as well.
+
+Lesson 11 works each piece by hand first.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ cosines are the singular values of Q_aᵀQ_b (Björck & Golub, 1973)::
 **Bookkeeping.** Per-class accuracy at each σ gives each class's drop from clean to the
 largest σ (the most fragile class drops most); the mean cosine between each clean image's
 embedding and its blurred one says how far the blur moved it.
+
+Lesson 12 works both by hand first.
 """
 
 from __future__ import annotations

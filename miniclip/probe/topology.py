@@ -57,6 +57,8 @@ matching is an assignment problem on the (|A|+|B|) × (|A|+|B|) cost matrix::
 
 (each row of A may go to any diagonal column: the diagonal is one place, copied as many times
 as needed), solved by the Hungarian algorithm below.
+
+Lesson 12 works both by hand first, on eight points on a circle and two small diagrams.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ rounding noise (about 1e-16 / ε) stay far below the 1e-6 tolerance.
 The error reported for each tensor is ``max_k |analytic_k − numeric_k|`` divided by the
 largest magnitude in either gradient: a relative error that does not explode on entries
 that happen to be close to zero. A gradient that is zero everywhere is reported as such.
+
+Lesson 02 derives the central difference by hand, then checks the loss's gradient with this.
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ the model gives each caption's own image, and each image's own caption) has grow
 The forward below calls the model's layers one at a time (the same calls, in the same order,
 as ``WalkthroughCLIP.forward``) so that every intermediate can be printed; the loss and all
 gradients come from the model itself.
+
+Lesson 01 takes its steps one at a time.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ matrix product into T and I, and from there down each encoder to its weights and
 The two encoders are the real package's smallest ones, :class:`~miniclip.encoders.bag_of_words.BagOfWords`
 and :class:`~miniclip.encoders.patch_mlp.PatchMLP`, at the walkthrough's sizes; this module only
 joins them under the walkthrough's head (raw dot products, a softmax base of your choice).
+
+Lesson 01 runs its forward by hand; lesson 03 its backward.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ are written beside it for people to read; the ``.npz`` is the truth.
 
 The model is rebuilt from its saved configuration with :func:`build_model`, in the dtype its
 arrays were saved in, on the current device.
+
+Lesson 09 stops a run and resumes it from one.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ a run that was never interrupted. Each epoch's shuffled batches are
 
 A run starts from a :class:`~miniclip.training.configs.TrainConfig`, usually one of the named
 configurations of :mod:`miniclip.training.configs`.
+
+Lesson 09 takes one step by hand and checks it against :meth:`Trainer.step`.
 """
 
 from __future__ import annotations
