@@ -11,10 +11,11 @@ from conftest import TINY_TRAIN_MODEL
 
 import miniclip.training.loop as train_module
 from miniclip import cli
+from miniclip.encoders.registry import names
 from miniclip.measure.bench import bench_model_config, make_batch, run_bench
 from miniclip.measure.layer_timing import ROOT, named_modules, timed_layers
 from miniclip.measure.torch_twin import unsupported
-from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
+from miniclip.model.config import ModelConfig, build_clip
 from miniclip.optim import AdamW
 from miniclip.training.configs import named_config
 from miniclip.training.loop import train_step
@@ -147,7 +148,7 @@ def test_cpu_config_loss_equals_pytorch(capsys) -> None:
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize(("image_encoder", "text_encoder"), list(itertools.product(IMAGE_ENCODERS, TEXT_ENCODERS)))
+@pytest.mark.parametrize(("image_encoder", "text_encoder"), list(itertools.product(names("image"), names("text"))))
 def test_pytorch_copy_trains_alike(image_encoder: str, text_encoder: str) -> None:
     """Every pairing: the same loss at step 0 and after AdamW steps (clipping and the clamp included)."""
     pytest.importorskip("torch")

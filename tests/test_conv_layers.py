@@ -16,12 +16,12 @@ import pytest
 
 from miniclip import backend
 from miniclip.backend import to_device, to_host
-from miniclip.encoders.cnn import CNNEncoder, ResidualBlock
+from miniclip.encoders.cnn import CNNEncoder, ResidualBlock, cnn_cost
 from miniclip.layers.batch_norm import BatchNorm2d, column_sums
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.im2col import Scratch, col2im, conv_output_size, im2col, windows
 from miniclip.layers.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
-from miniclip.measure.cost import ModelCost, cnn_cost
+from miniclip.measure.cost import ModelCost
 from miniclip.module import Module
 from miniclip.teaching.gradcheck import gradcheck
 

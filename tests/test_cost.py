@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miniclip.encoders.cnn import CNNEncoder
-from miniclip.measure.cost import clip_cost, cnn_cost, format_cost, image_encoder_cost, text_encoder_cost
+from miniclip.encoders.cnn import CNNEncoder, cnn_cost
+from miniclip.encoders.registry import names
+from miniclip.measure.cost import clip_cost, format_cost, image_encoder_cost, text_encoder_cost
 from miniclip.measure.layer_timing import named_modules
-from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS, ModelConfig, build_clip
+from miniclip.model.config import ModelConfig, build_clip
 from miniclip.module import Module, Parameter
 
 TINY = {"vocab_size": 20, "context_length": 6, "image_size": 8, "patch_size": 4, "embed_dim": 5}
@@ -99,8 +100,8 @@ def test_head_is_per_image_and_totals_add_up() -> None:
     assert "image.encode" in table and f"{small.multiply_adds:,}" in table.splitlines()[-1]
 
 
-@pytest.mark.parametrize("image_encoder", IMAGE_ENCODERS)
-@pytest.mark.parametrize("text_encoder", TEXT_ENCODERS)
+@pytest.mark.parametrize("image_encoder", names("image"))
+@pytest.mark.parametrize("text_encoder", names("text"))
 def test_rows_are_the_models_modules(image_encoder: str, text_encoder: str) -> None:
     """Every row names a module of the built model and holds exactly that module's own parameters."""
     sizes = {**TINY, **TINY_SIZES, "cnn_channels": [4, 8], "cnn_blocks": 2}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from miniclip.cli.options import non_negative_int, positive_int
-from miniclip.model.config import IMAGE_ENCODERS, TEXT_ENCODERS
+from miniclip.encoders.registry import names
 from miniclip.training.configs import CONFIGS
 
 
@@ -21,8 +21,8 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         "Measure on an otherwise idle machine.",
     )
     p.add_argument("--config", choices=sorted(CONFIGS), default="cpu", help="named configuration (default cpu)")
-    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS, help="replace the configuration's image encoder")
-    p.add_argument("--text-encoder", choices=TEXT_ENCODERS, help="replace the configuration's text encoder")
+    p.add_argument("--image-encoder", choices=names("image"), help="replace the configuration's image encoder")
+    p.add_argument("--text-encoder", choices=names("text"), help="replace the configuration's text encoder")
     p.add_argument("--batch-size", type=positive_int, default=256, help="images per step, at least 2 (default 256)")
     p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps first (default 5)")
     p.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from miniclip import backend
 from miniclip.cli.options import config_default, fraction, non_negative_int, positive, positive_int
-from miniclip.model.config import IMAGE_ENCODERS, OBJECTIVES, TEXT_ENCODERS
+from miniclip.encoders.registry import names
+from miniclip.model.config import OBJECTIVES
 from miniclip.training.configs import CONFIGS, NAMED_DATASETS, TARGETS, named_config
 
 SETTINGS = ("data", "data_dir", "epochs", "batch_size", "lr", "seed", "targets", "n_train", "n_test", "test_fraction")
@@ -54,10 +55,10 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         "--seed", type=non_negative_int, help=f"seed of weights, shuffling and augmentation ({config_default('seed')})"
     )
     p.add_argument(
-        "--image-encoder", choices=IMAGE_ENCODERS, help=f"the image encoder ({config_default('model.image_encoder')})"
+        "--image-encoder", choices=names("image"), help=f"the image encoder ({config_default('model.image_encoder')})"
     )
     p.add_argument(
-        "--text-encoder", choices=TEXT_ENCODERS, help=f"the text encoder ({config_default('model.text_encoder')})"
+        "--text-encoder", choices=names("text"), help=f"the text encoder ({config_default('model.text_encoder')})"
     )
     p.add_argument(
         "--objective",

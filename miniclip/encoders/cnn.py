@@ -32,20 +32,51 @@ The stem is a 3×3 convolution (``stem_patch=1``, s = 1) or, with ``stem_patch=p
 convolution with stride p (s = p): each non-overlapping p×p patch becomes one vector — the
 walkthrough's patchify followed by a linear layer, in convolution form. A patch stem of 2
 makes every later layer work on a quarter of the pixels, so the network costs about four
-times less; that is what makes training on a laptop CPU practical.
+times less; that is what makes training on a laptop CPU practical. Lesson 07 derives the
+convolution (im2col, its backward) and sets this network beside the ViT.
+
+The shape rules are written once, in :func:`stem_geometry`, :func:`block_plan` and
+:func:`projected_skip`: the encoder, its cost rows (:func:`cnn_cost`) and its PyTorch twin
+(:func:`torch_cnn`) all follow them. Registered as ``"cnn"`` (:mod:`miniclip.encoders.registry`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers import ReLU, projection
 from miniclip.layers.batch_norm import BatchNorm2d
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.pooling import GlobalAvgPool
+from miniclip.measure.cost import LayerCost, conv_row, free_row, linear_row
 from miniclip.module import Module
+
+if TYPE_CHECKING:
+    from miniclip.model.config import ModelConfig
+
+
+def stem_geometry(stem_patch: int) -> tuple[int, int, int]:
+    """The stem convolution's (kernel, stride, padding): 3×3 at full resolution, or p×p patches with stride p."""
+    return (3, 1, 1) if stem_patch == 1 else (stem_patch, stem_patch, 0)
+
+
+def block_plan(channels: Sequence[int], blocks_per_stage: int) -> list[tuple[int, int, int]]:
+    """(input channels, output channels, stride) of every residual block in order: stride 2 where a stage begins."""
+    plan, previous = [], channels[0]
+    for stage, width in enumerate(channels):
+        for b in range(blocks_per_stage):
+            plan.append((previous, width, 2 if stage > 0 and b == 0 else 1))  # halve the resolution at a new stage
+            previous = width
+    return plan
+
+
+def projected_skip(in_channels: int, out_channels: int, stride: int) -> bool:
+    """Whether a block's skip path needs a 1×1 convolution: when the stride or the channel count changes."""
+    return stride != 1 or in_channels != out_channels
 
 
 class ResidualBlock(Module):
@@ -61,7 +92,7 @@ class ResidualBlock(Module):
         self.bn2 = BatchNorm2d(out_channels, dtype=dtype)
         self.shortcut_conv: Conv2d | None = None  # identity skip unless the shape changes
         self.shortcut_bn: BatchNorm2d | None = None
-        if stride != 1 or in_channels != out_channels:
+        if projected_skip(in_channels, out_channels, stride):
             self.shortcut_conv = Conv2d(in_channels, out_channels, 1, stride, 0, bias=False, rng=rng, dtype=dtype)
             self.shortcut_bn = BatchNorm2d(out_channels, dtype=dtype)
         self.relu_out = ReLU()
@@ -104,21 +135,14 @@ class CNNEncoder(Module):
         self.channels, self.in_channels, self.embed_dim = channels, in_channels, embed_dim
         if stem_patch < 1:
             raise ValueError(f"stem_patch must be at least 1, got {stem_patch}")
-        if stem_patch == 1:  # a 3×3 convolution that keeps the resolution
-            self.stem_conv = Conv2d(in_channels, channels[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype)
-        else:  # a patchify stem: p×p patches, stride p
-            self.stem_conv = Conv2d(
-                in_channels, channels[0], stem_patch, stem_patch, 0, bias=False, rng=rng, dtype=dtype
-            )
+        kernel, stride, padding = stem_geometry(stem_patch)  # 3×3 at full resolution, or a p×p patchify stem
+        self.stem_conv = Conv2d(in_channels, channels[0], kernel, stride, padding, bias=False, rng=rng, dtype=dtype)
         self.stem_bn = BatchNorm2d(channels[0], dtype=dtype)
         self.stem_relu = ReLU()
-        self.blocks: list[ResidualBlock] = []
-        previous = channels[0]
-        for stage, width in enumerate(channels):
-            for b in range(blocks_per_stage):
-                stride = 2 if stage > 0 and b == 0 else 1  # halve the resolution when a new stage begins
-                self.blocks.append(ResidualBlock(previous, width, stride, rng=rng, dtype=dtype))
-                previous = width
+        self.blocks = [
+            ResidualBlock(c_in, c_out, stride, rng=rng, dtype=dtype)
+            for c_in, c_out, stride in block_plan(channels, blocks_per_stage)
+        ]
         self.pool = GlobalAvgPool()
         self.project = projection(channels[-1], embed_dim, rng=rng, dtype=dtype)
 
@@ -139,3 +163,114 @@ class CNNEncoder(Module):
             dx = block.backward(dx)
         dx = self.stem_conv.backward(self.stem_bn.backward(self.stem_relu.backward(dx)))  # (N, H, W, 3)
         return dx.transpose(0, 3, 1, 2)  # (N, 3, H, W), as the images came in
+
+
+# -- its place in the registry: built, checked and costed from a ModelConfig ---------------------
+
+
+def _build(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> CNNEncoder:
+    return CNNEncoder(
+        tuple(cfg.cnn_channels),
+        cfg.cnn_blocks,
+        cfg.channels,
+        cfg.embed_dim,
+        cfg.cnn_stem_patch,
+        rng=rng,
+        dtype=dtype,
+    )
+
+
+def _validate(cfg: ModelConfig) -> None:
+    if cfg.cnn_stem_patch > cfg.image_size:
+        raise ValueError(f"cnn_stem_patch {cfg.cnn_stem_patch} is larger than the image size {cfg.image_size}")
+
+
+def cnn_cost(
+    image_shape: tuple[int, int, int],
+    channels: Sequence[int],
+    blocks_per_stage: int,
+    embed_dim: int,
+    stem_patch: int = 1,
+    prefix: str = "",
+) -> list[LayerCost]:
+    """The rows of a :class:`CNNEncoder` on images of shape (C, H, W), each named ``prefix`` + its module path."""
+    c, h, w = image_shape
+
+    def bn(name: str, shape: tuple[int, ...]) -> LayerCost:
+        return free_row(prefix + name, shape, 2 * shape[0])  # γ and β per channel (running statistics not counted)
+
+    rows = [conv_row(prefix + "stem_conv", c, channels[0], *stem_geometry(stem_patch), h, w)]
+    shape = rows[0].output
+    rows += [bn("stem_bn", shape), free_row(prefix + "stem_relu", shape)]
+    for index, (c_in, c_out, stride) in enumerate(block_plan(channels, blocks_per_stage)):
+        name, (_, h, w) = f"blocks.{index}.", shape
+        conv1 = conv_row(prefix + name + "conv1", c_in, c_out, 3, stride, 1, h, w)
+        shape = conv1.output
+        rows += [conv1, bn(name + "bn1", shape), free_row(prefix + name + "relu1", shape)]
+        rows += [conv_row(prefix + name + "conv2", c_out, c_out, 3, 1, 1, shape[1], shape[2]), bn(name + "bn2", shape)]
+        if projected_skip(c_in, c_out, stride):
+            rows += [conv_row(prefix + name + "shortcut_conv", c_in, c_out, 1, stride, 0, h, w)]
+            rows += [bn(name + "shortcut_bn", shape)]
+        rows.append(free_row(prefix + name + "relu_out", shape))
+    rows.append(free_row(prefix + "pool", (channels[-1],)))
+    rows.append(linear_row(prefix + "project", 1, channels[-1], embed_dim, bias=False))
+    return rows
+
+
+def _cost(cfg: ModelConfig, prefix: str = "image.") -> list[LayerCost]:
+    image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
+    return cnn_cost(image_shape, cfg.cnn_channels, cfg.cnn_blocks, cfg.embed_dim, cfg.cnn_stem_patch, prefix)
+
+
+def torch_cnn(cfg: ModelConfig) -> Any:
+    """This encoder in PyTorch (channels-first, as PyTorch's convolutions are), parameters named as here."""
+    import torch
+
+    nn, F = torch.nn, torch.nn.functional
+
+    class TorchResidualBlock(nn.Module):
+        def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out)
+            self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out)
+            self.shortcut_conv = self.shortcut_bn = None
+            if projected_skip(c_in, c_out, stride):
+                self.shortcut_conv = nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
+                self.shortcut_bn = nn.BatchNorm2d(c_out)
+
+        def forward(self, x: Any) -> Any:
+            main = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            skip = x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))
+            return F.relu(main + skip)
+
+    class TorchCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            channels = cfg.cnn_channels
+            self.stem_conv = nn.Conv2d(cfg.channels, channels[0], *stem_geometry(cfg.cnn_stem_patch), bias=False)
+            self.stem_bn = nn.BatchNorm2d(channels[0])
+            plan = block_plan(channels, cfg.cnn_blocks)
+            self.blocks = nn.ModuleList(TorchResidualBlock(c_in, c_out, stride) for c_in, c_out, stride in plan)
+            self.project = nn.Linear(channels[-1], cfg.embed_dim, bias=False)
+
+        def forward(self, images: Any) -> Any:
+            x = F.relu(self.stem_bn(self.stem_conv(images)))
+            for block in self.blocks:
+                x = block(x)
+            return self.project(x.mean(dim=(2, 3)))  # global average pool, then project
+
+    return TorchCNN()
+
+
+register(
+    EncoderSpec(
+        name="cnn",
+        side="image",
+        cls=CNNEncoder,
+        build=_build,
+        cost=_cost,
+        reads=("image_size", "channels", "cnn_channels", "cnn_blocks", "cnn_stem_patch", "embed_dim"),
+        validate=_validate,
+        torch_twin=torch_cnn,
+    )
+)

@@ -23,6 +23,8 @@ Backward, with ``dO`` from the output projection::
     dQ = dS K / √Dh                dK = dSᵀ Q / √Dh
 
 and ``dQ, dK, dV`` are stacked back into (N, L, 3D) for the fused Linear's backward.
+
+Lesson 06 derives it by hand: one head, then several, then the key padding mask.
 """
 
 from __future__ import annotations
@@ -37,12 +39,24 @@ from miniclip.layers.linear import Linear
 from miniclip.module import Module
 
 
+def check_heads(width: int, heads: int, width_name: str = "width", heads_name: str = "heads") -> None:
+    """Raise ``ValueError`` unless ``heads`` (at least 1) divides ``width``: each head takes ``width / heads`` features.
+
+    The one check of this rule: the attention layer, the encoders built on it and their configurations
+    all call it, each passing the names its caller knows the two numbers by.
+    """
+    if heads < 1 or width % heads:
+        raise ValueError(
+            f"{width_name} {width} is not divisible by {heads_name} {heads} "
+            f"(attention splits dim={width} evenly over heads={heads})"
+        )
+
+
 class MultiHeadSelfAttention(Module):
     """Self-attention with ``heads`` heads over inputs (N, L, dim), with an optional key padding mask."""
 
     def __init__(self, dim: int, heads: int, *, rng: np.random.Generator, dtype: Any = np.float32) -> None:
-        if heads < 1 or dim % heads != 0:
-            raise ValueError(f"dim must be divisible by heads, got dim={dim} and heads={heads}")
+        check_heads(dim, heads, "dim")
         self.heads = heads
         self.qkv = Linear(dim, 3 * dim, rng=rng, dtype=dtype)  # the three projections in one matrix
         self.out = Linear(dim, dim, rng=rng, dtype=dtype)

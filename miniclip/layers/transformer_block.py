@@ -16,6 +16,8 @@ The gradient of a value used twice is the sum of the gradients along both uses, 
 
 (``Fᵀ(g)`` is F's backward applied to g.) The skip path carries ``dy`` to ``x`` untouched,
 which is why deep stacks of such blocks still train.
+
+Lesson 06a builds it from its parts and checks it whole.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :func:`torch_clip` writes miniclip's model layer for layer as a ``torch.nn.Module`` whose
 parameters carry miniclip's names (``image.blocks.0.conv1.weight``, ``text.positions.positions``,
-``logit_scale.log_scale``, ...; only ``lookup.table`` is PyTorch's ``lookup.weight``), and
+``logit_scale.log_scale``, ...; only an embedding's ``table`` is PyTorch's ``weight``), and
 :func:`copy_weights` copies a miniclip model into it, so both start from the same numbers and
 their first losses agree. Conventions that differ on the way across:
 
@@ -10,9 +10,12 @@ their first losses agree. Conventions that differ on the way across:
 * convolution kernels, embedding tables, positions, LayerNorm and BatchNorm gains and shifts,
   BatchNorm's running statistics and the logit scale copy unchanged (shapes are checked).
 
-Every image encoder (patch_mlp, cnn, vit) and text encoder (bag_of_words, transformer) is
-written; only dropout cannot be compared (each library draws its own random masks), see
-:func:`unsupported`. PyTorch is imported inside the functions, so this module imports anywhere.
+Each encoder's PyTorch twin is written beside the encoder, in its module under
+``miniclip/encoders/`` (the ``torch_twin`` of its :class:`~miniclip.encoders.registry.EncoderSpec`),
+from the pieces here (:func:`transformer_blocks`, :func:`positions`, :func:`patchify`,
+:func:`masked_mean`); this module adds the head. Every built-in encoder has one; only dropout
+cannot be compared (each library draws its own random masks), see :func:`unsupported`. PyTorch is
+imported inside the functions, so this module imports anywhere.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import to_host
+from miniclip.encoders import registry
 from miniclip.layers.logit_scale import INIT, MAX
 from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig
@@ -40,13 +44,25 @@ def torch_version() -> str | None:
 
 def unsupported(mc: ModelConfig) -> str | None:
     """Why the PyTorch copy of ``mc`` could not give the same loss, or None when it can."""
-    if mc.dropout and (mc.image_encoder == "vit" or mc.text_encoder == "transformer"):
+    specs = [registry.get("image", mc.image_encoder), registry.get("text", mc.text_encoder)]
+    for spec in specs:
+        if spec.torch_twin is None:
+            return f"the {spec.side} encoder {spec.name!r} has no PyTorch twin"
+    if mc.dropout and any("dropout" in spec.reads for spec in specs):
         return f"dropout {mc.dropout}: miniclip and PyTorch draw different random masks, so the losses cannot agree"
     return None
 
 
-def _blocks(torch: Any, mc: ModelConfig, width: int, depth: int, heads: int) -> Any:
-    """``depth`` pre-norm transformer blocks, named as in miniclip (ln1, attn.qkv, attn.out, ln2, mlp.fc1, mlp.fc2)."""
+# -- the pieces the encoders' twins are written with ----------------------------------------------
+
+
+def transformer_blocks(mc: ModelConfig, width: int, depth: int, heads: int) -> Any:
+    """``depth`` pre-norm transformer blocks, named as in miniclip (ln1, attn.qkv, attn.out, ln2, mlp.fc1, mlp.fc2).
+
+    Each block's forward takes ``(x, keep)``: ``keep`` (N, 1, 1, L) is True on real tokens, or None.
+    """
+    import torch
+
     nn, F = torch.nn, torch.nn.functional
 
     class Attention(nn.Module):
@@ -80,124 +96,59 @@ def _blocks(torch: Any, mc: ModelConfig, width: int, depth: int, heads: int) -> 
     return nn.ModuleList(Block() for _ in range(depth))
 
 
+def positions(length: int, width: int) -> Any:
+    """miniclip's PositionalEmbedding: a module with one parameter, ``positions`` (length, width), added by its user."""
+    import torch
+
+    class Positions(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.positions = torch.nn.Parameter(torch.zeros(length, width))
+
+    return Positions()
+
+
+def patchify(images: Any, p: int) -> Any:
+    """As :mod:`miniclip.layers.patchify`: (N, C, H, W) → (N, P, C·p·p), patches row by row, (C, p, p) inside."""
+    n, c, h, w = images.shape
+    x = images.reshape(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(n, (h // p) * (w // p), c * p * p)
+
+
+def masked_mean(x: Any, mask: Any) -> Any:
+    """The mean of ``x`` (N, L, D) over the real tokens of ``mask`` (N, L); an empty caption pools to zero."""
+    return (x * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
 def torch_clip(mc: ModelConfig) -> Any:
-    """miniclip's CLIP for ``mc`` as a ``torch.nn.Module`` with miniclip's parameter names (weights random)."""
+    """miniclip's CLIP for ``mc`` as a ``torch.nn.Module`` with miniclip's parameter names (weights random).
+
+    The encoders are their specs' twins; an encoder without one is a ``ValueError`` naming it.
+    """
     import torch
 
     nn, F = torch.nn, torch.nn.functional
-
-    class Positions(nn.Module):  # miniclip's PositionalEmbedding: one parameter, ``positions``
-        def __init__(self, length: int, width: int) -> None:
-            super().__init__()
-            self.positions = nn.Parameter(torch.zeros(length, width))
+    twins = []
+    for side, name in (("image", mc.image_encoder), ("text", mc.text_encoder)):
+        twin = registry.get(side, name).torch_twin
+        if twin is None:
+            raise ValueError(f"the {side} encoder {name!r} has no PyTorch twin")
+        twins.append(twin)
+    image_twin, text_twin = twins
 
     class LogitScale(nn.Module):  # miniclip's LogitScale: one parameter, ``log_scale`` (s; the scale is e^s)
         def __init__(self) -> None:
             super().__init__()
             self.log_scale = nn.Parameter(torch.tensor(INIT))
 
-    def patchify(images: Any, p: int) -> Any:  # as miniclip.layers.patchify: patches row by row, (C, p, p) inside
-        n, c, h, w = images.shape
-        x = images.reshape(n, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
-        return x.reshape(n, (h // p) * (w // p), c * p * p)  # (N, P, C·p·p)
-
-    def mean(x: Any, mask: Any) -> Any:  # masked mean over axis 1; an empty caption pools to zero
-        return (x * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
-
-    class ResidualBlock(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int) -> None:
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
-            self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-            self.shortcut_conv = self.shortcut_bn = None
-            if stride != 1 or cin != cout:
-                self.shortcut_conv = nn.Conv2d(cin, cout, 1, stride, 0, bias=False)
-                self.shortcut_bn = nn.BatchNorm2d(cout)
-
-        def forward(self, x: Any) -> Any:
-            main = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-            skip = x if self.shortcut_conv is None else self.shortcut_bn(self.shortcut_conv(x))
-            return F.relu(main + skip)
-
-    class CNN(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            channels, p = mc.cnn_channels, mc.cnn_stem_patch
-            k, s, pad = (3, 1, 1) if p == 1 else (p, p, 0)
-            self.stem_conv = nn.Conv2d(mc.channels, channels[0], k, s, pad, bias=False)
-            self.stem_bn = nn.BatchNorm2d(channels[0])
-            blocks, previous = [], channels[0]
-            for stage, width in enumerate(channels):
-                for b in range(mc.cnn_blocks):
-                    blocks.append(ResidualBlock(previous, width, 2 if stage > 0 and b == 0 else 1))
-                    previous = width
-            self.blocks = nn.ModuleList(blocks)
-            self.project = nn.Linear(previous, mc.embed_dim, bias=False)
-
-        def forward(self, images: Any) -> Any:
-            x = F.relu(self.stem_bn(self.stem_conv(images)))
-            for block in self.blocks:
-                x = block(x)
-            return self.project(x.mean(dim=(2, 3)))  # global average pool, then project
-
-    class ViT(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            width, patches = mc.image_width, (mc.image_size // mc.patch_size) ** 2
-            self.patch_embed = nn.Linear(mc.channels * mc.patch_size**2, width)
-            self.positions = Positions(patches, width)
-            self.blocks = _blocks(torch, mc, width, mc.image_depth, mc.image_heads)
-            self.norm, self.project = nn.LayerNorm(width), nn.Linear(width, mc.embed_dim, bias=False)
-
-        def forward(self, images: Any) -> Any:
-            x = self.patch_embed(patchify(images, mc.patch_size)) + self.positions.positions
-            for block in self.blocks:
-                x = block(x)
-            return self.project(self.norm(x).mean(dim=1))
-
-    class PatchMLP(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encode = nn.Linear(mc.channels * mc.patch_size**2, mc.image_width)
-            self.project = nn.Linear(mc.image_width, mc.embed_dim, bias=False)
-
-        def forward(self, images: Any) -> Any:
-            return self.project(F.relu(self.encode(patchify(images, mc.patch_size))).mean(dim=1))
-
-    class TextTransformer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            width = mc.text_width
-            self.lookup, self.positions = nn.Embedding(mc.vocab_size, width), Positions(mc.context_length, width)
-            self.blocks = _blocks(torch, mc, width, mc.text_depth, mc.text_heads)
-            self.norm, self.project = nn.LayerNorm(width), nn.Linear(width, mc.embed_dim, bias=False)
-
-        def forward(self, ids: Any, mask: Any) -> Any:
-            x = self.lookup(ids) + self.positions.positions[: ids.shape[1]]  # (N, L, D)
-            keep = (mask != 0)[:, None, None, :]  # (N, 1, 1, L)
-            for block in self.blocks:
-                x = block(x, keep)
-            x = self.norm(x)
-            if mc.text_pool == "end":
-                end = (mask.sum(dim=1).long() - 1).clamp(min=0)
-                return self.project(x[torch.arange(x.shape[0], device=x.device), end])
-            return self.project(mean(x, mask))
-
-    class BagOfWords(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            width = mc.text_width
-            self.lookup, self.encode = nn.Embedding(mc.vocab_size, width), nn.Linear(width, width)
-            self.project = nn.Linear(width, mc.embed_dim, bias=False)
-
-        def forward(self, ids: Any, mask: Any) -> Any:
-            return self.project(mean(F.relu(self.encode(self.lookup(ids))), mask))
-
     class TorchCLIP(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.image = {"cnn": CNN, "vit": ViT, "patch_mlp": PatchMLP}[mc.image_encoder]()
-            self.text = TextTransformer() if mc.text_encoder == "transformer" else BagOfWords()
+            self.image = image_twin(mc)  # images (N, C, H, W) → (N, d)
+            self.text = text_twin(mc)  # ids (N, L), mask (N, L) → (N, d)
             self.logit_scale = LogitScale()
 
         def forward(self, ids: Any, images: Any, mask: Any, targets: Any) -> Any:
@@ -210,8 +161,8 @@ def torch_clip(mc: ModelConfig) -> Any:
 
 
 def torch_name(name: str) -> str:
-    """The PyTorch name of a miniclip parameter or buffer (the same, except ``lookup.table`` → ``lookup.weight``)."""
-    return name[: -len("table")] + "weight" if name.endswith("lookup.table") else name
+    """The PyTorch name of a miniclip parameter or buffer: the same, except an embedding's ``table`` → ``weight``."""
+    return name[: -len("table")] + "weight" if name == "table" or name.endswith(".table") else name
 
 
 def copy_weights(model: CLIP, reference: Any) -> dict[str, str]:

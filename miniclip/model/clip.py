@@ -8,7 +8,12 @@ The walkthrough's head took raw dot products; real CLIP normalises both embeddin
 similarity is a cosine in [−1, 1] and lets a learned temperature τ decide how sharp the
 softmax is: the logits are the cosines times the *logit scale* e^s = 1/τ, the inverse
 temperature (``CLIP.logit_scale``, :mod:`miniclip.layers.logit_scale`). Everything else is
-the walkthrough's. :func:`check_pairs` is shared with the walkthrough's model.
+the walkthrough's. :func:`check_pairs` is shared with the walkthrough's model. All the head
+needs of an encoder is its (N, d) output, and of the text encoder its ``vocab_size`` (every
+registered text encoder tells it, :mod:`miniclip.encoders.registry`).
+
+Lessons 02–04 derive it: the loss both ways (02), its gradient down the encoders (03), the
+normalisation and the temperature (04).
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ class CLIP(Module):
 
     @property
     def vocab_size(self) -> int:
-        """Rows of the text encoder's token table (``text.lookup``): token ids must lie in ``[0, vocab_size)``."""
-        return self.text.lookup.vocab_size
+        """The text encoder's ``vocab_size`` (every one tells it): token ids must lie in ``[0, vocab_size)``."""
+        return self.text.vocab_size
 
     def encode_image(self, images: Any) -> Any:
         """Unit-length image embeddings (N, d)."""

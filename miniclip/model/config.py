@@ -9,10 +9,16 @@
     objective:      "contrastive"   CLIP: both encoders under the normalised head        clip.py
                     "predictive"    the image encoder predicts the caption's words       predictive.py
 
-The configuration is a dataclass of plain values, so it saves to and loads from JSON
-beside a checkpoint. Every encoder ends in a projection to ``embed_dim``; the CLIP head
-normalises both sides and applies the learned temperature. :func:`build_model` builds either
-objective's model, :func:`build_clip` the CLIP alone.
+The encoders are those of :mod:`miniclip.encoders.registry` (the built-in ones above, and any
+registered since): an encoder is built, checked and costed by its registered spec, and a name
+nobody registered is a ``ValueError`` naming it, never a default. The configuration is a dataclass
+of plain values, so it saves to and loads from JSON beside a checkpoint, as one flat dict: its own
+fields, then the chosen encoders' own fields (``encoder_options``, see the registry). Every
+encoder ends in a projection to ``embed_dim``; the CLIP head normalises both sides and applies the
+learned temperature. :func:`build_model` builds either objective's model, :func:`build_clip` the
+CLIP alone.
+
+Lesson 07 builds the CNN and the ViT from it.
 """
 
 from __future__ import annotations
@@ -24,15 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.encoders import BagOfWords, CNNEncoder, PatchMLP, TextTransformer, ViT
+from miniclip.encoders import registry
+from miniclip.encoders.registry import EncoderSpec
 from miniclip.model.clip import CLIP
 from miniclip.model.predictive import BagOfWordsPredictor, PredictiveModel
 from miniclip.model.tokenizer import SPECIALS
 from miniclip.module import Module
 
 OBJECTIVES = ("contrastive", "predictive")
-IMAGE_ENCODERS = ("patch_mlp", "cnn", "vit")
-TEXT_ENCODERS = ("bag_of_words", "transformer")
 TEXT_POOLS = ("end", "mean")
 
 
@@ -63,8 +68,8 @@ class ModelConfig:
     """Every size of a CLIP model, with a comment on each."""
 
     objective: str = "contrastive"  # one of OBJECTIVES: CLIP's head, or the bag-of-words predictor (no text encoder)
-    image_encoder: str = "vit"  # one of IMAGE_ENCODERS
-    text_encoder: str = "transformer"  # one of TEXT_ENCODERS
+    image_encoder: str = "vit"  # a registered image encoder: registry.names("image")
+    text_encoder: str = "transformer"  # a registered text encoder: registry.names("text")
     embed_dim: int = 128  # width of the shared text–image space
     # images
     image_size: int = 32  # square images of this side
@@ -86,6 +91,18 @@ class ModelConfig:
     # shared
     mlp_ratio: int = 4  # MLP hidden width = mlp_ratio × width
     dropout: float = 0.0  # dropout inside transformer blocks
+    # the chosen encoders' own fields (EncoderSpec.fields; none for the built-in ones), read with option()
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str) -> Any:
+        """A chosen encoder's own field: its value in ``encoder_options``, else the default its spec declares."""
+        defaults = _own_fields(self.image_encoder, self.text_encoder)
+        if name not in defaults:
+            raise KeyError(
+                f"{name!r} is not a field of image encoder {self.image_encoder!r} or text encoder "
+                f"{self.text_encoder!r}; theirs: {sorted(defaults)}"
+            )
+        return self.encoder_options.get(name, defaults[name])
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field and value."""
@@ -100,102 +117,99 @@ class ModelConfig:
         channels = self.cnn_channels
         if not isinstance(channels, list | tuple) or not channels or not all(_whole(c) and c >= 1 for c in channels):
             raise ValueError(f"cnn_channels must be a non-empty list of whole numbers >= 1, got {channels!r}")
-        if self.cnn_stem_patch > self.image_size:
-            raise ValueError(f"cnn_stem_patch {self.cnn_stem_patch} is larger than the image size {self.image_size}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
-        if self.image_encoder not in IMAGE_ENCODERS:
-            raise ValueError(f"unknown image encoder {self.image_encoder!r}; choose from {IMAGE_ENCODERS}")
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise ValueError(f"unknown text encoder {self.text_encoder!r}; choose from {TEXT_ENCODERS}")
-        if self.image_encoder in ("patch_mlp", "vit") and (self.patch_size < 1 or self.image_size % self.patch_size):
-            raise ValueError(f"patch size {self.patch_size} does not divide the image size {self.image_size}")
-        if self.image_encoder == "vit" and self.image_width % self.image_heads:
-            raise ValueError(f"image width {self.image_width} is not divisible by image heads {self.image_heads}")
-        if self.text_encoder == "transformer" and self.text_width % self.text_heads:
-            raise ValueError(f"text width {self.text_width} is not divisible by text heads {self.text_heads}")
         if self.text_pool not in TEXT_POOLS:
             raise ValueError(f"unknown text pool {self.text_pool!r}; choose from {TEXT_POOLS}")
         if self.context_length < 2:
             raise ValueError(f"context length must be at least 2 (start and end tokens), got {self.context_length}")
+        specs = _specs(self)  # an unregistered encoder name is a ValueError naming it and the registered ones
+        own = _own_fields(self.image_encoder, self.text_encoder)
+        stray = sorted(set(self.encoder_options) - set(own))
+        if stray:
+            raise ValueError(
+                f"encoder_options {stray} are not fields of image encoder {self.image_encoder!r} or text encoder "
+                f"{self.text_encoder!r}; theirs: {sorted(own)}"
+            )
+        for spec in specs:  # what the chosen encoders need of the sizes (and of their own fields)
+            spec.validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """One flat dict of plain values: the fields above, then the chosen encoders' own fields."""
+        values = dataclasses.asdict(self)
+        options = values.pop("encoder_options")
+        return values | _own_fields(self.image_encoder, self.text_encoder, strict=False) | options
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a dict (e.g. loaded JSON); unknown keys are an error, not silently dropped."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Build from a flat dict (e.g. loaded JSON); unknown keys are an error, not silently dropped.
+
+        Keys beyond ModelConfig's own fields are accepted where they are fields of the encoders the
+        dict chooses (kept in ``encoder_options``). A dict saved before encoders had fields of their
+        own holds none, and gives the same configuration as it always did.
+        """
+        known = {f.name for f in dataclasses.fields(cls)} - {"encoder_options"}
+        plain = {k: v for k, v in values.items() if k in known}
+        image, text = (plain.get(f"{side}_encoder", _DEFAULTS[f"{side}_encoder"]) for side in ("image", "text"))
+        own = _own_fields(image, text)  # a name nobody registered: ValueError naming it
+        unknown = sorted(set(values) - known - set(own))
         if unknown:
-            raise ValueError(f"unknown model configuration keys {unknown}; known keys: {sorted(known)}")
-        cfg = cls(**values)
+            raise ValueError(f"unknown model configuration keys {unknown}; known keys: {sorted(known | set(own))}")
+        cfg = cls(**plain, encoder_options={k: v for k, v in values.items() if k in own})
         cfg.validate()
         return cfg
 
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig)}  # (MISSING where a factory makes it)
+
+
+def _specs(cfg: ModelConfig) -> tuple[EncoderSpec, EncoderSpec]:
+    """The registered specs of ``cfg``'s image and text encoders; ``ValueError`` naming one that is not."""
+    return registry.get("image", cfg.image_encoder), registry.get("text", cfg.text_encoder)
+
+
+def _own_fields(image_encoder: str, text_encoder: str, strict: bool = True) -> dict[str, Any]:
+    """The two encoders' own fields with their defaults (``strict=False``: an unregistered name has none)."""
+    sides = (("image", image_encoder), ("text", text_encoder))
+    specs = [registry.get(side, name) for side, name in sides if strict or name in registry.names(side)]
+    own: dict[str, Any] = {}
+    for spec in specs:
+        clash = sorted(set(spec.fields) & (set(_DEFAULTS) | set(own)))
+        if clash:
+            raise ValueError(
+                f"{spec.side} encoder {spec.name!r} declares fields {clash}, which ModelConfig or the other encoder "
+                f"already has: name an encoder's own fields after it"
+            )
+        own.update(spec.fields)
+    return own
+
+
+def _build(side: str, name: str, cfg: ModelConfig, rng: np.random.Generator, dtype: Any) -> Module:
+    spec = registry.get(side, name)  # a name nobody registered: ValueError naming it
+    encoder = spec.build(cfg, rng=rng, dtype=dtype)
+    if not isinstance(encoder, spec.cls):
+        raise TypeError(f"{side} encoder {spec.name!r} built a {type(encoder).__name__}, not a {spec.cls.__name__}")
+    return encoder
+
+
 def build_image_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
-    """The image encoder named by ``cfg.image_encoder``."""
-    if cfg.image_encoder == "patch_mlp":
-        return PatchMLP(
-            channels=cfg.channels,
-            patch_size=cfg.patch_size,
-            width=cfg.image_width,
-            embed_dim=cfg.embed_dim,
-            rng=rng,
-            dtype=dtype,
-        )
-    if cfg.image_encoder == "cnn":
-        return CNNEncoder(
-            tuple(cfg.cnn_channels),
-            cfg.cnn_blocks,
-            cfg.channels,
-            cfg.embed_dim,
-            cfg.cnn_stem_patch,
-            rng=rng,
-            dtype=dtype,
-        )
-    return ViT(
-        image_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        channels=cfg.channels,
-        width=cfg.image_width,
-        depth=cfg.image_depth,
-        heads=cfg.image_heads,
-        mlp_ratio=cfg.mlp_ratio,
-        dropout=cfg.dropout,
-        embed_dim=cfg.embed_dim,
-        rng=rng,
-        dtype=dtype,
-    )
+    """The image encoder named by ``cfg.image_encoder``, built by its registered spec."""
+    return _build("image", cfg.image_encoder, cfg, rng, dtype)
 
 
 def build_text_encoder(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> Module:
-    """The text encoder named by ``cfg.text_encoder``."""
-    if cfg.text_encoder == "bag_of_words":
-        return BagOfWords(
-            vocab_size=cfg.vocab_size,
-            word_dim=cfg.text_width,
-            width=cfg.text_width,
-            embed_dim=cfg.embed_dim,
-            rng=rng,
-            dtype=dtype,
-        )
-    return TextTransformer(
-        vocab_size=cfg.vocab_size,
-        context_length=cfg.context_length,
-        width=cfg.text_width,
-        depth=cfg.text_depth,
-        heads=cfg.text_heads,
-        mlp_ratio=cfg.mlp_ratio,
-        dropout=cfg.dropout,
-        embed_dim=cfg.embed_dim,
-        pool=cfg.text_pool,
-        rng=rng,
-        dtype=dtype,
-    )
+    """The text encoder named by ``cfg.text_encoder``, built by its registered spec.
+
+    A text encoder tells its ``vocab_size`` (the CLIP head checks token ids against it): one that
+    does not is a ``TypeError`` here, not an ``AttributeError`` at the first caption.
+    """
+    encoder = _build("text", cfg.text_encoder, cfg, rng, dtype)
+    vocab = getattr(encoder, "vocab_size", None)
+    if not _whole(vocab):
+        raise TypeError(f"text encoder {cfg.text_encoder!r} has no whole-number vocab_size, which the CLIP head reads")
+    return encoder
 
 
 def _check(cfg: ModelConfig, dtype: Any) -> None:

@@ -2,7 +2,8 @@
 
 Each topic keeps its own list of cases (:mod:`.foundation` for the walkthrough,
 :mod:`.transformer`, :mod:`.conv`, :mod:`.clip`, then the predictive baseline's head
-:mod:`.predictive` and the linear probe's loss :mod:`.linear_probe`); :data:`CASES` joins them in lesson order.
+:mod:`.predictive` and the linear probe's loss :mod:`.linear_probe`); :data:`CASES` joins them in lesson order,
+with one CLIP check for every pairing of the registered encoders (:mod:`miniclip.encoders.registry`).
 The tests call the same cases, so what the command prints is what CI proves.
 """
 
@@ -14,11 +15,18 @@ import numpy as np
 
 from miniclip.teaching.gradcheck import GradCheckResult, gradcheck
 from miniclip.teaching.gradient_cases import clip, conv, foundation, linear_probe, predictive, transformer
-from miniclip.teaching.gradient_cases.common import CaseBuilder
+from miniclip.teaching.gradient_cases.common import CaseBuilder, Cases
 
 _TOPICS = (foundation, transformer, conv, clip, predictive, linear_probe)
-CASES: dict[str, CaseBuilder] = {name: case for topic in _TOPICS for name, case in topic.CASES.items()}
-assert len(CASES) == sum(len(topic.CASES) for topic in _TOPICS), "duplicate check names"
+
+
+def _joined() -> dict[str, CaseBuilder]:
+    cases = {name: case for topic in _TOPICS for name, case in topic.CASES.items()}
+    assert len(cases) == sum(len(topic.CASES) for topic in _TOPICS), "duplicate check names"
+    return cases
+
+
+CASES = Cases(_joined)  # read afresh each time, as the CLIP pairings follow the encoder registry
 
 
 def case_rng(name: str, seed: int = 0) -> np.random.Generator:

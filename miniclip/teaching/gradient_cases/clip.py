@@ -4,7 +4,10 @@ Same shape as :data:`miniclip.teaching.gradient_cases.CASES`: each entry takes a
 ``(module, positional inputs, keyword inputs)`` for :func:`miniclip.teaching.gradcheck.gradcheck`, in
 float64. The models are tiny (:func:`tiny_config`: 4×4 images, width 4, one block) so that
 central differences over every weight stay fast, and every weight is re-drawn at random so
-that no bias sits at 0 and no gain at 1 (where some mistakes would cancel out).
+that no bias sits at 0 and no gain at 1 (where some mistakes would cancel out). The CLIP checks
+pair every image encoder of :mod:`miniclip.encoders.registry` with every text encoder.
+
+Lesson 04 derives the two head layers.
 """
 
 from __future__ import annotations
@@ -15,25 +18,22 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import to_device
+from miniclip.encoders import registry
 from miniclip.layers.end_token_pool import EndTokenPool
 from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import LogitScale
-from miniclip.model.config import (
-    IMAGE_ENCODERS,
-    TEXT_ENCODERS,
-    ModelConfig,
-    build_clip,
-    build_image_encoder,
-    build_text_encoder,
-)
-from miniclip.teaching.gradient_cases.common import F64, Case, CaseBuilder, normal, padding_mask, randomise
+from miniclip.model.config import ModelConfig, build_clip, build_image_encoder, build_text_encoder
+from miniclip.teaching.gradient_cases.common import F64, Case, CaseBuilder, Cases, normal, padding_mask, randomise
 
 N = 4  # pairs per batch
 LENGTHS = [5, 3, 1, 4]  # real tokens per caption (context 5): full, padded, start only, padded
 
 
 def tiny_config(image_encoder: str = "vit", text_encoder: str = "transformer", **changes: Any) -> ModelConfig:
-    """The smallest CLIP of each kind: few enough weights to difference every one of them."""
+    """The smallest CLIP of each kind: few enough weights to difference every one of them.
+
+    A registered encoder's own fields take the small values its spec gives as ``tiny``.
+    """
     sizes: dict[str, Any] = {
         "embed_dim": 4,
         "image_size": 4,
@@ -51,6 +51,11 @@ def tiny_config(image_encoder: str = "vit", text_encoder: str = "transformer", *
         "text_heads": 2,
         "mlp_ratio": 2,
     }
+    options: dict[str, Any] = {}
+    for side, name in (("image", image_encoder), ("text", text_encoder)):
+        if name in registry.names(side):  # (an unregistered name is left for validate() to refuse)
+            options |= registry.get(side, name).tiny
+    sizes["encoder_options"] = options | changes.pop("encoder_options", {})
     return ModelConfig(image_encoder=image_encoder, text_encoder=text_encoder, **(sizes | changes))
 
 
@@ -97,7 +102,7 @@ def _clip(image_encoder: str, text_encoder: str, soft_targets: bool) -> Callable
     return case
 
 
-CASES: dict[str, CaseBuilder] = {
+_HEAD_AND_ENCODERS: dict[str, CaseBuilder] = {
     "L2Normalize": lambda r: (L2Normalize(), (to_device(r.uniform(-2, 2, (3, 5))),), {}),
     "LogitScale": lambda r: (LogitScale(r.uniform(0.5, 3.0), dtype=F64), (to_device(r.uniform(-1, 1, (4, 4))),), {}),
     "EndTokenPool (padding mask)": lambda r: (
@@ -109,8 +114,17 @@ CASES: dict[str, CaseBuilder] = {
     "TextTransformer (end, mask)": _text("end"),
     "TextTransformer (mean, mask)": _text("mean"),
 }
-for _image in IMAGE_ENCODERS:
-    for _text_encoder in TEXT_ENCODERS:
-        CASES[f"CLIP ({_image}, {_text_encoder})"] = _clip(_image, _text_encoder, soft_targets=False)
-CASES["CLIP (patch_mlp, bag_of_words, soft targets)"] = _clip("patch_mlp", "bag_of_words", soft_targets=True)
-CASES["CLIP (vit, transformer, soft targets)"] = _clip("vit", "transformer", soft_targets=True)
+
+
+def _cases() -> dict[str, CaseBuilder]:
+    """The head and encoder checks, then one CLIP check for every registered (image, text) pairing."""
+    cases = dict(_HEAD_AND_ENCODERS)
+    for image in registry.names("image"):
+        for text in registry.names("text"):
+            cases[f"CLIP ({image}, {text})"] = _clip(image, text, soft_targets=False)
+    cases["CLIP (patch_mlp, bag_of_words, soft targets)"] = _clip("patch_mlp", "bag_of_words", soft_targets=True)
+    cases["CLIP (vit, transformer, soft targets)"] = _clip("vit", "transformer", soft_targets=True)
+    return cases
+
+
+CASES = Cases(_cases)  # read afresh each time: an encoder registered later is paired at once

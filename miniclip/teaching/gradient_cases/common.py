@@ -3,12 +3,13 @@
 A *case* builds one float64 module with random weights and random inputs from the
 generator it is given, and returns ``(module, positional inputs, keyword inputs)`` for
 :func:`miniclip.teaching.gradcheck.gradcheck`. Masks, token ids and targets are keyword inputs (or
-integer arrays): passed along but not differentiated.
+integer arrays): passed along but not differentiated. A list of cases that follows the encoder
+registry is a :class:`Cases`, made afresh each time it is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,3 +44,23 @@ def randomise(module: Module, rng: np.random.Generator) -> Module:
 def padding_mask(lengths: list[int], length: int) -> Any:
     """1 on the first ``lengths[n]`` positions of row n, 0 on the padding after them."""
     return to_device((np.arange(length)[None, :] < np.array(lengths)[:, None]).astype(F64))
+
+
+class Cases(Mapping[str, CaseBuilder]):
+    """A read-only dict of cases that ``make`` builds afresh on every read.
+
+    The CLIP checks pair every registered image encoder with every registered text encoder, so
+    an encoder registered after this module was imported (a test's toy) is among them at once.
+    """
+
+    def __init__(self, make: Callable[[], dict[str, CaseBuilder]]) -> None:
+        self._make = make
+
+    def __getitem__(self, name: str) -> CaseBuilder:
+        return self._make()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._make())
+
+    def __len__(self) -> int:
+        return len(self._make())

@@ -11,6 +11,8 @@ with a probability of order 1e-5; the shapes below are kept small (a few hundred
 so that this stays rare. Measured over 200 random draws each: the residual-block checks never
 failed, the encoder check failed once. A kink shows up as a few entries off by about 1e-2
 for one draw only: a different seed tells a kink from a wrong backward, which fails for all.
+
+Lessons 06b and 07 derive the convolution, im2col and batch norm.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Gradient checks for the walkthrough: its layers, the contrastive head and the whole model."""
+"""Gradient checks for the walkthrough: its layers, the contrastive head and the whole model.
+
+Lessons 02 and 03 derive what these check.
+"""
 
 from __future__ import annotations
 

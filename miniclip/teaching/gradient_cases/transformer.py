@@ -1,6 +1,8 @@
 """Gradient checks for the transformer parts: each layer on its own, then a whole block.
 
 Each entry is a case as described in :mod:`miniclip.teaching.gradient_cases.common`.
+
+Lessons 05, 06 and 06a introduce these layers.
 """
 
 from __future__ import annotations
