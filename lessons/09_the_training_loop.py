@@ -138,7 +138,7 @@ model.backward()
 norm_before = float(clip_grad_norm(model.parameters(), cfg.grad_clip))
 norm_after = float(np.sqrt(sum((p.grad**2).sum() for p in model.parameters().values())))
 by_hand.optimizer.step()
-model.clamp_temperature()
+model.clamp_logit_scale()
 print(f"loss {float(loss):.4f}; gradient norm {norm_before:.3f} → clipped to {norm_after:.3f}; lr {lr:.4f}")
 
 twin_loss = twin.step(idx, step)  # the trainer's own step, on the same batch

@@ -90,7 +90,7 @@ def test_timed_layers_time_every_module_and_leave_the_model_as_it_was() -> None:
     assert set(timer.outside) == {"zero gradients", "gradient clipping", "optimiser (AdamW)", "temperature clamp"}
     for _, module in named_modules(clip):
         assert "forward" not in vars(module) and "backward" not in vars(module)
-    assert not {"zero_grad", "clamp_temperature"} & set(vars(clip)) and "step" not in vars(optimizer)
+    assert not {"zero_grad", "clamp_logit_scale"} & set(vars(clip)) and "step" not in vars(optimizer)
     assert train_module.clip_grad_norm.__name__ == "clip_grad_norm"
     assert step() == twin_step()  # a later step: the same loss as the model that was never wrapped
 

@@ -72,7 +72,7 @@ def test_initial_temperature_is_0_07():
     assert float(model.logit_scale.scale) == pytest.approx(1 / 0.07, rel=1e-6)
 
 
-def test_clamp_temperature_after_huge_adamw_steps_both_ways():
+def test_clamp_logit_scale_after_huge_adamw_steps_both_ways():
     """Ascending and descending the loss with lr = 1000 throws s far out; the clamp brings it back."""
     cfg = tiny_config("patch_mlp", "bag_of_words")
     ids, mask, images = _batch(cfg, seed=2, dtype=F32)
@@ -87,7 +87,7 @@ def test_clamp_temperature_after_huge_adamw_steps_both_ways():
         assert float(s.grad) != 0
         optimiser.step()
         assert not 0.0 <= float(s.data) <= MAX, "the step should have left [0, ln 100]"
-        model.clamp_temperature()
+        model.clamp_logit_scale()
         assert s.data is array and s.data.dtype == F32  # clamped in place, still float32
         value = float(s.data)
         assert value in (0.0, float(np.float32(MAX)))
@@ -117,7 +117,7 @@ def test_float32_model_never_upcasts(image_encoder, text_encoder, mask_dtype):
         dimages = model.backward()
         norm = clip_grad_norm(model.parameters(), max_norm=0.5)
         optimiser.step()
-        model.clamp_temperature()
+        model.clamp_logit_scale()
         assert loss.dtype == F32 and model.logits.dtype == F32 and dimages.dtype == F32
         assert np.asarray(norm).dtype == F32
         assert model.encode_text(ids, mask).dtype == F32 and model.encode_image(images).dtype == F32
@@ -228,7 +228,7 @@ def test_tiny_clip_fits_eight_pairs():
         losses.append(float(model(ids, images, mask)))
         model.backward()
         optimiser.step()
-        model.clamp_temperature()
+        model.clamp_logit_scale()
     final = float(model(ids, images, mask))
     assert all(math.isfinite(v) for v in losses)
     assert final < 0.25 * losses[0], (losses[0], final)

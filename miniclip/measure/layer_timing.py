@@ -8,7 +8,7 @@ they are deleted again, so the model is exactly what it was. Each layer is charg
 so the rows add up to the whole forward and backward, and a container such as
 ``image.blocks.0.attn`` shows the arithmetic it does itself (here Q Kᵀ, the softmax, weights · V).
 
-The rest of the step is timed the same way: ``zero_grad`` and ``clamp_temperature`` on the
+The rest of the step is timed the same way: ``zero_grad`` and ``clamp_logit_scale`` on the
 model, the optimiser's ``step``, and ``clip_grad_norm`` as :func:`miniclip.training.loop.train_step`
 looks it up. ``sync`` waits for the device (``cupy.cuda.Device().synchronize`` on the GPU, where
 work is asynchronous, nothing on the CPU); it runs before and after every timed call, which
@@ -131,7 +131,7 @@ def timed_layers(model: Module, optimizer: Any, sync: Callable[[], None] = lambd
         ]
     patches += [
         (model, "zero_grad", timer.other("zero gradients", model.zero_grad)),
-        (model, "clamp_temperature", timer.other("temperature clamp", model.clamp_temperature)),
+        (model, "clamp_logit_scale", timer.other("temperature clamp", model.clamp_logit_scale)),
         (optimizer, "step", timer.other(f"optimiser ({type(optimizer).__name__})", optimizer.step)),
         (train_module, "clip_grad_norm", timer.other("gradient clipping", train_module.clip_grad_norm)),
     ]

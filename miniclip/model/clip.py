@@ -77,6 +77,6 @@ class CLIP(Module):
         self.text.backward(self.text_norm.backward(dt))
         return self.image.backward(self.image_norm.backward(di))
 
-    def clamp_temperature(self) -> None:
-        """Keep the temperature τ in [0.01, 1] (s = ln 1/τ in [0, ln 100]): call after every optimiser step."""
+    def clamp_logit_scale(self) -> None:
+        """Keep the logit scale e^s in [1, 100] (τ = 1/e^s in [0.01, 1]): call after every optimiser step."""
         self.logit_scale.clamp()

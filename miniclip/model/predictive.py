@@ -245,5 +245,5 @@ class PredictiveModel(Module):
         """Fill every gradient; return d(loss)/d(images)."""
         return self.image.backward(self.predictor.backward(self.loss.backward(dloss)))
 
-    def clamp_temperature(self) -> None:
+    def clamp_logit_scale(self) -> None:
         """Nothing to clamp: the predictive head has no temperature (kept so one training step serves both)."""

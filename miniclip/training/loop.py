@@ -158,7 +158,7 @@ def train_step(
     if grad_clip > 0:
         clip_grad_norm(model.parameters(), grad_clip)
     optimizer.step()
-    model.clamp_temperature()
+    model.clamp_logit_scale()
     return loss
 
 

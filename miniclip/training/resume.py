@@ -56,7 +56,11 @@ def check_same_run(
     for name, (flag, value) in settings.items():
         if name in ("out_dir", "data_dir"):
             continue
-        was = getattr(model_config, name.removeprefix("model.")) if name.startswith("model.") else getattr(saved, name)
+        was = (
+            _model_field(model_config, name.removeprefix("model."))
+            if name.startswith("model.")
+            else getattr(saved, name)
+        )
         if name == "data" and value != was and Path(value).resolve() == Path(was).resolve():
             continue  # the same folder, typed another way
         if _plain_value(value) == _plain_value(was):
@@ -135,6 +139,11 @@ def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tup
     cfg = dataclasses.replace(saved, **changes)
     cfg.validate()
     return cfg, notes
+
+
+def _model_field(model_config: Any, name: str) -> Any:
+    """A ModelConfig field, or a registered encoder's own field (``ModelConfig.option``)."""
+    return getattr(model_config, name) if hasattr(model_config, name) else model_config.option(name)
 
 
 def _plain_value(value: Any) -> Any:
