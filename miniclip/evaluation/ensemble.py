@@ -1,4 +1,4 @@
-"""``miniclip eval RUN_A RUN_B …``: a model ensemble, the members' class probabilities averaged.
+"""``miniclip eval RUN_A RUN_B …``: a model ensemble, the members' class probabilities averaged (lesson 14).
 
 Each member is a trained run with its own tokenizer, normalisation, temperature, flip
 averaging and prompt ensemble, and its own embedding space: two runs' embeddings cannot be
@@ -8,13 +8,16 @@ probabilities can, so those are averaged::
     p_n = (1/M) Σ_m softmax_c(scores of member m for image n)          (N, K)
 
 The members must have been trained on one dataset with the same classes and the same test
-split; anything else is refused before any image is encoded, naming both runs.
+split; anything else is refused before any image is encoded, naming both runs. The report has
+the shape of :mod:`miniclip.evaluation.report`'s: :func:`measure_ensemble` returns a plain dict,
+:func:`ensemble_lines` turns it into text, and ``eval.json`` and ``confusion.png`` are written together.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +25,46 @@ import numpy as np
 
 from miniclip.atomic import check_output_folder
 from miniclip.data import ImageTextDataset
-from miniclip.data.captions import ensemble_name, ensemble_templates
-from miniclip.evaluation.report import run_folder, write_report
+from miniclip.data.captions import ensemble_templates
+from miniclip.evaluation.report import dataset_facts, run_folder, write_report
 from miniclip.evaluation.trained_run import TrainedRun, load_run
 from miniclip.evaluation.zeroshot import class_vectors, classify_scores, encode_batches, encode_images
 from miniclip.layers.softmax import softmax
 from miniclip.model.predictive import PredictiveModel
 from miniclip.plots import plot_confusion
+
+
+def evaluate_ensemble(
+    paths: Sequence[str], *, out_dir: str, data: str | None = None, data_dir: str | None = None
+) -> str:
+    """Average the class probabilities of several runs on their shared test split; write plots and eval.json.
+
+    Each member keeps its own tokenizer, normalisation, flip averaging and prompt ensemble
+    (:func:`member_probabilities`). Runs trained on different datasets or classes, or whose test
+    splits differ, are refused before anything is encoded or written, naming both runs.
+    Returns a report of each member's and the ensemble's top-1 and top-5; the ensemble's
+    confusion matrix is ``confusion.png`` in ``out_dir``.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
+    out = check_ensemble_folder(out_dir, paths)
+    runs = [load_run(p) for p in paths]
+    seen: dict[Path, str] = {}
+    for p, run in zip(paths, runs, strict=True):
+        where = run.checkpoint.path.resolve()
+        if where in seen:
+            raise ValueError(f"{seen[where]} and {p} are the same run: give each member once")
+        seen[where] = p
+    dataset = runs[0].dataset(data, data_dir)
+    for run in runs[1:]:
+        difference = split_difference(dataset, run.dataset(data, data_dir))
+        if difference:
+            raise ValueError(f"cannot ensemble {runs[0].checkpoint.path} and {run.checkpoint.path}: {difference}")
+    measured = measure_ensemble(runs, dataset)
+    title = f"ensemble of {len(runs)} runs"
+    plots = {"confusion.png": partial(plot_confusion, measured["confusion"], dataset.class_names, title=title)}
+    written = write_report(out, {key: measured[key] for key in ("members", "ensemble", "prompts")}, plots)
+    return "\n".join([*ensemble_lines(measured), "", "plots: " + ", ".join(map(str, written))])
 
 
 def split_difference(a: ImageTextDataset, b: ImageTextDataset) -> str | None:
@@ -72,65 +108,40 @@ def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
     return softmax(scores, axis=1)  # (N, K), each row sums to 1
 
 
-def evaluate_ensemble(
-    paths: Sequence[str], *, out_dir: str, data: str | None = None, data_dir: str | None = None
-) -> str:
-    """Average the class probabilities of several runs on their shared test split; write plots and eval.json.
-
-    Each member keeps its own tokenizer, normalisation, flip averaging and prompt ensemble
-    (:func:`member_probabilities`). Runs trained on different datasets or classes, or whose test
-    splits differ, are refused before anything is encoded or written, naming both runs.
-    Returns a report of each member's and the ensemble's top-1 and top-5; the ensemble's
-    confusion matrix is ``confusion.png`` in ``out_dir``.
-    """
-    if len(paths) < 2:
-        raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
-    out = check_ensemble_folder(out_dir, paths)
-    runs = [load_run(p) for p in paths]
-    seen: dict[Path, str] = {}
-    for p, run in zip(paths, runs, strict=True):
-        where = run.checkpoint.path.resolve()
-        if where in seen:
-            raise ValueError(f"{seen[where]} and {p} are the same run: give each member once")
-        seen[where] = p
-    dataset = runs[0].dataset(data, data_dir)
-    for run in runs[1:]:
-        difference = split_difference(dataset, run.dataset(data, data_dir))
-        if difference:
-            raise ValueError(f"cannot ensemble {runs[0].checkpoint.path} and {run.checkpoint.path}: {difference}")
-
+def measure_ensemble(runs: Sequence[TrainedRun], dataset: ImageTextDataset) -> dict[str, Any]:
+    """Each member's top-1 and top-5, and the averaged probabilities' (with per-class top-1 and confusion (K, K))."""
     labels = dataset.test_labels
-    total = None
-    members = []
+    total, members = 0, []
     for run in runs:
-        probs = member_probabilities(run, dataset)  # (N, K)
-        total = probs if total is None else total + probs
-        members.append((str(run.checkpoint.path), classify_scores(probs, labels)))
+        probabilities = member_probabilities(run, dataset)  # (N, K)
+        total = total + probabilities
+        scored = classify_scores(probabilities, labels)
+        members.append({"checkpoint": str(run.checkpoint.path), "top1": scored["top1"], "top5": scored["top5"]})
     combined = classify_scores(total / len(runs), labels)  # the mean of the members' probabilities
+    facts = dataset_facts(dataset)
+    return {
+        "dataset": facts,
+        "members": members,
+        "ensemble": {"top1": combined["top1"], "top5": combined["top5"], "per_class": combined["per_class"]},
+        "prompts": facts["prompts"],
+        "confusion": combined["confusion"].tolist(),
+    }
 
-    ensemble = ensemble_name(dataset)
-    names = [name for name, _ in members] + ["ensemble"]
-    width = max(map(len, names))
-    lines = [
-        f"ensemble of {len(runs)} runs: {len(labels)} test images of {dataset.name}, {dataset.num_classes} classes",
-        f"each member's class probabilities (its own prompt ensemble, {ensemble}, temperature and flip averaging), "
-        "averaged",
+
+def ensemble_lines(measured: dict[str, Any]) -> list[str]:
+    """The members' and the ensemble's top-1 and top-5, a row each."""
+    facts, members = measured["dataset"], measured["members"]
+    rows = [(m["checkpoint"], m) for m in members] + [("ensemble", measured["ensemble"])]
+    width = max(len(name) for name, _ in rows)
+    return [
+        f"ensemble of {len(members)} runs: {facts['test_images']} test images of {facts['name']}, "
+        f"{len(facts['classes'])} classes",
+        f"each member's class probabilities (its own prompt ensemble, {measured['prompts']}, temperature and flip "
+        "averaging), averaged",
         "",
         f"{'zero-shot':<{width}} {'top-1':>7} {'top-5':>7}",
+        *(f"{name:<{width}} {r['top1']:7.1%} {r['top5']:7.1%}" for name, r in rows),
     ]
-    lines += [f"{name:<{width}} {r['top1']:7.1%} {r['top5']:7.1%}" for name, r in [*members, ("ensemble", combined)]]
-    summary = {
-        "members": [{"checkpoint": name, "top1": r["top1"], "top5": r["top5"]} for name, r in members],
-        "ensemble": {"top1": combined["top1"], "top5": combined["top5"], "per_class": combined["per_class"]},
-        "prompts": ensemble,
-    }
-    title = f"ensemble of {len(runs)} runs"
-    plots = {
-        "confusion.png": lambda file: plot_confusion(combined["confusion"], dataset.class_names, file, title=title)
-    }
-    written = write_report(out, summary, plots)
-    lines += ["", "plots: " + ", ".join(map(str, written))]
-    return "\n".join(lines)
 
 
 def check_ensemble_folder(out_dir: str | os.PathLike[str], paths: Sequence[str]) -> Path:

@@ -1,6 +1,7 @@
 """``miniclip eval``: everything worth knowing about a trained checkpoint, in numbers and pictures.
 
-On the test split of the dataset the run was trained on:
+Lesson 10 derives zero-shot classification, prompt ensembles, recall@k and the heatmap by hand;
+lesson 14 the prompt sets side by side and model ensembles. On the test split of the dataset the run was trained on:
 
 * zero-shot top-1 and top-5 with four prompt sets side by side
   (:func:`~miniclip.data.captions.report_templates`): the bare class name ``"{}"``, CLIP's one
@@ -23,7 +24,7 @@ A predictive run (``--objective predictive``, :class:`~miniclip.model.predictive
 has no text encoder: its zero-shot scores words (:func:`miniclip.evaluation.zeroshot.class_vectors`), and
 the heatmap and retrieval, which need caption embeddings, are skipped with a line saying so.
 
-``--linear-probe`` (:func:`linear_probe_report`) fits softmax regression on the image encoder's
+``--linear-probe`` (:func:`measure_linear_probe`) fits softmax regression on the image encoder's
 frozen output, CLIP's yardstick for zero-shot, with all the training images and with 1, 4 and
 16 per class. Several runs are a *model ensemble* (:mod:`miniclip.evaluation.ensemble`): the members'
 class probabilities averaged on their shared test split.
@@ -32,8 +33,14 @@ Every test image is encoded once — averaged with its mirror image when the run
 that way while it trained (``flip_average``) — and that one embedding serves the zero-shot
 table, the heatmap and retrieval (the linear probe encodes once more, for the layer below the
 embedding). The model, the normalisation and the test split come from the checkpoint
-(:func:`miniclip.evaluation.trained_run.load_run`). The numbers also go to ``eval.json`` beside the plots;
-everything is computed before anything is written, so a refused evaluation writes nothing.
+(:func:`miniclip.evaluation.trained_run.load_run`).
+
+One shape serves this report, the ensemble's and ``miniclip probe``'s: measure → a plain dict →
+report. Each part is measured into a plain dict of host numbers (``measure_…``); each entry of
+:data:`REPORT` turns the measured dict into lines, :func:`summary` picks what ``eval.json`` keeps,
+and :func:`write_files` writes the JSON and the figures by name (file name → draw), all together,
+once everything is measured: a refused evaluation writes nothing. A new evaluation is one
+measuring function and one entry in :data:`REPORT`.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +61,7 @@ from miniclip.data.captions import ensemble_name, fill, report_templates
 from miniclip.evaluation.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
 from miniclip.evaluation.retrieval import recall_at_k
 from miniclip.evaluation.trained_run import TrainedRun, load_run
-from miniclip.evaluation.zeroshot import (
-    encode_images,
-    encode_texts,
-    evaluate_zero_shot,
-    image_features,
-)
+from miniclip.evaluation.zeroshot import encode_images, encode_texts, evaluate_zero_shot, image_features
 from miniclip.model.predictive import NO_TEXT_ENCODER, PredictiveModel
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.training.checkpoint import checkpoint_file
@@ -68,12 +71,7 @@ PROBE_HOLDOUT = 0.2  # share of each class's training images λ is chosen on
 PROBE_STEPS = 500  # gradient steps per probe fit at most: 8 fits of 50,000 CIFAR-10 features in about a minute
 
 Progress = Callable[[str], None]
-
-
-def _first_of_each_class(labels: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the first test image of each of the first ``n`` classes that occur."""
-    _, first = np.unique(labels, return_index=True)
-    return np.sort(first)[:n]
+Draw = Callable[[Path], Any]  # draws one figure into the file it is given
 
 
 def run_folder(path: str | os.PathLike[str]) -> Path:
@@ -92,24 +90,30 @@ def percent(value: float | None, width: int = 0) -> str:
     return "no test images" if value is None or value != value else f"{value:{width}.1%}"  # NaN alone is ≠ itself
 
 
-def write_report(out: Path, summary: dict[str, Any], plots: dict[str, Callable[[Path], Any]]) -> list[Path]:
-    """Draw each plot (``draw(path)``) and write ``eval.json`` into ``out``, all appearing together; their paths.
+def write_files(out: Path, texts: dict[str, str], draw: Callable[[Path], Any]) -> None:
+    """Into ``out``, all appearing together: the figures ``draw(folder)`` draws there, and each text file by name.
 
-    The files are staged beside ``out`` (:func:`~miniclip.atomic.staged_folder`): an interrupted
-    evaluation leaves ``out`` as it was, never a new figure beside an old ``eval.json``. The JSON
-    is strict: an accuracy that could not be measured is ``null``.
+    The files are staged inside ``out`` (:func:`~miniclip.atomic.staged_folder`) and moved in
+    together: an interrupted report leaves ``out`` as it was, never a new figure beside an old summary.
     """
     with staged_folder(out) as staging:
-        for name, draw in plots.items():
-            draw(staging / name)
-        write_text(staging / "eval.json", json_text(summary, indent=2) + "\n")
+        draw(staging)
+        for name, text in texts.items():
+            write_text(staging / name, text)
+
+
+def write_report(out: Path, summary: dict[str, Any], plots: dict[str, Draw]) -> list[Path]:
+    """Draw each plot (``draw(path)``) and write ``eval.json`` into ``out``, all appearing together; their paths.
+
+    The JSON is strict (:func:`~miniclip.atomic.json_text`): an accuracy that could not be measured is ``null``.
+    """
+
+    def draw(folder: Path) -> None:
+        for name, plot in plots.items():
+            plot(folder / name)
+
+    write_files(out, {"eval.json": json_text(summary, indent=2) + "\n"}, draw)
     return [out / name for name in plots]
-
-
-def _heldout_extra(result: dict[str, Any]) -> str:
-    if "heldout" not in result:
-        return ""
-    return f"   held-out combinations {percent(result['heldout']['top1'])}, seen {percent(result['seen']['top1'])}"
 
 
 def evaluate_run(
@@ -126,84 +130,102 @@ def evaluate_run(
 
     ``data`` and ``data_dir`` replace the dataset and CIFAR-10 folder the run was trained with
     (a folder dataset that has moved, or was given as a relative path from another directory).
-    ``linear_probe`` adds :func:`linear_probe_report`; ``progress`` gets a line before each of
-    its slow steps.
+    ``pairs`` images are in the heatmap; ``linear_probe`` adds :func:`measure_linear_probe`, and
+    ``progress`` gets a line before each of its slow steps.
     """
     out = check_output_folder(out_dir or run_folder(path))  # before anything is loaded (the run's existence first)
     run = load_run(path)
-    ckpt, normalize_fn = run.checkpoint, run.normalize
     dataset = run.dataset(data, data_dir)
-    model, tokenizer, length = ckpt.model, ckpt.tokenizer, ckpt.model_config.context_length
+    model = run.checkpoint.model
+    images = encode_images(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)  # (N, d)
+    measured = {
+        "checkpoint": str(run.checkpoint.path),
+        "dataset": dataset_facts(dataset),
+        "zero_shot": measure_zero_shot(run, dataset, images),
+    }
+    plots = {"confusion.png": partial(draw_confusion, measured)}
+    if not isinstance(model, PredictiveModel):  # retrieval and the heatmap need caption embeddings
+        measured["recall"] = measure_retrieval(run, dataset, images)
+        plots["similarity.png"] = similarity_plot(run, dataset, images, pairs)
+    if linear_probe:
+        measured["linear_probe"] = measure_linear_probe(run, dataset, progress)
+    written = write_report(out, summary(measured), plots)  # everything is measured: now write
+    blocks = [lines(measured) for lines in REPORT] + [["plots: " + ", ".join(map(str, written))]]
+    return "\n\n".join("\n".join(block) for block in blocks if block)
 
-    # Every test image is encoded once, as the run was evaluated while it trained (flip_average),
-    # and that one embedding serves the zero-shot table, the heatmap and retrieval.
-    image_embs = encode_images(model, dataset.test_images, normalize_fn, flip_average=run.config.flip_average)  # (N, d)
-    results = evaluate_zero_shot_report(run, dataset, image_embs)
+
+def dataset_facts(dataset: ImageTextDataset) -> dict[str, Any]:
+    """What a report says of the test split: its dataset, size, classes (and how many have images in each split)."""
+    return {
+        "name": dataset.name,
+        "test_images": len(dataset.test_labels),
+        "classes": list(dataset.class_names),
+        "prompts": ensemble_name(dataset),
+        "test_classes": len(np.unique(dataset.test_labels)),
+        "train_classes": len(np.unique(dataset.train_labels)),
+    }
+
+
+def summary(measured: dict[str, Any]) -> dict[str, Any]:
+    """``eval.json``: the checkpoint, each prompt set's top-1, top-5 and per-class top-1, recall and the probe."""
+    zero_shot = {name: {k: r[k] for k in ("top1", "top5", "per_class")} for name, r in measured["zero_shot"].items()}
+    parts = {key: measured[key] for key in ("recall", "linear_probe") if key in measured}
+    return {"checkpoint": measured["checkpoint"], "zero_shot": zero_shot, **parts}
+
+
+def measure_zero_shot(run: TrainedRun, dataset: ImageTextDataset, images: Any) -> dict[str, dict[str, Any]]:
+    """Zero-shot with each of :func:`~miniclip.data.captions.report_templates`' sets, from the test embeddings (N, d).
+
+    Per set: ``top1``, ``top5``, ``per_class`` (K,), ``confusion`` (K, K) and, where the dataset
+    holds classes out of training, ``heldout`` and ``seen`` (``{"top1", "top5", "n"}``).
+    """
+    ckpt, length = run.checkpoint, run.checkpoint.model_config.context_length
+    results = evaluate_zero_shot(
+        ckpt.model, ckpt.tokenizer, dataset, run.normalize, length, report_templates(dataset), image_embeddings=images
+    )
+    kept = ("top1", "top5", "per_class", "heldout", "seen")
+    return {
+        name: {key: r[key] for key in kept if key in r} | {"confusion": r["confusion"].tolist()}
+        for name, r in results.items()
+    }
+
+
+def _heldout_extra(result: dict[str, Any]) -> str:
+    """A zero-shot row's top-1 on the held-out combinations and on the seen ones ("" without held-out classes)."""
+    if "heldout" not in result:
+        return ""
+    return f"   held-out combinations {percent(result['heldout']['top1'])}, seen {percent(result['seen']['top1'])}"
+
+
+def zero_shot_lines(measured: dict[str, Any]) -> list[str]:
+    """The run, each prompt set's top-1 and top-5 side by side, then each class's top-1 with the prompt ensemble."""
+    results, facts = measured["zero_shot"], measured["dataset"]
+    n, k = facts["test_images"], len(facts["classes"])
     lines = [
-        f"{ckpt.path}: {len(dataset.test_labels)} test images of {dataset.name}, {dataset.num_classes} classes",
+        f"{measured['checkpoint']}: {n} test images of {facts['name']}, {k} classes",
         "",
         f"{'zero-shot':<22} {'top-1':>7} {'top-5':>7}",
     ]
     lines += [f"{name:<22} {r['top1']:7.1%} {r['top5']:7.1%}{_heldout_extra(r)}" for name, r in results.items()]
-    ensemble = ensemble_name(dataset)
-    best = results[ensemble]
-    lines += ["", f"per-class top-1 ({ensemble}):"]
-    lines += [f"  {c:<24} {percent(a, 6)}" for c, a in zip(dataset.class_names, best["per_class"], strict=True)]
-    summary: dict[str, Any] = {
-        "checkpoint": str(ckpt.path),
-        "zero_shot": {
-            name: {k: r[k] for k in ("top1", "top5")} | {"per_class": r["per_class"]} for name, r in results.items()
-        },
-    }
-    plots: dict[str, Callable[[Path], Any]] = {
-        "confusion.png": lambda file: plot_confusion(
-            best["confusion"], dataset.class_names, file, title=f"zero-shot confusion ({ensemble})"
-        )
-    }
-
-    if isinstance(model, PredictiveModel):
-        lines += ["", f"similarity heatmap and retrieval: skipped, they need caption embeddings and {NO_TEXT_ENCODER}"]
-    else:
-        # The similarity heatmap: one image of each of the first `pairs` classes against its caption.
-        chosen = _first_of_each_class(dataset.test_labels, pairs)
-        captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
-        caption_embs = encode_texts(model, tokenizer, captions, length)  # (pairs, d)
-        plots["similarity.png"] = lambda file: plot_similarity(
-            image_embs[chosen], caption_embs, dataset.test_images[chosen], captions, file
-        )
-        block, summary["recall"] = retrieval_report(run, dataset, image_embs)
-        lines += ["", *block]
-
-    if linear_probe:
-        block, summary["linear_probe"] = linear_probe_report(run, dataset, best, ensemble, progress)
-        lines += ["", *block]
-
-    written = write_report(out, summary, plots)  # everything is computed: now write
-    lines += ["", "plots: " + ", ".join(map(str, written))]
-    return "\n".join(lines)
+    per_class = results[facts["prompts"]]["per_class"]
+    lines += ["", f"per-class top-1 ({facts['prompts']}):"]
+    return lines + [f"  {c:<24} {percent(a, 6)}" for c, a in zip(facts["classes"], per_class, strict=True)]
 
 
-def evaluate_zero_shot_report(run: TrainedRun, dataset: ImageTextDataset, image_embs: Any) -> dict[str, dict]:
-    """Zero-shot results for each of :func:`~miniclip.data.captions.report_templates`' four sets."""
-    ckpt = run.checkpoint
-    return evaluate_zero_shot(
-        ckpt.model,
-        ckpt.tokenizer,
-        dataset,
-        run.normalize,
-        ckpt.model_config.context_length,
-        report_templates(dataset),
-        image_embeddings=image_embs,
-    )
+def draw_confusion(measured: dict[str, Any], path: Path) -> Path:
+    """``confusion.png``: the prompt ensemble's zero-shot confusion matrix."""
+    facts = measured["dataset"]
+    confusion = measured["zero_shot"][facts["prompts"]]["confusion"]
+    return plot_confusion(confusion, facts["classes"], path, title=f"zero-shot confusion ({facts['prompts']})")
 
 
 # ---------------------------------------------------------------------------------------------
-# Retrieval
+# Retrieval, and the similarity heatmap
 # ---------------------------------------------------------------------------------------------
 
 
-def retrieval_report(run: TrainedRun, dataset: ImageTextDataset, image_embs: Any) -> tuple[list[str], dict]:
-    """Recall@1/5/10 both ways, each test image paired with its class's caption: report lines and numbers.
+def measure_retrieval(run: TrainedRun, dataset: ImageTextDataset, images: Any) -> dict[str, Any]:
+    """Recall@1/5/10 both ways, each test image (N, d embedded) paired with its class's caption.
 
     Class-aware recall when captions are shared (any class with two test images or more);
     plain recall, the same number then, when every caption belongs to one image.
@@ -214,31 +236,51 @@ def retrieval_report(run: TrainedRun, dataset: ImageTextDataset, image_embs: Any
         ckpt.model, ckpt.tokenizer, [fill(template, c) for c in dataset.class_names], ckpt.model_config.context_length
     )  # (K, d)
     labels = np.asarray(dataset.test_labels)
-    text_embs = class_texts[to_device(labels)]  # (N, d): row i is the caption of image i
-    n, shared = len(labels), int(np.bincount(labels).max()) > 1
-    lines = [f'retrieval, each test image with the caption of its class ("{template}"):']
-    if shared:
-        recall = recall_at_k(image_embs, text_embs, labels=labels)
-        # Image→text ranks the N captions, copies included: past R@1 it would count one caption's copies as
-        # different captions (R@5 = R@1 while a class has five images), so only R@1 is reported.
-        found = {
-            "text_to_image": recall["text_to_image_class"],
-            "image_to_text": {"R@1": recall["image_to_text_class"]["R@1"]},
-        }
-        captions = len(np.unique(labels))
+    texts = class_texts[to_device(labels)]  # (N, d): row i is the caption of image i
+    if int(np.bincount(labels).max()) == 1:
+        return {"measure": "instance", "caption_template": template, **recall_at_k(images, texts)}
+    recall = recall_at_k(images, texts, labels=labels)
+    # Image→text ranks the N captions, copies included: past R@1 it would count one caption's copies as
+    # different captions (R@5 = R@1 while a class has five images), so only R@1 is reported.
+    return {
+        "measure": "class-aware",
+        "caption_template": template,
+        "text_to_image": recall["text_to_image_class"],
+        "image_to_text": {"R@1": recall["image_to_text_class"]["R@1"]},
+    }
+
+
+def retrieval_lines(measured: dict[str, Any]) -> list[str]:
+    """Recall@k both ways and what a hit means; or why there is none (no caption embeddings)."""
+    if "recall" not in measured:
+        return [f"similarity heatmap and retrieval: skipped, they need caption embeddings and {NO_TEXT_ENCODER}"]
+    recall = measured["recall"]
+    lines = [f'retrieval, each test image with the caption of its class ("{recall["caption_template"]}"):']
+    notes = {}
+    if recall["measure"] == "class-aware":
+        facts = measured["dataset"]
         lines.append(
-            f"  class-aware recall: a hit when an item of the query's class ranks in the top k (the {n} images "
-            f"share {captions} captions, so an exact pair cannot be told from the rest of its class)"
+            f"  class-aware recall: a hit when an item of the query's class ranks in the top k (the "
+            f"{facts['test_images']} images share {facts['test_classes']} captions, so an exact pair cannot be told "
+            "from the rest of its class)"
         )
         notes = {"image_to_text": "   (zero-shot top-1 with this one caption; R@5, R@10 would count its copies)"}
     else:
-        found = recall_at_k(image_embs, text_embs)
         lines.append("  recall: a hit when the query's own pair ranks in the top k (each caption belongs to one image)")
-        notes = {}
-    for direction, values in found.items():
-        recalls = "  ".join(f"{k} {v:.1%}" for k, v in values.items())
+    for direction in ("text_to_image", "image_to_text"):
+        recalls = "  ".join(f"{k} {v:.1%}" for k, v in recall[direction].items())
         lines.append(f"  {direction:<22} {recalls}{notes.get(direction, '')}")
-    return lines, {"measure": "class-aware" if shared else "instance", "caption_template": template, **found}
+    return lines
+
+
+def similarity_plot(run: TrainedRun, dataset: ImageTextDataset, images: Any, pairs: int) -> Draw:
+    """``similarity.png``'s drawing: the first test image of each of the first ``pairs`` classes against its caption."""
+    ckpt = run.checkpoint
+    _, first = np.unique(dataset.test_labels, return_index=True)
+    chosen = np.sort(first)[:pairs]  # (pairs,) test-image indices
+    captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
+    caption_embs = encode_texts(ckpt.model, ckpt.tokenizer, captions, ckpt.model_config.context_length)  # (pairs, d)
+    return lambda path: plot_similarity(images[chosen], caption_embs, dataset.test_images[chosen], captions, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,14 +298,10 @@ def _top1(predictions: np.ndarray, labels: np.ndarray, heldout: np.ndarray | Non
     return out
 
 
-def linear_probe_report(
-    run: TrainedRun,
-    dataset: ImageTextDataset,
-    zero_shot_result: dict[str, Any],
-    zero_shot_name: str,
-    progress: Progress | None = None,
-) -> tuple[list[str], dict]:
-    """The linear probe on the image encoder's output, beside zero-shot: report lines and numbers.
+def measure_linear_probe(
+    run: TrainedRun, dataset: ImageTextDataset, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The linear probe on the image encoder's output: test top-1 with all training images and few-shot.
 
     Features: :func:`~miniclip.evaluation.zeroshot.image_features`, ``model.image(x)``, the layer under
     either objective's head (CLIP's L2 normalisation, the predictive model's word predictor),
@@ -274,8 +312,8 @@ def linear_probe_report(
     :func:`~miniclip.evaluation.linear_probe.few_shot_indices` seeded with the run's seed) keep that λ,
     since one image per class leaves nothing to hold out. Classes with no training images
     (the shapes' held-out combinations) cannot be learned by a probe; the few-shot subsets are
-    drawn from the others. A shot count larger than a class's training images is reported as
-    n/a with the reason. Every fit takes at most :data:`PROBE_STEPS` steps.
+    drawn from the others. A shot count larger than a class's training images is ``top1: None``
+    with a ``note`` saying why. Every fit takes at most :data:`PROBE_STEPS` steps.
     """
     say = progress or (lambda message: None)
     model, seed, k = run.checkpoint.model, run.config.seed, dataset.num_classes
@@ -286,18 +324,17 @@ def linear_probe_report(
     train_x = image_features(model, dataset.train_images, run.normalize)  # (N_train, D)
     test_x = image_features(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
     xp = get_array_module(train_x)
+
+    def tested(fitted: Any, n_train: int) -> dict[str, Any]:  # a fitted probe's test top-1 and how it was fitted
+        score = _top1(to_host(fitted.predict(test_x)), test_y, heldout)
+        return score | {"n_train": n_train, "steps": fitted.steps, "converged": fitted.converged}
+
     say(
         f"linear probe: choosing λ among {len(L2_GRID)} values on a held-out {PROBE_HOLDOUT:.0%} of the training "
         f"images, then refitting on all ({time.perf_counter() - started:.0f} s so far)"
     )
     probe, scores = choose_l2(train_x, train_y, k, holdout=PROBE_HOLDOUT, seed=seed, steps=PROBE_STEPS)
-    full = _top1(to_host(probe.predict(test_x)), test_y, heldout) | {
-        "n_train": len(train_y),
-        "steps": probe.steps,
-        "converged": probe.converged,
-    }
-    rows: list[tuple[str, dict[str, Any]]] = [(f"all {len(train_y)} training images", full)]
-
+    full = tested(probe, len(train_y))
     say(f"linear probe: {', '.join(map(str, PROBE_SHOTS))} per class ({time.perf_counter() - started:.0f} s so far)")
     present = np.flatnonzero(np.bincount(train_y, minlength=k))  # (K',) classes with training images
     counts = np.bincount(train_y, minlength=k)[present]  # (K',)
@@ -308,39 +345,12 @@ def linear_probe_report(
             poorest = present[int(np.argmin(counts))]
             note = f"{dataset.class_names[poorest]!r} has only {counts.min()} training images"
             few_shot[str(shots)] = {"top1": None, "note": note}
-            rows.append((f"{shots} per class", {"note": note}))
             continue
         chosen = few_shot_indices(dense, shots, seed, num_classes=len(present))  # (K'·shots,) host
         fitted = fit_linear_probe(train_x[xp.asarray(chosen)], train_y[chosen], k, l2=probe.l2, steps=PROBE_STEPS)
-        few_shot[str(shots)] = _top1(to_host(fitted.predict(test_x)), test_y, heldout) | {
-            "n_train": len(chosen),
-            "steps": fitted.steps,
-            "converged": fitted.converged,
-        }
-        rows.append((f"{shots} per class", few_shot[str(shots)]))
-
+        few_shot[str(shots)] = tested(fitted, len(chosen))
     say(f"linear probe: done in {time.perf_counter() - started:.0f} s")
-    lines = ["linear probe (softmax regression on the image encoder's output, before the head), test top-1:"]
-    extra = _heldout_extra(zero_shot_result).replace("   ", "  ", 1)
-    lines.append(f"  {'zero-shot (' + zero_shot_name + ')':<30} {zero_shot_result['top1']:6.1%}{extra}")
-    for name, row in rows:
-        if "note" in row:
-            lines.append(f"  {name:<30} {'n/a':>6}  {row['note']}")
-            continue
-        extra = ""
-        if heldout is not None:
-            extra = f"  held-out combinations {percent(row['heldout_top1'])}, seen {percent(row['seen_top1'])}"
-        if row.get("converged") is False:
-            extra += f"  (stopped after {PROBE_STEPS} steps, not converged)"
-        lines.append(f"  {name:<30} {row['top1']:6.1%}{extra}")
-    lines.append(
-        f"  λ = {probe.l2:g}, chosen on a held-out {PROBE_HOLDOUT:.0%} of the training images (accuracy there "
-        f"{scores[probe.l2]:.1%}) and refitted on all;"
-    )
-    lines.append("  the few-shot probes keep that λ: one image per class leaves none to hold out")
-    if len(present) < k:
-        lines.append(f"  {k - len(present)} of the {k} classes have no training images: no probe can predict them")
-    summary = {
+    return {
         "features": "image encoder output, before the head",
         "test_flip_average": run.config.flip_average,
         "l2": probe.l2,
@@ -348,4 +358,41 @@ def linear_probe_report(
         "all": full,
         "few_shot": few_shot,
     }
-    return lines, summary
+
+
+def linear_probe_lines(measured: dict[str, Any]) -> list[str]:
+    """The probes' test top-1 beside zero-shot's, how λ was chosen and what no probe can learn (none if not run)."""
+    if "linear_probe" not in measured:
+        return []
+    probe, facts = measured["linear_probe"], measured["dataset"]
+    zero_shot = measured["zero_shot"][facts["prompts"]]
+    extra = _heldout_extra(zero_shot).replace("   ", "  ", 1)
+    lines = [
+        "linear probe (softmax regression on the image encoder's output, before the head), test top-1:",
+        f"  {'zero-shot (' + facts['prompts'] + ')':<30} {zero_shot['top1']:6.1%}{extra}",
+    ]
+    rows = {f"all {probe['all']['n_train']} training images": probe["all"]}
+    rows |= {f"{shots} per class": row for shots, row in probe["few_shot"].items()}
+    for name, row in rows.items():
+        if "note" in row:
+            lines.append(f"  {name:<30} {'n/a':>6}  {row['note']}")
+            continue
+        extra = ""
+        if "heldout_top1" in row:
+            extra = f"  held-out combinations {percent(row['heldout_top1'])}, seen {percent(row['seen_top1'])}"
+        if not row["converged"]:
+            extra += f"  (stopped after {PROBE_STEPS} steps, not converged)"
+        lines.append(f"  {name:<30} {row['top1']:6.1%}{extra}")
+    l2 = probe["l2"]
+    lines += [
+        f"  λ = {l2:g}, chosen on a held-out {PROBE_HOLDOUT:.0%} of the training images (accuracy there "
+        f"{probe['l2_heldout_accuracy'][f'{l2:g}']:.1%}) and refitted on all;",
+        "  the few-shot probes keep that λ: one image per class leaves none to hold out",
+    ]
+    k, untrained = len(facts["classes"]), len(facts["classes"]) - facts["train_classes"]
+    if untrained:
+        lines.append(f"  {untrained} of the {k} classes have no training images: no probe can predict them")
+    return lines
+
+
+REPORT = (zero_shot_lines, retrieval_lines, linear_probe_lines)  # the printed report, a blank line between parts

@@ -14,6 +14,8 @@ commute (the kernel and the reflect padding are both symmetric), so flip averagi
 same blurred image either way round.
 
 The arrays stay on the device (NumPy or CuPy); the labels are a host array.
+
+Lesson 11 first uses it; lesson 12 blurs with it.
 """
 
 from __future__ import annotations

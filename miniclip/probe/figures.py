@@ -1,4 +1,7 @@
-"""The probe's figures: maps coloured by class, curves against σ, persistence diagrams.
+"""The probe's figures: maps coloured by class, curves against σ, persistence diagrams (lessons 11 and 12).
+
+:data:`FIGURES` names each figure ``miniclip probe`` writes by its file name, with the function
+that draws it from what :func:`miniclip.probe.report.measure` measured: ``draw(measured, path)``.
 
 Drawn like :mod:`miniclip.plots` (a bare Agg figure, written atomically); heatmaps and image
 grids are :func:`miniclip.plots.plot_heatmap` and :func:`~miniclip.plots.plot_image_grid`.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from miniclip.backend import to_host
-from miniclip.plots import new_figure, save_figure
+from miniclip.plots import new_figure, plot_heatmap, plot_image_grid, save_figure
 
 LEGEND_LIMIT = 12  # classes up to which a legend is drawn
 
@@ -157,3 +161,114 @@ def plot_diagrams(
         ax.set_ylabel("death", fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's figures, by file name: each drawn from what miniclip.probe.report.measure returns
+# ---------------------------------------------------------------------------------------------
+
+
+def _fragile(m: dict[str, Any]) -> list[int]:
+    """The most and least fragile classes (indices): the curves drawn when not every class is."""
+    return [m["class_names"].index(name) for group in m["fragile"].values() for name, _ in group]
+
+
+def _map_with_captions(m: dict[str, Any], path: Path, key: str, **options: Any) -> Path:
+    """The map ``key`` of the chosen images (first) and the class captions (after them, class-major) as stars."""
+    n, xy = len(m["chosen"]), m["maps"][key]
+    caption_labels = np.repeat(np.arange(len(m["class_names"])), len(m["templates"]))  # (K·T,)
+    labels = m["labels"][m["chosen"]]  # (K·p,)
+    return plot_map(xy[:n], labels, m["class_names"], path, captions=xy[n:], caption_labels=caption_labels, **options)
+
+
+def map_tsne_images(m: dict[str, Any], path: Path) -> Path:
+    """t-SNE of the chosen images, a colour per class."""
+    title = f"t-SNE of {m['points']} test images per class"
+    return plot_map(m["maps"]["tsne images"], m["labels"][m["chosen"]], m["class_names"], path, title=title)
+
+
+def map_tsne_images_captions(m: dict[str, Any], path: Path) -> Path:
+    """t-SNE of the chosen images and the class captions in one map."""
+    title = "t-SNE of the images and the class captions (★)"
+    return _map_with_captions(m, path, "tsne images and captions", title=title)
+
+
+def map_gap_images_captions(m: dict[str, Any], path: Path) -> Path:
+    """The chosen images and the class captions along the gap between their clouds (x) and across it (y)."""
+    title = f"images and class captions (★) along the gap (x), {m['gap']['angle_degrees']:.1f}° between the centroids"
+    axes = ("from the image centroid towards the caption centroid", "widest direction across it (PCA)")
+    return _map_with_captions(m, path, "gap map", title=title, axes=axes)
+
+
+def similarity(m: dict[str, Any], path: Path, *, key: str, title: str) -> Path:
+    """The class-by-class cosine matrix ``key`` of ``m["similarity"]``."""
+    names = m["class_names"]
+    return plot_heatmap(m["similarity"][key], path, rows=names, columns=names, colorbar="cosine", title=title)
+
+
+def blur_examples(m: dict[str, Any], path: Path) -> Path:
+    """A test image of each of the first classes, clean and at every σ."""
+    return plot_image_grid(m["examples"], m["example_titles"], path, ncols=1 + len(m["sigmas"]))
+
+
+def blur_accuracy(m: dict[str, Any], path: Path) -> Path:
+    """Each class's zero-shot top-1, and its mean cosine clean · blurred, against σ."""
+    clean = np.ones((len(m["class_names"]), 1))  # the clean images' cosine with themselves
+    panels = [
+        (100 * m["accuracy"], "zero-shot top-1 (%)", "accuracy against blur"),
+        (np.hstack([clean, m["cosine"]]), "mean cosine", "clean · blurred embedding"),
+    ]
+    return plot_against_sigma([0.0, *m["sigmas"]], panels, m["class_names"], path, highlight=_fragile(m))
+
+
+def subspace_angles(m: dict[str, Any], path: Path) -> Path:
+    """The mean principal angle between every two classes' subspaces."""
+    names, title = m["class_names"], f"mean principal angle between class subspaces (rank {m['rank']})"
+    options = {"fmt": "{:.0f}", "cmap": "magma", "colorbar": "degrees", "title": title}
+    return plot_heatmap(m["angles_mean"], path, rows=names, columns=names, **options)
+
+
+def persistence(m: dict[str, Any], path: Path) -> Path:
+    """The diagrams of the most and the least fragile class, clean and at the largest σ."""
+    names, largest = m["class_names"], m["sigmas"][-1]
+    most, least = (m["fragile"][end][0][0] for end in ("most", "least"))  # the first class named at each end
+    panels = [
+        (f"{name} ({which}), {label}", m["diagrams"][sigma][names.index(name)])
+        for name, which in ((most, "most fragile"), (least, "least fragile"))
+        for sigma, label in ((0.0, "clean"), (largest, f"σ = {largest:g}"))
+    ]
+    return plot_diagrams(panels, path)
+
+
+def persistence_distance(m: dict[str, Any], path: Path) -> Path:
+    """How far each class's H0 and H1 diagrams and its subspace move from the clean ones, against σ."""
+    clean = np.zeros((len(m["class_names"]), 1))  # the clean images are no distance from themselves
+    panels = [
+        (np.hstack([clean, m["wasserstein"][:, :, 0]]), "W1 distance", "H0: clean ↔ blurred"),
+        (np.hstack([clean, m["wasserstein"][:, :, 1]]), "W1 distance", "H1: clean ↔ blurred"),
+        (np.hstack([clean, m["angles_blur"]]), "mean principal angle (°)", "subspace: clean ↔ blurred"),
+    ]
+    return plot_against_sigma([0.0, *m["sigmas"]], panels, m["class_names"], path, highlight=_fragile(m))
+
+
+FIGURES = {  # file name → draw(measured, path)
+    "map_tsne_images.png": map_tsne_images,
+    "map_tsne_images_captions.png": map_tsne_images_captions,
+    "map_gap_images_captions.png": map_gap_images_captions,
+    "similarity_zero_shot.png": partial(
+        similarity,
+        key="zero-shot: class-mean image · class caption ensemble",
+        title="zero-shot matrix: class-mean image (rows) · class captions (columns)",
+    ),
+    "similarity_images.png": partial(
+        similarity, key="class-mean image · class-mean image", title="class-mean image · class-mean image"
+    ),
+    "similarity_captions.png": partial(
+        similarity, key="caption ensemble · caption ensemble", title="class captions · class captions"
+    ),
+    "blur_examples.png": blur_examples,
+    "blur_accuracy.png": blur_accuracy,
+    "subspace_angles.png": subspace_angles,
+    "persistence.png": persistence,
+    "persistence_distance.png": persistence_distance,
+}
