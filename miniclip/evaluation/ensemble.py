@@ -30,7 +30,6 @@ from miniclip.evaluation.report import dataset_facts, run_folder, write_report
 from miniclip.evaluation.trained_run import TrainedRun, load_run
 from miniclip.evaluation.zeroshot import class_vectors, classify_scores, encode_batches, encode_images
 from miniclip.layers.softmax import softmax
-from miniclip.model.predictive import PredictiveModel
 from miniclip.plots import plot_confusion
 
 
@@ -99,7 +98,7 @@ def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
         model, ckpt.tokenizer, dataset.class_names, ensemble_templates(dataset), ckpt.model_config.context_length
     )  # (K, d), or (K, V) word distributions
     images = dataset.test_images  # (N, C, H, W) uint8, host
-    if isinstance(model, PredictiveModel):
+    if model.objective == "predictive":
         log_p = encode_batches(model, model.encode_image, images, run.normalize, 500, flip)  # (N, V)
         scores = (log_p / 2 if flip else log_p) @ classes.T  # (N, K): the two views' mean log-probabilities
     else:

@@ -62,7 +62,7 @@ from miniclip.evaluation.linear_probe import L2_GRID, choose_l2, few_shot_indice
 from miniclip.evaluation.retrieval import recall_at_k
 from miniclip.evaluation.trained_run import TrainedRun, load_run
 from miniclip.evaluation.zeroshot import encode_images, encode_texts, evaluate_zero_shot, image_features
-from miniclip.model.predictive import NO_TEXT_ENCODER, PredictiveModel
+from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.training.checkpoint import checkpoint_file
 
@@ -144,7 +144,7 @@ def evaluate_run(
         "zero_shot": measure_zero_shot(run, dataset, images),
     }
     plots = {"confusion.png": partial(draw_confusion, measured)}
-    if not isinstance(model, PredictiveModel):  # retrieval and the heatmap need caption embeddings
+    if model.objective == "contrastive":  # retrieval and the heatmap need caption embeddings
         measured["recall"] = measure_retrieval(run, dataset, images)
         plots["similarity.png"] = similarity_plot(run, dataset, images, pairs)
     if linear_probe:

@@ -21,7 +21,7 @@ from typing import Any
 
 from miniclip.data import ImageTextDataset, load_dataset
 from miniclip.data.augment import normalize
-from miniclip.model.predictive import NO_TEXT_ENCODER, PredictiveModel
+from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.training.checkpoint import Checkpoint, load_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 
@@ -37,7 +37,7 @@ class TrainedRun:
 
     def require_text_encoder(self, needs: str) -> None:
         """A ``ValueError`` saying what cannot be done (``needs``: what for) when the run has no text encoder."""
-        if isinstance(self.checkpoint.model, PredictiveModel):
+        if self.checkpoint.model.objective == "predictive":
             raise ValueError(
                 f"{self.checkpoint.path}: {needs} needs a text encoder, but {NO_TEXT_ENCODER}; "
                 "`miniclip eval` reports its zero-shot accuracy"

@@ -36,7 +36,7 @@ from miniclip.backend import get_array_module, to_device, to_host
 from miniclip.data.captions import check_templates, prompts
 from miniclip.evaluation.labels import check_labels
 from miniclip.layers.embedding import check_token_ids
-from miniclip.model.predictive import PredictiveModel, word_count_targets
+from miniclip.model.predictive import word_count_targets
 from miniclip.model.tokenizer import Tokenizer
 from miniclip.module import Module
 
@@ -264,7 +264,7 @@ def class_vectors(
     log-probabilities over the words: each class's template-averaged bag of words,
     :func:`class_word_targets`. Either way the score is one dot product per image and class.
     """
-    if isinstance(model, PredictiveModel):
+    if model.objective == "predictive":
         return class_word_targets(tokenizer, class_names, templates, context_length, model.vocab_size)
     return class_embeddings(model, tokenizer, class_names, templates, context_length)
 

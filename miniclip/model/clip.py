@@ -39,6 +39,8 @@ def check_pairs(token_ids: Any, images: Any) -> None:
 class CLIP(Module):
     """Contrastive language–image model over two encoders with output width ``d`` each."""
 
+    objective = "contrastive"  # as ModelConfig.objective names it; the predictive model's is "predictive"
+
     def __init__(self, image_encoder: Module, text_encoder: Module, *, logit_scale: float = INIT, dtype: Any) -> None:
         self.image = image_encoder
         self.text = text_encoder

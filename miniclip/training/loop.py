@@ -432,8 +432,7 @@ class Trainer:
 
     def _logit_scale(self) -> float | None:
         """The contrastive head's logit scale e^s = 1/τ (one device read), or None: the predictive head has none."""
-        scale = getattr(self.model, "logit_scale", None)
-        return None if scale is None else backend.to_float(scale.scale)
+        return backend.to_float(self.model.logit_scale.scale) if self.model.objective == "contrastive" else None
 
     def _end_epoch(self, seconds: float, images_per_second: float) -> None:
         results = self.evaluate()
