@@ -19,6 +19,9 @@
 #
 # `miniclip probe RUN` computes all of this (and lesson 12's blur, subspaces and persistence)
 # for any trained run and writes the figures.
+#
+# The code: `miniclip/probe/maps.py` and `miniclip/probe/embeddings.py`; `miniclip/probe/report.py`
+# and `miniclip/probe/figures.py` for the command.
 
 # %%
 import os

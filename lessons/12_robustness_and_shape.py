@@ -16,6 +16,8 @@
 # Everything here is in `miniclip.probe`; `miniclip probe RUN` runs all of it on a trained run
 # and writes the figures. The lesson writes each piece by hand on small numbers, checks it
 # against the package, and then uses the package on the tiny shapes model of lessons 09 and 10.
+#
+# The code: `miniclip/probe/robustness.py` and `miniclip/probe/topology.py`.
 
 # %%
 import itertools

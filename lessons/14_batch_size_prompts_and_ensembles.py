@@ -15,6 +15,9 @@
 # untrained model's first loss is a little above it, then trains the tiny shapes model at three
 # batch sizes for the same number of images and reports what came out; then compares prompts
 # on one run, and ensembles two runs by hand.
+#
+# The code: `miniclip/evaluation/compare.py` (the curves), `miniclip/evaluation/zeroshot.py` (the
+# prompt ensemble) and `miniclip/evaluation/ensemble.py` (model ensembles).
 
 # %%
 import copy
