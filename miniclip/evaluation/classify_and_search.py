@@ -73,10 +73,7 @@ def classify_images(
 ) -> list[list[tuple[str, float]]]:
     """For each image file, every label that can be scored with its probability, most probable first.
 
-    A label none of whose words the tokenizer knows would be encoded as ``<unk>`` alone, the same
-    vector as any other such label: it is **dropped**, with a message to ``on_warning``; unknown
-    words in a label that keeps a known one are named there too. ``ValueError`` for an empty
-    label, two labels with the same words, or no label left to score.
+    A label of unknown words only is dropped, saying so to ``on_warning`` (module docstring).
     """
     labels = scorable_labels(tokenizer, labels, on_warning)
     images = load_images(image_paths, image_size)  # (N, 3, S, S)
@@ -102,8 +99,7 @@ def search_images(
     """The ``top`` images (N, C, H, W) closest to ``query``: host indices (top,) and cosines, best first.
 
     Pass ``image_embeddings`` (from :func:`miniclip.evaluation.zeroshot.encode_images`) to search the same
-    images with several queries without encoding them again. Words of the query the tokenizer does
-    not know are named to ``on_warning``; a query made only of unknown words is a ``ValueError``.
+    images with several queries without encoding them again. Unknown words: see the module docstring.
     """
     if not isinstance(query, str) or not words(query):
         raise ValueError(f"query must be a sentence with at least one word, got {shorten(query)!r}")
@@ -124,9 +120,8 @@ def search_images(
             f"image_embeddings has {image_embeddings.shape[0]} rows for {len(images_uint8)} images: they must match"
         )
     text = encode_texts(model, tokenizer, [query], context_length)[0]  # (d,)
-    xp = get_array_module(image_embeddings)
     scores = image_embeddings @ text  # (N,)
-    best = xp.argsort(-scores)[: min(top, scores.shape[0])]  # (top,)
+    best = get_array_module(scores).argsort(-scores)[: min(top, scores.shape[0])]  # (top,)
     return to_host(best).astype(np.int64), to_host(scores[best])
 
 
@@ -157,7 +152,7 @@ def _named(unknown: Sequence[str]) -> str:
 def scorable_labels(
     tokenizer: Tokenizer, labels: Sequence[str], on_warning: Callable[[str], None] | None = None
 ) -> list[str]:
-    """The labels that can be scored, in order; the others are named to ``on_warning`` (see :func:`classify_images`)."""
+    """The labels that can be scored, in order; the others are named to ``on_warning`` (module docstring)."""
     if isinstance(labels, str) or len(labels) == 0:
         raise ValueError(f"labels must be a non-empty list of strings, got {labels!r}")
     not_text = [label for label in labels if not isinstance(label, str)]

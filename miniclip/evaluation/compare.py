@@ -21,13 +21,6 @@ faster run got there part-way through its own. (With a warm-up + cosine schedule
 part-way through a run is not what a shorter run would end at — the learning rate is still
 high there — so the ratio is the one these two runs show, not a law.)
 
-Curves compare only when they were measured on the same test images: :func:`load_curves`
-refuses runs of different datasets, classes or test splits (:func:`evaluation_differences`),
-a run given twice, and two runs under one label.
-
-Before their last epoch, runs of the ``cpu`` configuration evaluate on the first 2,000 test
-images only (``eval_images``), so the points of a curve carry about ±1 % of sampling noise.
-
 Lesson 13 compares the contrastive and the predictive objective with it.
 """
 
@@ -46,7 +39,7 @@ from miniclip.data.captions import ensemble_name
 from miniclip.evaluation.trained_run import TrainedRun, load_run
 from miniclip.plots import new_figure, save_figure
 from miniclip.training.checkpoint import checkpoint_file
-from miniclip.training.configs import NAMED_DATASETS, TrainConfig
+from miniclip.training.configs import NAMED_DATASETS
 
 
 @dataclass
@@ -76,9 +69,7 @@ def learning_curve(path: str | os.PathLike[str], label: str | None = None, templ
 
 
 def load_curves(
-    paths: Sequence[str | os.PathLike[str]],
-    labels: Sequence[str] | None = None,
-    templates: str | None = None,
+    paths: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None, templates: str | None = None
 ) -> list[Curve]:
     """The curves of the runs at ``paths``, checked to compare; ``ValueError`` naming the runs if they do not.
 
@@ -153,48 +144,25 @@ def evaluation_differences(a: TrainedRun, b: TrainedRun) -> list[str]:
     what a comparison is for. Nothing is loaded: the configurations alone decide.
     """
     ca, cb = a.config, b.config
-    if _dataset(ca) != _dataset(cb):
-        return [f"dataset {_dataset(ca)!r} against {_dataset(cb)!r}"]  # nothing else compares across datasets
+    data_a, data_b = (c.data if c.data in NAMED_DATASETS else str(Path(c.data).resolve()) for c in (ca, cb))
+    if data_a != data_b:
+        return [f"dataset {data_a!r} against {data_b!r}"]  # nothing else compares across datasets
     differences = []
     names_a, names_b = (run.checkpoint.train_config.get("state", {}).get("class_names") for run in (a, b))
     if names_a is not None and names_b is not None and list(names_a) != list(names_b):
-        differences.append(_classes_differ(list(names_a), list(names_b)))
-    for field, (va, vb) in _split_fields(ca, cb).items():
-        if va != vb:
-            differences.append(f"{field} {va} against {vb}")
-    return differences
-
-
-def _dataset(cfg: TrainConfig) -> str:
-    """The dataset a run was trained on: ``cifar10`` or ``shapes``, or a folder's resolved path."""
-    return cfg.data if cfg.data in NAMED_DATASETS else str(Path(cfg.data).resolve())
-
-
-def _classes_differ(a: list[str], b: list[str]) -> str:
-    """How two lists of class names differ, in a few words."""
-    if len(a) != len(b):
-        return f"{len(a)} classes against {len(b)}"
-    first = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
-    return f"class {first} is {a[first]!r} against {b[first]!r}"
-
-
-def _split_fields(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[object, object]]:
-    """The fields that choose the evaluations' test images, as runs ``a`` and ``b`` of one dataset set them.
-
-    Only those that matter for the dataset (:func:`evaluation_differences`), each a pair (a's, b's).
-    """
-    folder = a.data not in NAMED_DATASETS
-    fields: dict[str, tuple[object, object]] = {"n_test": (_n_test(a), _n_test(b))}
-    if a.data == "shapes" or folder or a.n_test is not None or b.n_test is not None:
-        fields["seed"] = (a.seed, b.seed)
-    if folder:
-        fields["test_fraction"] = (a.test_fraction, b.test_fraction)
-    return fields
-
-
-def _n_test(cfg: TrainConfig) -> int | None:
-    """The run's test-split size as configured: shapes' None is its 1000 (:func:`miniclip.data.load_dataset`)."""
-    return 1000 if cfg.data == "shapes" and cfg.n_test is None else cfg.n_test
+        if len(names_a) != len(names_b):
+            differences.append(f"{len(names_a)} classes against {len(names_b)}")
+        else:
+            first = next(k for k, (x, y) in enumerate(zip(names_a, names_b, strict=True)) if x != y)
+            differences.append(f"class {first} is {names_a[first]!r} against {names_b[first]!r}")
+    folder = ca.data not in NAMED_DATASETS
+    n_test_a, n_test_b = (1000 if c.data == "shapes" and c.n_test is None else c.n_test for c in (ca, cb))
+    fields = [  # (name, a's, b's, whether it matters for this dataset)
+        ("n_test", n_test_a, n_test_b, True),
+        ("seed", ca.seed, cb.seed, ca.data == "shapes" or folder or ca.n_test is not None or cb.n_test is not None),
+        ("test_fraction", ca.test_fraction, cb.test_fraction, folder),
+    ]
+    return differences + [f"{name} {va} against {vb}" for name, va, vb, matters in fields if matters and va != vb]
 
 
 def _curve(run: TrainedRun, label: str, templates: str | None) -> Curve:
@@ -207,7 +175,8 @@ def _curve(run: TrainedRun, label: str, templates: str | None) -> Curve:
     if name not in logged:
         raise ValueError(f"{run.checkpoint.path} logged no zero-shot accuracy for {name!r}; it has {sorted(logged)}")
     epochs = [m for m in metrics if name in m.get("zero_shot", {})]
-    top1 = [_top1(m["zero_shot"][name]) for m in epochs]
+    top1 = [m["zero_shot"][name] for m in epochs]  # each a number (older runs) or a dict holding top1
+    top1 = [float(v["top1"] if isinstance(v, dict) else v) for v in top1]
     if all("images_seen" in m for m in epochs):
         seen = [m["images_seen"] for m in epochs]
     else:  # logged before images_seen was
@@ -222,11 +191,6 @@ def _curve(run: TrainedRun, label: str, templates: str | None) -> Curve:
         templates=name,
         first_loss=metrics[0].get("first_loss"),
     )
-
-
-def _top1(logged: float | dict) -> float:
-    """A logged accuracy: a number (older runs) or a dict holding ``top1``."""
-    return float(logged["top1"] if isinstance(logged, dict) else logged)
 
 
 def images_to_reach(curve: Curve, accuracy: float) -> float:
@@ -329,10 +293,9 @@ def plot_learning_curves(curves: Sequence[Curve], path: str | os.PathLike[str], 
 
 def format_comparison(curves: Sequence[Curve]) -> str:
     """A table of the runs' final accuracies, and the efficiency ratio of each run against the first (or why none)."""
-    head = (
+    lines = [
         f"{'run':<24} {'objective':<12} {'batch':>6} {'images seen':>12} {'top-1':>7} {'loss, step 0':>13} {'ln N':>6}"
-    )
-    lines = [head]
+    ]
     for c in curves:
         first = "—" if c.first_loss is None else f"{c.first_loss:.3f}"
         ln_n = f"{math.log(c.batch_size):.3f}" if c.objective == "contrastive" else "—"  # a contrastive loss's scale

@@ -36,11 +36,8 @@ from miniclip.plots import plot_confusion
 def evaluate_ensemble(
     paths: Sequence[str], *, out_dir: str, data: str | None = None, data_dir: str | None = None
 ) -> str:
-    """Average the class probabilities of several runs on their shared test split; write plots and eval.json.
+    """Average the class probabilities of several runs (module docstring); write plots and eval.json.
 
-    Each member keeps its own tokenizer, normalisation, flip averaging and prompt ensemble
-    (:func:`member_probabilities`). Runs trained on different datasets or classes, or whose test
-    splits differ, are refused before anything is encoded or written, naming both runs.
     Returns a report of each member's and the ensemble's top-1 and top-5; the ensemble's
     confusion matrix is ``confusion.png`` in ``out_dir``.
     """
@@ -56,8 +53,7 @@ def evaluate_ensemble(
         seen[where] = p
     dataset = runs[0].dataset(data, data_dir)
     for run in runs[1:]:
-        difference = split_difference(dataset, run.dataset(data, data_dir))
-        if difference:
+        if difference := split_difference(dataset, run.dataset(data, data_dir)):
             raise ValueError(f"cannot ensemble {runs[0].checkpoint.path} and {run.checkpoint.path}: {difference}")
     measured = measure_ensemble(runs, dataset)
     title = f"ensemble of {len(runs)} runs"

@@ -5,20 +5,15 @@ lesson 14 the prompt sets side by side and model ensembles. On the test split of
 
 * zero-shot top-1 and top-5 with four prompt sets side by side
   (:func:`~miniclip.data.captions.report_templates`): the bare class name ``"{}"``, CLIP's one
-  sentence ``"a photo of a {}."``, the prompt ensemble (each template's text embedding
-  normalised, averaged over templates, renormalised: CLIP's 18 templates on CIFAR-10, the
-  training templates elsewhere), and templates never used in training, so both what the words
-  around a class name buy and the gap between seen and unseen phrasing are visible;
+  sentence ``"a photo of a {}."``, the prompt ensemble and templates never used in training, so both
+  what the words around a class name buy and the gap between seen and unseen phrasing are visible;
 * per-class accuracy and a confusion-matrix plot (``confusion.png``), with the prompt ensemble;
 * an N×N image–caption cosine-similarity heatmap (``similarity.png``) for the first images of
   different classes;
-* text→image and image→text recall@1/5/10, each test image paired with its class's caption.
-  Captions here are templates filled with a class name, so every image of a class has the same
-  caption (a thousand per caption on CIFAR-10) and which of them a caption "belongs to" cannot
-  be told: plain recall would measure luck (R@1 ≈ 0.1 %). So the recall reported is
-  **class-aware** — a hit when an item of the query's class ranks in the top k
-  (:mod:`miniclip.evaluation.retrieval`) — and the plain one only where every caption belongs to one
-  image (where the two are the same number).
+* text→image and image→text recall@1/5/10, each test image paired with its class's caption:
+  **class-aware** (:mod:`miniclip.evaluation.retrieval`), since every image of a class has the same
+  caption and plain recall would measure luck (R@1 ≈ 0.1 % on CIFAR-10); plain only where every
+  caption belongs to one image (where the two are the same number).
 
 A predictive run (``--objective predictive``, :class:`~miniclip.model.predictive.PredictiveModel`)
 has no text encoder: its zero-shot scores words (:func:`miniclip.evaluation.zeroshot.class_vectors`), and
@@ -128,8 +123,7 @@ def evaluate_run(
 ) -> str:
     """Evaluate the checkpoint at ``path``; write plots and ``eval.json``; return a readable report.
 
-    ``data`` and ``data_dir`` replace the dataset and CIFAR-10 folder the run was trained with
-    (a folder dataset that has moved, or was given as a relative path from another directory).
+    ``data`` and ``data_dir`` replace the run's dataset and CIFAR-10 folder (:meth:`TrainedRun.dataset`).
     ``pairs`` images are in the heatmap; ``linear_probe`` adds :func:`measure_linear_probe`, and
     ``progress`` gets a line before each of its slow steps.
     """
@@ -219,9 +213,7 @@ def draw_confusion(measured: dict[str, Any], path: Path) -> Path:
     return plot_confusion(confusion, facts["classes"], path, title=f"zero-shot confusion ({facts['prompts']})")
 
 
-# ---------------------------------------------------------------------------------------------
-# Retrieval, and the similarity heatmap
-# ---------------------------------------------------------------------------------------------
+# -- Retrieval, and the similarity heatmap ----------------------------------------------------
 
 
 def measure_retrieval(run: TrainedRun, dataset: ImageTextDataset, images: Any) -> dict[str, Any]:
@@ -283,19 +275,7 @@ def similarity_plot(run: TrainedRun, dataset: ImageTextDataset, images: Any, pai
     return lambda path: plot_similarity(images[chosen], caption_embs, dataset.test_images[chosen], captions, path)
 
 
-# ---------------------------------------------------------------------------------------------
-# The linear probe
-# ---------------------------------------------------------------------------------------------
-
-
-def _top1(predictions: np.ndarray, labels: np.ndarray, heldout: np.ndarray | None) -> dict[str, float]:
-    """Top-1 of host predictions (N,); with a held-out mask (N,), also over the held-out and the seen images."""
-    right = predictions == labels  # (N,)
-    out = {"top1": float(right.mean())}
-    if heldout is not None:
-        for part, keep in (("heldout", heldout), ("seen", ~heldout)):
-            out[f"{part}_top1"] = float(right[keep].mean()) if keep.any() else None  # none of that part
-    return out
+# -- The linear probe -------------------------------------------------------------------------
 
 
 def measure_linear_probe(
@@ -325,8 +305,12 @@ def measure_linear_probe(
     test_x = image_features(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
     xp = get_array_module(train_x)
 
-    def tested(fitted: Any, n_train: int) -> dict[str, Any]:  # a fitted probe's test top-1 and how it was fitted
-        score = _top1(to_host(fitted.predict(test_x)), test_y, heldout)
+    def tested(fitted: Any, n_train: int) -> dict[str, Any]:  # test top-1 (also held-out and seen), how it was fitted
+        right = to_host(fitted.predict(test_x)) == test_y  # (N_test,)
+        score = {"top1": float(right.mean())}
+        if heldout is not None:
+            for part, keep in (("heldout", heldout), ("seen", ~heldout)):
+                score[f"{part}_top1"] = float(right[keep].mean()) if keep.any() else None  # none of that part
         return score | {"n_train": n_train, "steps": fitted.steps, "converged": fitted.converged}
 
     say(
@@ -342,9 +326,8 @@ def measure_linear_probe(
     few_shot: dict[str, dict[str, Any]] = {}
     for shots in PROBE_SHOTS:
         if counts.min() < shots:
-            poorest = present[int(np.argmin(counts))]
-            note = f"{dataset.class_names[poorest]!r} has only {counts.min()} training images"
-            few_shot[str(shots)] = {"top1": None, "note": note}
+            poorest = dataset.class_names[present[int(np.argmin(counts))]]
+            few_shot[str(shots)] = {"top1": None, "note": f"{poorest!r} has only {counts.min()} training images"}
             continue
         chosen = few_shot_indices(dense, shots, seed, num_classes=len(present))  # (K'·shots,) host
         fitted = fit_linear_probe(train_x[xp.asarray(chosen)], train_y[chosen], k, l2=probe.l2, steps=PROBE_STEPS)

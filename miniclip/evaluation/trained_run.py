@@ -63,8 +63,7 @@ class TrainedRun:
                 f"the run was trained on the image folder {cfg.data!r}, which does not exist from here{relative}: "
                 "it has moved, or the run was trained from another directory; give the folder with --data"
             )
-        named = NAMED_DATASETS
-        same_kind = data is None or data == cfg.data or (data not in named and cfg.data not in named)
+        same_kind = data is None or data == cfg.data or (data not in NAMED_DATASETS and cfg.data not in NAMED_DATASETS)
         sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction} if same_kind else {}
         return load_dataset(data or cfg.data, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)
 

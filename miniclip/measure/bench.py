@@ -33,6 +33,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -76,13 +77,9 @@ def make_batch(batch: int, context_length: int, seed: int = 0) -> dict[str, np.n
         ids[n, 1 : count - 1] = rng.integers(END + 1, VOCAB, count - 2)
         mask[n, :count] = 1
     labels = rng.integers(0, CLASSES, batch)  # (B,)
-    return {
-        "images": normalize(images, CIFAR10_MEAN, CIFAR10_STD),  # (B, 3, 32, 32) float32
-        "ids": ids,
-        "mask": mask,
-        "labels": labels,
-        "targets": label_aware_targets(labels, np.float32),  # (B, B)
-    }
+    images = normalize(images, CIFAR10_MEAN, CIFAR10_STD)  # (B, 3, 32, 32) float32
+    targets = label_aware_targets(labels, np.float32)  # (B, B)
+    return {"images": images, "ids": ids, "mask": mask, "labels": labels, "targets": targets}
 
 
 def bench_model_config(cfg: TrainConfig) -> ModelConfig:
@@ -93,17 +90,15 @@ def bench_model_config(cfg: TrainConfig) -> ModelConfig:
 
 def time_steps(step: Callable[[], Any], sync: Callable[[], None], warmup: int, steps: int) -> tuple[list[float], Any]:
     """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones, and the first call's result."""
-    first = None
-    for _ in range(warmup):
-        result = step()
-        first = result if first is None else first
-    sync()
-    seconds = []
-    for _ in range(steps):
+    first, seconds = None, []
+    for i in range(warmup + steps):
+        if i == warmup:
+            sync()  # the warm-up's work done before the first timed step starts
         start = time.perf_counter()
         result = step()
-        sync()
-        seconds.append(time.perf_counter() - start)
+        if i >= warmup:
+            sync()
+            seconds.append(time.perf_counter() - start)
         first = result if first is None else first
     return seconds, first
 
@@ -125,17 +120,9 @@ def _speed(seconds: list[float], batch: int, training_flops: int) -> dict[str, A
 
 def gemm_gflops(size: int, repeats: int, sync: Callable[[], None]) -> float:
     """GFLOP/s of one float32 (size × size) @ (size × size) product on the current device, median of ``repeats``."""
-    xp = backend.get_array_module()
     rng = np.random.default_rng(0)
     a, b = (backend.to_device(rng.standard_normal((size, size)), dtype=np.float32) for _ in range(2))
-    a @ b  # warm-up: threads started, kernels chosen
-    sync()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        xp.matmul(a, b)
-        sync()
-        seconds.append(time.perf_counter() - start)
+    seconds, _ = time_steps(lambda: a @ b, sync, 1, repeats)  # one warm-up: threads started, kernels chosen
     return 2 * size**3 / statistics.median(seconds) / 1e9
 
 
@@ -149,14 +136,12 @@ def blas_info() -> dict[str, Any]:
     env = {k: os.environ[k] for k in THREAD_VARIABLES if os.environ.get(k)}
     own = "MKL_NUM_THREADS" if "mkl" in name.lower() else "OPENBLAS_NUM_THREADS"
     chosen = next((k for k in (own, "OMP_NUM_THREADS") if k in env), None)
-    cores = os.cpu_count() or 1
-    threads = int(env[chosen]) if chosen and env[chosen].isdigit() else cores
-    source = f"from {chosen}" if chosen else "the BLAS default: one per core"
+    threads = int(env[chosen]) if chosen and env[chosen].isdigit() else os.cpu_count() or 1
     return {
         "name": name,
         "version": version,
         "threads": threads,
-        "threads_source": source,
+        "threads_source": f"from {chosen}" if chosen else "the BLAS default: one per core",
         "environment": env,
         "kernels": openblas_kernels(),
         "kernels_forced": os.environ.get("OPENBLAS_CORETYPE"),
@@ -265,10 +250,7 @@ def run_bench(
     reference = _prepare_torch(clip, mc, cfg, batch, torch_threads) if compare_torch else {"skipped": "--no-torch"}
 
     on_device = [backend.to_device(batch[k]) for k in ("ids", "images", "mask", "targets")]
-
-    def step() -> Any:
-        return train_step(clip, optimizer, *on_device, grad_clip=cfg.grad_clip)
-
+    step = partial(train_step, clip, optimizer, *on_device, grad_clip=cfg.grad_clip)
     seconds, loss = time_steps(step, sync, warmup, steps)
     result["miniclip"] = {**_speed(seconds, batch_size, cost.training_flops), "loss0": backend.to_float(loss)}
     size = gemm_size or (4096 if gpu else 2048)
@@ -298,15 +280,13 @@ def _prepare_torch(
 ) -> dict[str, Any]:
     """The PyTorch step with ``clip``'s weights (taken now, before miniclip trains), or why there is none."""
     version = torch_version()
-    reason = "PyTorch is not installed" if version is None else unsupported(mc)
-    if reason is None and backend.get_device() == "gpu":
-        import torch
-
-        reason = None if torch.cuda.is_available() else f"PyTorch {version} sees no GPU"
-    if reason is not None:
-        return {"skipped": reason}
+    if version is None:
+        return {"skipped": "PyTorch is not installed"}
     import torch
 
+    no_gpu = backend.get_device() == "gpu" and not torch.cuda.is_available()
+    if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
+        return {"skipped": reason}
     before = torch.get_num_threads()
     torch.set_num_threads(threads or os.cpu_count() or 1)
     step, _, device = torch_step(clip, mc, batch, lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
@@ -411,10 +391,9 @@ def format_torch(result: dict[str, Any]) -> str:
     if "skipped" in t:
         return f"PyTorch comparison skipped: {t['skipped']}\n"
     same = "equal" if t["same_loss"] else f"DIFFERENT (beyond rtol {LOSS_RTOL:g})"
-    ours = result["miniclip"]
     return (
         _speed_line(f"PyTorch {t['version']} ({t['device']}, {t['threads']} threads)", t)
-        + f"\nstep-0 loss: miniclip {ours['loss0']:.6f}, PyTorch {t['loss0']:.6f}: {same}"
+        + f"\nstep-0 loss: miniclip {result['miniclip']['loss0']:.6f}, PyTorch {t['loss0']:.6f}: {same}"
         + f"\nratio miniclip / PyTorch: {t['ratio']:.2f}\n"
     )
 
@@ -428,9 +407,8 @@ def format_layers(table: dict[str, Any]) -> str:
     ]
     for r in table["rows"]:
         gflops = f"{r['gflops']:8.1f}" if r["gflops"] is not None else ""
-        lines.append(
-            f"{r['name']:<34} {r['forward_ms']:10.2f} {r['backward_ms']:11.2f} {r['share']:9.1%} {gflops:>8}".rstrip()
-        )
+        row = f"{r['name']:<34} {r['forward_ms']:10.2f} {r['backward_ms']:11.2f} {r['share']:9.1%} {gflops:>8}"
+        lines.append(row.rstrip())
     in_layers = sum(r["forward_ms"] + r["backward_ms"] for r in table["rows"])
     lines.append(f"{'all layers':<57} {in_layers / step:9.1%}   {in_layers:.1f} ms")
     for name, ms in table["outside_ms"].items():

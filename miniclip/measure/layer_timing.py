@@ -74,14 +74,12 @@ class LayerTimer:
     def layer(self, name: str, fn: Callable[..., Any], kind: str) -> Callable[..., Any]:
         """``fn``, the ``kind`` ("forward" or "backward") of layer ``name``, timed into that layer's row."""
 
-        def enter() -> None:  # rows appear in the order the layers first ran: network order
-            self.layers.setdefault(name, LayerTime(name))
-
         def add(seconds: float) -> None:
             row = self.layers[name]
             setattr(row, kind, getattr(row, kind) + seconds)
 
-        return self.timed(fn, add, enter)
+        # rows are made as the layers first run, so they come in network order
+        return self.timed(fn, add, enter=lambda: self.layers.setdefault(name, LayerTime(name)))
 
     def other(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn``, some work of the step outside the layers, timed into ``outside[name]``."""
@@ -122,13 +120,11 @@ def timed_layers(model: Module, optimizer: Any, sync: Callable[[], None] = lambd
     import miniclip.training.loop as train_module
 
     timer = LayerTimer(sync)
-    patches: list[tuple[Any, str, Any]] = []
-    for path, module in named_modules(model):
-        name = path or ROOT
-        patches += [
-            (module, "forward", timer.layer(name, module.forward, "forward")),
-            (module, "backward", timer.layer(name, module.backward, "backward")),
-        ]
+    patches = [
+        (module, kind, timer.layer(path or ROOT, getattr(module, kind), kind))
+        for path, module in named_modules(model)
+        for kind in ("forward", "backward")
+    ]
     patches += [
         (model, "zero_grad", timer.other("zero gradients", model.zero_grad)),
         (model, "clamp_logit_scale", timer.other("temperature clamp", model.clamp_logit_scale)),

@@ -100,12 +100,9 @@ def positions(length: int, width: int) -> Any:
     """miniclip's PositionalEmbedding: a module with one parameter, ``positions`` (length, width), added by its user."""
     import torch
 
-    class Positions(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.positions = torch.nn.Parameter(torch.zeros(length, width))
-
-    return Positions()
+    module = torch.nn.Module()
+    module.positions = torch.nn.Parameter(torch.zeros(length, width))  # a Parameter set on a Module is registered
+    return module
 
 
 def patchify(images: Any, p: int) -> Any:
@@ -131,25 +128,18 @@ def torch_clip(mc: ModelConfig) -> Any:
     import torch
 
     nn, F = torch.nn, torch.nn.functional
-    twins = []
-    for side, name in (("image", mc.image_encoder), ("text", mc.text_encoder)):
-        twin = registry.get(side, name).torch_twin
-        if twin is None:
-            raise ValueError(f"the {side} encoder {name!r} has no PyTorch twin")
-        twins.append(twin)
-    image_twin, text_twin = twins
-
-    class LogitScale(nn.Module):  # miniclip's LogitScale: one parameter, ``log_scale`` (s; the scale is e^s)
-        def __init__(self) -> None:
-            super().__init__()
-            self.log_scale = nn.Parameter(torch.tensor(INIT))
+    image_spec, text_spec = registry.get("image", mc.image_encoder), registry.get("text", mc.text_encoder)
+    for spec in (image_spec, text_spec):
+        if spec.torch_twin is None:
+            raise ValueError(f"the {spec.side} encoder {spec.name!r} has no PyTorch twin")
 
     class TorchCLIP(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.image = image_twin(mc)  # images (N, C, H, W) → (N, d)
-            self.text = text_twin(mc)  # ids (N, L), mask (N, L) → (N, d)
-            self.logit_scale = LogitScale()
+            self.image = image_spec.torch_twin(mc)  # images (N, C, H, W) → (N, d)
+            self.text = text_spec.torch_twin(mc)  # ids (N, L), mask (N, L) → (N, d)
+            self.logit_scale = nn.Module()  # miniclip's LogitScale: one parameter, ``log_scale`` (s; the scale is e^s)
+            self.logit_scale.log_scale = nn.Parameter(torch.tensor(INIT))
 
         def forward(self, ids: Any, images: Any, mask: Any, targets: Any) -> Any:
             t = F.normalize(self.text(ids, mask), dim=-1)  # (N, d)

@@ -13,8 +13,6 @@ normalised, so the blur costs no extra host↔device copy. A blur and a left–r
 commute (the kernel and the reflect padding are both symmetric), so flip averaging sees the
 same blurred image either way round.
 
-The arrays stay on the device (NumPy or CuPy); the labels are a host array.
-
 Lesson 11 first uses it; lesson 12 blurs with it.
 """
 
@@ -55,8 +53,7 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
     (CLIP's 18 for CIFAR-10, the training templates otherwise).
     """
     ckpt = run.checkpoint
-    if templates is None:
-        templates = ensemble_templates(dataset)
+    templates = ensemble_templates(dataset) if templates is None else templates
     images = encode_images(ckpt.model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
     captions = caption_embeddings(
         ckpt.model, ckpt.tokenizer, dataset.class_names, templates, ckpt.model_config.context_length
@@ -74,9 +71,5 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
 def embed_blurred(run: TrainedRun, images_uint8: np.ndarray, sigma: float) -> Any:
     """Unit embeddings (N, d) of ``images_uint8`` (N, C, H, W) blurred with σ, encoded as :func:`embed_run` does."""
     sigma = check_sigma(sigma)
-
-    def blur_then_normalize(batch: Any) -> Any:  # a uint8 batch already on the device
-        return run.normalize(gaussian_blur(batch, sigma))
-
-    ckpt = run.checkpoint
-    return encode_images(ckpt.model, images_uint8, blur_then_normalize, flip_average=run.config.flip_average)
+    blur_then_normalize = lambda batch: run.normalize(gaussian_blur(batch, sigma))  # noqa: E731  (a uint8 batch, on the device)
+    return encode_images(run.checkpoint.model, images_uint8, blur_then_normalize, flip_average=run.config.flip_average)

@@ -63,15 +63,7 @@ def plot_map(
     for c, name in enumerate(class_names):
         mine = labels == c
         if mine.any():
-            ax.scatter(
-                xy[mine, 0],
-                xy[mine, 1],
-                s=7,
-                alpha=0.6,
-                color=class_colour(c, len(class_names)),
-                label=name,
-                linewidths=0,
-            )
+            ax.scatter(*xy[mine].T, s=7, alpha=0.6, color=class_colour(c, len(class_names)), label=name, linewidths=0)
     if captions is not None:
         cxy = np.asarray(to_host(captions), dtype=np.float64)
         if caption_labels is None or cxy.shape != (len(caption_labels), 2):
@@ -89,12 +81,6 @@ def plot_map(
     return save_figure(fig, path)
 
 
-def _shown_classes(count: int, highlight: Sequence[int] | None) -> list[int]:
-    if count <= LEGEND_LIMIT or not highlight:
-        return list(range(count))
-    return list(dict.fromkeys(int(c) for c in highlight))
-
-
 def plot_against_sigma(
     sigmas: Sequence[float],
     panels: Sequence[tuple[Any, str, str]],
@@ -109,7 +95,8 @@ def plot_against_sigma(
     With more than :data:`LEGEND_LIMIT` classes only those in ``highlight`` are drawn.
     """
     xs = np.asarray(sigmas, dtype=np.float64)
-    shown = _shown_classes(len(class_names), highlight)
+    every = len(class_names) <= LEGEND_LIMIT or not highlight
+    shown = list(range(len(class_names))) if every else list(dict.fromkeys(int(c) for c in highlight))
     fig = new_figure(4.6 * len(panels) + 1.6, 4)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (values, ylabel, title) in zip(axes, panels, strict=True):
@@ -117,9 +104,7 @@ def plot_against_sigma(
         if v.shape != (len(class_names), len(xs)):
             raise ValueError(f"{title}: values must be ({len(class_names)}, {len(xs)}), got {v.shape}")
         for position, c in enumerate(shown):  # with only some classes shown, colours by position: none repeats
-            colour = (
-                class_colour(c, len(shown)) if len(shown) == len(class_names) else class_colour(position, len(shown))
-            )
+            colour = class_colour(c if len(shown) == len(class_names) else position, len(shown))
             ax.plot(xs, v[c], marker="o", markersize=3, color=colour, label=class_names[c])
         ax.plot(xs, np.nanmean(v, axis=0), "--", color="black", linewidth=2, label="mean of all classes")
         ax.set(xlabel="blur σ (pixels)", ylabel=ylabel, title=title, xticks=xs)
@@ -163,9 +148,7 @@ def plot_diagrams(
     return save_figure(fig, path)
 
 
-# ---------------------------------------------------------------------------------------------
-# The report's figures, by file name: each drawn from what miniclip.probe.report.measure returns
-# ---------------------------------------------------------------------------------------------
+# -- The report's figures, by file name: each drawn from what miniclip.probe.report.measure returns ---
 
 
 def _fragile(m: dict[str, Any]) -> list[int]:

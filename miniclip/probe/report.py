@@ -20,14 +20,12 @@ angles and the persistence diagrams. What :func:`measure` measures, on the run's
    clean and at each σ (the same images), and the Wasserstein-1 distance between the clean
    diagram and each blurred one.
 
-The report has the shape of ``miniclip eval``'s (:mod:`miniclip.evaluation.report`): :func:`measure`
-returns a plain dict of host values; :func:`summary` (``summary.json``) and :func:`markdown`
-(``summary.md``) read it, and so does each figure of :data:`~miniclip.probe.figures.FIGURES`,
-looked up by its file name. The options are checked before anything is computed (a bad σ, more
-points than a class has, a class with too few images for the subspace rank: a ValueError, no
-file), and everything is computed before anything is written. :func:`write_report` then writes
-the figures and the summary into a hidden folder inside ``out`` and moves them into ``out``
-together, so an interrupted probe leaves every file either old or new.
+The report has the shape of ``miniclip eval``'s (:mod:`miniclip.evaluation.report`): :func:`summary`
+(``summary.json``), :func:`markdown` (``summary.md``) and each figure of :data:`~miniclip.probe.figures.FIGURES`
+read the plain dict of host values :func:`measure` returns. The options are checked before anything is
+computed (a bad σ, more points than a class has, a class with too few images for the subspace rank: a
+ValueError, no file); :func:`write_report` writes every file together once everything is computed, so an
+interrupted probe leaves every file either old or new.
 """
 
 from __future__ import annotations
@@ -95,8 +93,7 @@ def check_class_sizes(
             "(fewer points close no loop), so no --points works for this run; train it with a larger test split "
             "(--n-test, or --test-fraction for a folder)"
         )
-    most_rank = min(least - 1, embed_dim)
-    give_rank = f"give --rank between 1 and {most_rank}"
+    give_rank = f"give --rank between 1 and {min(least - 1, embed_dim)}"
     if rank > least - 1:
         raise ValueError(
             f"--rank {rank}: class {name!r} has {least} test image(s), too few for a rank-{rank} subspace, which needs "
@@ -187,18 +184,17 @@ def measure_blur(emb: RunEmbeddings, embedded: dict[float, Any], chosen: np.ndar
         for sigma, images in embedded.items()
     }
     cosine = [robustness.mean_cosine_per_class(emb.images, embedded[s], emb.labels, k) for s in sigmas]
+    wasserstein = [  # (K, S, 2): each class, each σ, H0 and H1
+        [[topology.wasserstein(diagrams[0.0][c][h], diagrams[s][c][h]) for h in (0, 1)] for s in sigmas]
+        for c in range(k)
+    ]
     return {
         "accuracy": np.array([r["per_class"] for r in results]).T,
         "top1": np.array([r["top1"] for r in results]),
         "predicted": np.array([r["confusion"].sum(axis=0) for r in results]) / len(emb.labels),
         "cosine": np.array(cosine).T,
         "diagrams": diagrams,
-        "wasserstein": np.array(
-            [
-                [[topology.wasserstein(diagrams[0.0][c][h], diagrams[s][c][h]) for h in (0, 1)] for s in sigmas]
-                for c in range(k)
-            ]
-        ),
+        "wasserstein": np.array(wasserstein),
     }
 
 
@@ -261,15 +257,14 @@ def measure_maps(emb: RunEmbeddings, chosen: np.ndarray, seed: int) -> dict[str,
     xp = get_array_module(emb.images)
     images = emb.images[xp.asarray(chosen)]  # (K·p, d)
     captions = emb.captions.reshape(-1, emb.captions.shape[-1])  # (K·T, d)
-    both = xp.concatenate([images, captions])  # (K·p + K·T, d)
-    n_images, n_both = images.shape[0], both.shape[0]
+    tsne = lambda x: maps.tsne(x, perplexity=min(PERPLEXITY, (x.shape[0] - 1) / 3), seed=seed)  # noqa: E731
     found = {
-        "tsne images": maps.tsne(images, perplexity=min(PERPLEXITY, (n_images - 1) / 3), seed=seed),
-        "tsne images and captions": maps.tsne(both, perplexity=min(PERPLEXITY, (n_both - 1) / 3), seed=seed),
+        "tsne images": tsne(images),
+        "tsne images and captions": tsne(xp.concatenate([images, captions])),  # (K·p + K·T, d)
         "gap map": _gap_coordinates(images, captions),
     }
     found = {name: to_host(xy) for name, xy in found.items()}
-    agreement = maps.neighbour_agreement(found["tsne images"], emb.labels[chosen], k=min(10, n_images - 1))
+    agreement = maps.neighbour_agreement(found["tsne images"], emb.labels[chosen], k=min(10, len(chosen) - 1))
     return {"maps": found, "agreement": float(np.mean(agreement))}
 
 
@@ -377,10 +372,9 @@ def _figures(measured: dict[str, Any], folder: Path) -> None:
 
 
 def write_report(measured: dict[str, Any], out: str | os.PathLike[str]) -> Path:
-    """Write the figures, ``summary.json`` and ``summary.md`` into ``out`` (created); returns ``out``.
+    """Write the figures, ``summary.json`` and ``summary.md`` into ``out`` (created), all together; returns ``out``.
 
-    All of them appear together (:func:`~miniclip.evaluation.report.write_files`). The command
-    line checks ``out`` (:func:`~miniclip.atomic.check_output_folder`) before measuring.
+    The command line checks ``out`` (:func:`~miniclip.atomic.check_output_folder`) before measuring.
     """
     out = Path(out)
     texts = {"summary.json": json_text(summary(measured), indent=2) + "\n", "summary.md": markdown(measured)}
