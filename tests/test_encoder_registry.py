@@ -19,9 +19,10 @@ import pytest
 
 from miniclip.backend import get_array_module
 from miniclip.encoders import registry
+from miniclip.encoders.counting import LayerCost, linear_row
 from miniclip.encoders.registry import EncoderSpec, names
 from miniclip.layers import Linear
-from miniclip.measure.cost import LayerCost, clip_cost, image_encoder_cost, linear_row, text_encoder_cost
+from miniclip.measure.cost import clip_cost, image_encoder_cost, text_encoder_cost
 from miniclip.measure.layer_timing import named_modules
 from miniclip.measure.torch_twin import unsupported
 from miniclip.model.clip import CLIP

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.counting import LayerCost, free_row, linear_row
 from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers import Embedding, Linear, MeanPool, ReLU, projection
-from miniclip.measure.cost import LayerCost, free_row, linear_row
 from miniclip.module import Module
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def torch_bag_of_words(cfg: ModelConfig) -> Any:
     """This encoder in PyTorch, parameters named as here (``miniclip bench``'s twin)."""
     import torch
 
-    from miniclip.measure.torch_twin import masked_mean
+    from miniclip.encoders.torch_parts import masked_mean
 
     nn, F = torch.nn, torch.nn.functional
 

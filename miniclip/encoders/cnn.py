@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.counting import LayerCost, conv_row, free_row, linear_row
 from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers import ReLU, projection
 from miniclip.layers.batch_norm import BatchNorm2d
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.pooling import GlobalAvgPool
-from miniclip.measure.cost import LayerCost, conv_row, free_row, linear_row
 from miniclip.module import Module
 
 if TYPE_CHECKING:

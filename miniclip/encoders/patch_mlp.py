@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.counting import LayerCost, free_row, linear_row
 from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers import Linear, MeanPool, Patchify, ReLU, projection
-from miniclip.measure.cost import LayerCost, free_row, linear_row
 from miniclip.module import Module
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def torch_patch_mlp(cfg: ModelConfig) -> Any:
     """This encoder in PyTorch, parameters named as here (``miniclip bench``'s twin)."""
     import torch
 
-    from miniclip.measure.torch_twin import patchify
+    from miniclip.encoders.torch_parts import patchify
 
     nn, F = torch.nn, torch.nn.functional
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from miniclip.measure.cost import LayerCost
+    from miniclip.encoders.counting import LayerCost
     from miniclip.model.config import ModelConfig
     from miniclip.module import Module
 

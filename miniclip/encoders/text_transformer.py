@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.counting import LayerCost, free_row, linear_row, transformer_blocks_cost
 from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers.attention import check_heads
 from miniclip.layers.embedding import Embedding
@@ -28,7 +29,6 @@ from miniclip.layers.linear import projection
 from miniclip.layers.mean_pool import MeanPool
 from miniclip.layers.positional_embedding import PositionalEmbedding
 from miniclip.layers.transformer_block import TransformerBlock
-from miniclip.measure.cost import LayerCost, free_row, linear_row, transformer_blocks_cost
 from miniclip.module import Module
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def torch_text_transformer(cfg: ModelConfig) -> Any:
     """This encoder in PyTorch, parameters named as here (``miniclip bench``'s twin)."""
     import torch
 
-    from miniclip.measure.torch_twin import masked_mean, positions, transformer_blocks
+    from miniclip.encoders.torch_parts import masked_mean, positions, transformer_blocks
 
     nn = torch.nn
 

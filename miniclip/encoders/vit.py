@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miniclip.encoders.counting import LayerCost, free_row, linear_row, transformer_blocks_cost
 from miniclip.encoders.patch_mlp import check_patch_size
 from miniclip.encoders.registry import EncoderSpec, register
 from miniclip.layers.attention import check_heads
@@ -30,7 +31,6 @@ from miniclip.layers.mean_pool import MeanPool
 from miniclip.layers.patchify import Patchify
 from miniclip.layers.positional_embedding import PositionalEmbedding
 from miniclip.layers.transformer_block import TransformerBlock
-from miniclip.measure.cost import LayerCost, free_row, linear_row, transformer_blocks_cost
 from miniclip.module import Module
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def torch_vit(cfg: ModelConfig) -> Any:
     """This encoder in PyTorch, parameters named as here (``miniclip bench``'s twin)."""
     import torch
 
-    from miniclip.measure.torch_twin import patchify, positions, transformer_blocks
+    from miniclip.encoders.torch_parts import patchify, positions, transformer_blocks
 
     nn = torch.nn
 

@@ -66,10 +66,9 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import get_array_module, to_float, to_host
-from miniclip.evaluation.labels import check_labels
+from miniclip.evaluation.inputs import check_labels, check_points
 from miniclip.layers.softmax import softmax, softmax_and_log
 from miniclip.module import Module, Parameter
-from miniclip.probe.maps import check_points
 
 L2_GRID = tuple(10.0**e for e in range(-6, 1))  # λ = 1e-6, 1e-5, …, 1: the default sweep of choose_l2
 DEFAULT_TOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-4}  # gradient norms each dtype can reach

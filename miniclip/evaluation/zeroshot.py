@@ -34,7 +34,7 @@ import numpy as np
 
 from miniclip.backend import get_array_module, to_device, to_host
 from miniclip.data.captions import check_templates, prompts
-from miniclip.evaluation.labels import check_labels
+from miniclip.evaluation.inputs import check_labels
 from miniclip.layers.embedding import check_token_ids
 from miniclip.model.predictive import word_count_targets
 from miniclip.model.tokenizer import Tokenizer

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import get_array_module, to_device, to_float, to_host
+from miniclip.evaluation.inputs import check_points
 
 # ---------------------------------------------------------------------------------------------
 # PCA
@@ -73,16 +74,6 @@ class PCA:
     def transform(self, x: Any) -> Any:
         """Coordinates of ``x`` (M, d) along the components: (x − mean) · componentsᵀ, shape (M, k)."""
         return (x - self.mean) @ self.components.T  # (M, d) @ (d, k) → (M, k)
-
-
-def check_points(x: Any, what: str = "points") -> Any:
-    """Refuse a cloud no analysis can use — not 2-D, or NaN/inf anywhere — naming ``what``; return its array module."""
-    xp = get_array_module(x)
-    if x.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D array (N, d), got shape {tuple(x.shape)}")
-    if not bool(xp.isfinite(x).all()):
-        raise ValueError(f"{what} contain NaN or infinite values")
-    return xp
 
 
 def fit_pca(x: Any, k: int | None = None) -> PCA:

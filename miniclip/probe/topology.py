@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import to_host
-from miniclip.probe.maps import check_points
+from miniclip.evaluation.inputs import check_points
 
 SYMMETRY_TOLERANCE = 1e-9  # |D - Dᵀ| allowed in a distance matrix (rounding, not asymmetry)
 
