@@ -289,7 +289,7 @@ assert np.linalg.norm(mean) <= 1 + 1e-6
 # the same 40 classes, and its test split other images too. (`miniclip eval A B` therefore
 # refuses these two: it ensembles runs only on a test split they share.) Here both are scored
 # by hand on the first run's test images, each with its own normalisation, prompts and
-# temperature, as `usage.py` turns cosines into probabilities:
+# temperature, as `evaluation/classify_and_search.py` turns cosines into probabilities:
 #
 #     p_m(c | image n) = softmax_c( e^{s_m} · i_n^(m) · w_c^(m) )          member m
 #     p(c | image n)   = (1/M) Σ_m p_m(c | image n)                        the ensemble
@@ -321,7 +321,7 @@ agree = float((p_a.argmax(axis=1) == p_b.argmax(axis=1)).mean())
 print(f"logit scales: A {scale_a:.2f}, B {scale_b:.2f}; A and B give the same class to {agree:.0%} of the images")
 for name, value in top1.items():
     print(f"  {name:<9} top-1 {value:6.1%}")
-assert np.allclose(p_a, softmax(scale_a * (images_a @ ensemble_a.T), axis=1), atol=1e-6)  # as usage.py does it
+assert np.allclose(p_a, softmax(scale_a * (images_a @ ensemble_a.T), axis=1), atol=1e-6)  # as classify_images does it
 assert np.allclose(p_ens.sum(axis=1), 1.0, atol=1e-6)
 assert top1["A"] == zero_shot(images_a, test_labels, ensemble_a)["top1"]  # a softmax keeps each row's order
 assert top1["ensemble"] >= min(top1["A"], top1["B"])

@@ -186,7 +186,13 @@ def check_output_file(path: str | os.PathLike[str], suffix: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
+# The signals that stop a command the way Ctrl-C does (SIGHUP does not exist on Windows).
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def interrupt_now(signum: int, frame: Any) -> None:
+    """A signal handler that raises ``KeyboardInterrupt`` naming the signal, so every clean-up on the way out runs."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import TINY_TRAIN_MODEL
 from PIL import Image
 from test_train import tiny
 
@@ -259,3 +260,19 @@ def test_train_help_gives_each_configuration_dependent_flag_its_defaults(capsys,
         assert str(value) in help_text and (name in help_text or "in each" in help_text)
     if flag == "--epochs":
         assert f"{CONFIGS['cpu'].epochs} for cpu" in help_text
+
+
+# ---------------------------------------------------------------- a Trainer resumed in code follows the same rule
+
+
+def test_a_trainer_resumed_in_code_keeps_the_saved_configuration(tmp_path):
+    """One rule for what may differ on resume, whether the flags were typed or the configuration built in code."""
+    cfg = tiny(tmp_path, epochs=1, model={**TINY_TRAIN_MODEL, "context_length": 12})  # sizes come from the data
+    train(cfg, show_progress=False)
+    saved = load_checkpoint(cfg.out_dir).train_config["config"]
+    longer = Trainer(dataclasses.replace(cfg, epochs=2), resume=True, show_progress=False)  # its own configuration
+    assert longer.cfg.model == saved["model"] and longer.cfg.epochs == 2
+    partial = Trainer(dataclasses.replace(cfg, model={"image_encoder": "cnn"}), resume=True, show_progress=False)
+    assert partial.cfg.model == saved["model"]  # a partial model dict does not replace what the run was
+    with pytest.raises(ValueError, match=r"the configuration's lr gives lr 0\.1, .* resume with the configuration"):
+        Trainer(dataclasses.replace(cfg, lr=0.1), resume=True, show_progress=False)

@@ -18,9 +18,10 @@ command the way Ctrl-C does; warnings print as one line; and the errors a user c
 missing GPU, a bad value or file, too little memory) end with one line and a non-zero exit,
 not a traceback.
 
-Building the parser needs only plain values (the named configurations, the encoder names);
-each command imports its own code when it runs, so ``miniclip gradcheck`` and ``miniclip
-walkthrough`` never load the trainer, tqdm, Matplotlib or Pillow.
+Building the parser reads the named configurations and the encoder registry (which loads the
+layers and encoders, NumPy only); each command imports the rest of its code when it runs, so
+``miniclip gradcheck`` and ``miniclip walkthrough`` never load the trainer, tqdm, Matplotlib or
+Pillow.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from miniclip import backend
+from miniclip.atomic import STOP_SIGNALS, interrupt_now
 from miniclip.cli import bench, classify, compare, evaluate, gradcheck, probe, search, train, walkthrough
-from miniclip.cli.options import device_arguments
+from miniclip.cli.options import device_arguments, warner
 
 COMMANDS = (walkthrough, gradcheck, train, evaluate, classify, search, bench, compare, probe)
 
@@ -55,24 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM and SIGHUP, handled as Ctrl-C: a ``KeyboardInterrupt``, so every clean-up on the way out runs."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 @contextlib.contextmanager
 def _command_context(command: str) -> Iterator[None]:
     """While a command runs: SIGTERM/SIGHUP interrupt like Ctrl-C, and warnings print as one line, no source."""
 
-    def show(message: Warning | str, *rest: object, **kwargs: object) -> None:
-        print(f"miniclip {command}: warning: {message}", file=sys.stderr)
-
-    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    warn = warner(command)
+    signals = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]  # Ctrl-C raises KeyboardInterrupt already
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in signals} if main_thread else {}
+    previous = {sig: signal.signal(sig, interrupt_now) for sig in signals} if main_thread else {}
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = show  # type: ignore[assignment]  # restored by catch_warnings
+            warnings.showwarning = lambda message, *rest, **kwargs: warn(str(message))  # type: ignore[assignment]
             yield
     finally:
         for sig, handler in previous.items():

@@ -6,7 +6,6 @@ Lesson 02 derives the central difference it uses.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from miniclip.cli.options import non_negative_int
 
@@ -33,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.only:
         names = [n for n in CASES if any(word.lower() in n.lower() for word in args.only)]
         if not names:
-            print(f"miniclip gradcheck: no check matches {args.only}; available: {', '.join(CASES)}", file=sys.stderr)
-            return 2
+            raise ValueError(f"no check matches {args.only}; available: {', '.join(CASES)}")
     results = run_checks(names, seed=args.seed)
     print(format_table(results))
     return 0 if all(r.ok for r in results) else 1

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: checkpoint saved in {cfg.out_dir}; continue with the same command and --resume")
         return 130
-    except TrainingDivergedError as exc:
+    except TrainingDivergedError as exc:  # a run that failed, not a bad input: exit 1, as a failed gradient check
         print(f"miniclip train: error: {exc}", file=sys.stderr)
         return 1
     last = metrics[-1] if metrics else {}

@@ -34,7 +34,15 @@ from miniclip.module import Module
 if TYPE_CHECKING:
     from miniclip.model.config import ModelConfig
 
-POOLS = {"mean": MeanPool, "end": EndTokenPool}
+POOLS = {"end": EndTokenPool, "mean": MeanPool}  # how a caption's tokens become one vector
+
+
+def check_text_input(context_length: int, pool: str) -> None:
+    """The one check of a caption's token budget (start and end tokens need two) and of the text pooling."""
+    if context_length < 2:
+        raise ValueError(f"context length must be at least 2 (start and end tokens), got {context_length}")
+    if pool not in POOLS:
+        raise ValueError(f"unknown text pool {pool!r}; choose from {tuple(POOLS)}")
 
 
 class TextTransformer(Module):
@@ -55,11 +63,8 @@ class TextTransformer(Module):
         rng: np.random.Generator,
         dtype: Any = np.float32,
     ) -> None:
-        if context_length < 2:
-            raise ValueError(f"context length must be at least 2 (start and end tokens), got {context_length}")
+        check_text_input(context_length, pool)
         check_heads(width, heads)
-        if pool not in POOLS:
-            raise ValueError(f"unknown text pooling {pool!r}; choose from {sorted(POOLS)}")
         self.lookup = Embedding(vocab_size, width, rng=rng, dtype=dtype)
         self.positions = PositionalEmbedding(context_length, width, rng=rng, dtype=dtype)
         self.blocks = [TransformerBlock(width, heads, mlp_ratio, dropout, rng=rng, dtype=dtype) for _ in range(depth)]

@@ -54,6 +54,8 @@ restart test is a 0-d device array, never a Python ``if``.
 :func:`choose_l2` sweeps λ over a log-spaced grid by accuracy on a seeded, class-stratified
 held-out part of the training features and refits on all of them; :func:`few_shot_indices`
 picks k training images per class for the few-shot probes of the paper's Figure 6.
+
+No lesson derives it yet; ``miniclip eval --linear-probe`` runs it beside zero-shot.
 """
 
 from __future__ import annotations

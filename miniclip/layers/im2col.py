@@ -44,7 +44,8 @@ from miniclip.backend import get_array_module
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output length along one axis: ``⌊(size + 2·padding − kernel) / stride⌋ + 1``.
 
-    The one place this is computed: the convolution, the pools and :mod:`miniclip.measure.cost` all call it.
+    The one place this is computed: the convolution, the pools and the encoders' cost rows
+    (:mod:`miniclip.encoders.counting`) all call it.
     """
     return (size + 2 * padding - kernel) // stride + 1
 

@@ -32,13 +32,13 @@ import numpy as np
 
 from miniclip.encoders import registry
 from miniclip.encoders.registry import EncoderSpec
+from miniclip.encoders.text_transformer import check_text_input
 from miniclip.model.clip import CLIP
 from miniclip.model.predictive import BagOfWordsPredictor, PredictiveModel
 from miniclip.model.tokenizer import SPECIALS
 from miniclip.module import Module
 
 OBJECTIVES = ("contrastive", "predictive")
-TEXT_POOLS = ("end", "mean")
 
 
 # Fields that must be at least 1 whichever encoders are chosen (a zero would fail later, or never).
@@ -121,10 +121,7 @@ class ModelConfig:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
-        if self.text_pool not in TEXT_POOLS:
-            raise ValueError(f"unknown text pool {self.text_pool!r}; choose from {TEXT_POOLS}")
-        if self.context_length < 2:
-            raise ValueError(f"context length must be at least 2 (start and end tokens), got {self.context_length}")
+        check_text_input(self.context_length, self.text_pool)
         specs = _specs(self)  # an unregistered encoder name is a ValueError naming it and the registered ones
         own = _own_fields(self.image_encoder, self.text_encoder)
         stray = sorted(set(self.encoder_options) - set(own))

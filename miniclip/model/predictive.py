@@ -50,6 +50,8 @@ caption (:func:`predictive_class_scores`, :func:`miniclip.evaluation.zeroshot.cl
 The features are the image encoder's output, ``CLIP.image(images)`` (N, d), before the L2
 normalisation of the contrastive head: the predictor replaces that head, and its gradient with
 respect to the features is what ``image.backward`` takes.
+
+Lesson 13 derives both losses by hand and trains the two objectives side by side.
 """
 
 from __future__ import annotations

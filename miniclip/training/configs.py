@@ -12,6 +12,8 @@ some fields replaced::
 
 This module imports nothing heavier than the standard library, so the command line can list
 the names without loading the trainer.
+
+Lesson 09 trains the ``tiny`` configuration and gives the commands for the others.
 """
 
 from __future__ import annotations

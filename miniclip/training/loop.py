@@ -39,7 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from miniclip import backend
-from miniclip.atomic import check_output_folder, json_text, write_text
+from miniclip.atomic import STOP_SIGNALS, check_output_folder, interrupt_now, json_text, write_text
 from miniclip.data import load_dataset
 from miniclip.data.augment import (
     CIFAR10_MEAN,
@@ -65,7 +65,7 @@ from miniclip.plots import plot_curves
 from miniclip.training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 from miniclip.training.resume import check_classes, check_same_run, settings_of
-from miniclip.training.rollback import STOP_SIGNALS, StepSnapshot, interrupt_now
+from miniclip.training.rollback import StepSnapshot
 
 CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
 FLIP_P = 0.5  # probability of mirroring a training image
@@ -171,6 +171,7 @@ class Trainer:
 
         tokenizer, model_config, model, optimizer    the model and AdamW (moments, step count)
         order_rng, augment_rng                      shuffling; crops, flips and caption templates
+        _order_state                                the order generator as this epoch began (what is saved)
         epoch, batch, loss_sum                      where the run stands, inside an epoch too
         metrics, train_state                        each epoch's numbers; normalisation, classes, first loss
         saved_progress                              where the checkpoint on disk stands (None: none yet)
@@ -271,6 +272,10 @@ class Trainer:
         ckpt = load_checkpoint(self.out)
         saved = TrainConfig.from_dict(ckpt.train_config["config"])
         check_same_run(self.out, saved, ckpt.model_config, ckpt.progress["epoch"], settings_of(self.cfg))
+        # The saved configuration, where it says the same: only where the run and its data are, and how long, differ.
+        self.cfg = dataclasses.replace(
+            saved, out_dir=self.cfg.out_dir, data=self.cfg.data, data_dir=self.cfg.data_dir, epochs=self.cfg.epochs
+        )
         self.tokenizer, self.model_config, self.model = ckpt.tokenizer, ckpt.model_config, ckpt.model
         self.optimizer = AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         if ckpt.optimizer_state is not None:

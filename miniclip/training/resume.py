@@ -4,9 +4,11 @@
 in its checkpoint. A flag typed as well must say the same as the saved run, or the run is
 refused naming the flag and both values: :func:`typed_settings` turns what was typed into
 field → (flag, value) (``--config NAME`` types every field of that configuration), and
-:func:`resume_config` holds each against the saved configuration. Three may differ: ``out_dir``
-and ``data_dir`` (where the run and its data are, not what the run is), and ``epochs``, to train
-longer or stop earlier; lesson 09 shows a resumed run equal to one never interrupted.
+:func:`check_same_run` holds each against the saved configuration — the one rule, which a
+:class:`~miniclip.training.loop.Trainer` resumed in code follows too (:func:`settings_of`: every
+field of its configuration). Three may differ: ``out_dir`` and ``data_dir`` (where the run and its
+data are, not what the run is), and ``epochs``, to train longer or stop earlier; lesson 09 shows a
+resumed run equal to one never interrupted.
 """
 
 from __future__ import annotations
@@ -79,20 +81,27 @@ def check_same_run(
             )
             continue
         shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
-        leave = flag.split()[0] if flag.startswith("--") else flag
+        if flag.startswith("--"):
+            advice = f"--resume takes the saved configuration: leave {flag.split()[0]} out, or start a new run "
+            advice += "with another --out"
+        else:  # a Trainer built in code
+            advice = "resume with the configuration the run was started with, or start a new run in another out_dir"
         raise ValueError(
             f"cannot resume {out}: {flag} gives {_field_label(name)} {shown}, but the run was started with "
-            f"{was}; --resume takes the saved configuration: leave {leave} out, or start a new run "
-            f"with another --out"
+            f"{was}; {advice}"
         )
     return notes
+
+
+SIZES = ("vocab_size", "context_length", "image_size", "channels")  # set from the data and tokenizer, not the config
 
 
 def settings_of(cfg: TrainConfig) -> dict[str, tuple[str, Any]]:
     """Every field of a configuration built in code, as :func:`check_same_run` reads them (``model.<field>`` too)."""
     fields = {k: v for k, v in cfg.to_dict().items() if k != "model"}
+    model = {k: v for k, v in cfg.model.items() if k not in SIZES}  # a new run sets these from its data
     return {k: (f"the configuration's {k}", v) for k, v in fields.items()} | {
-        f"model.{k}": (f"the configuration's model.{k}", v) for k, v in cfg.model.items()
+        f"model.{k}": (f"the configuration's model.{k}", v) for k, v in model.items()
     }
 
 

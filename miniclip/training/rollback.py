@@ -24,16 +24,9 @@ from typing import Any
 import numpy as np
 
 from miniclip import backend
+from miniclip.atomic import STOP_SIGNALS, interrupt_now
 from miniclip.module import Module
 from miniclip.optim import AdamW
-
-# The signals that stop a run the way Ctrl-C does (SIGHUP does not exist on Windows).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def interrupt_now(signum: int, frame: Any) -> None:
-    """A signal handler that stops at once: the second Ctrl-C (or SIGTERM, SIGHUP)."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class StepSnapshot:
