@@ -85,6 +85,11 @@ def test_an_ensemble_is_refused_an_out_in_a_members_run_folder(run, copy, inside
     assert _files(run) == before and not (run / "sub").exists()
 
 
+def test_an_ensemble_of_one_run_twice_is_refused_before_any_loading(run, no_loading, tmp_path) -> None:
+    status, _, err = _main("eval", str(run), str(run / "checkpoint.npz"), "--out", str(tmp_path / "ensemble"))
+    assert status == 2 and "are the same run: give each member once" in err and "Traceback" not in err
+
+
 # -- 2. the output place is checked before any work -----------------------------------------------
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from miniclip.data.captions import ensemble_name
-from miniclip.evaluation.trained_run import TrainedRun, load_run
+from miniclip.evaluation.trained_run import TrainedRun, load_run, repeated_run
 from miniclip.plots import new_figure, save_figure
 from miniclip.training.checkpoint import checkpoint_file
 from miniclip.training.configs import NAMED_DATASETS
@@ -79,9 +79,9 @@ def load_curves(
     from the checkpoints, without loading any image, before anything is drawn.
     """
     files = [Path(os.path.abspath(checkpoint_file(path))) for path in paths]  # as given: a link keeps its name
-    for i, j in combinations(range(len(paths)), 2):
-        if files[i].resolve() == files[j].resolve():
-            raise ValueError(f"the run {files[i]} is given twice ({paths[i]} and {paths[j]}): give each run once")
+    if pair := repeated_run(paths):
+        i, j = pair
+        raise ValueError(f"the run {files[i]} is given twice ({paths[i]} and {paths[j]}): give each run once")
     if labels is not None and len(labels) != len(paths):
         raise ValueError(f"{len(labels)} --label value(s) for {len(paths)} runs: give one per run, or none")
     labels = list(labels) if labels is not None else default_labels(files)

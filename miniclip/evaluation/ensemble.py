@@ -27,7 +27,7 @@ from miniclip.atomic import check_output_folder
 from miniclip.data import ImageTextDataset
 from miniclip.data.captions import ensemble_templates
 from miniclip.evaluation.report import dataset_facts, run_folder, write_report
-from miniclip.evaluation.trained_run import TrainedRun, load_run
+from miniclip.evaluation.trained_run import TrainedRun, load_run, repeated_run
 from miniclip.evaluation.zeroshot import class_vectors, classify_scores, encode_batches, encode_images
 from miniclip.layers.softmax import softmax
 from miniclip.plots import plot_confusion
@@ -44,13 +44,9 @@ def evaluate_ensemble(
     if len(paths) < 2:
         raise ValueError(f"an ensemble needs at least two runs, got {len(paths)}")
     out = check_ensemble_folder(out_dir, paths)
+    if pair := repeated_run(paths):  # before anything is loaded
+        raise ValueError(f"{paths[pair[0]]} and {paths[pair[1]]} are the same run: give each member once")
     runs = [load_run(p) for p in paths]
-    seen: dict[Path, str] = {}
-    for p, run in zip(paths, runs, strict=True):
-        where = run.checkpoint.path.resolve()
-        if where in seen:
-            raise ValueError(f"{seen[where]} and {p} are the same run: give each member once")
-        seen[where] = p
     dataset = runs[0].dataset(data, data_dir)
     for run in runs[1:]:
         if difference := split_difference(dataset, run.dataset(data, data_dir)):

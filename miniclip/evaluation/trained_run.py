@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from miniclip.data import ImageTextDataset, load_dataset
 from miniclip.data.augment import normalize
 from miniclip.model.predictive import NO_TEXT_ENCODER
-from miniclip.training.checkpoint import Checkpoint, load_checkpoint
+from miniclip.training.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 
 
@@ -66,6 +68,12 @@ class TrainedRun:
         same_kind = data is None or data == cfg.data or (data not in NAMED_DATASETS and cfg.data not in NAMED_DATASETS)
         sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction} if same_kind else {}
         return load_dataset(data or cfg.data, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)
+
+
+def repeated_run(paths: Sequence[str | os.PathLike[str]]) -> tuple[int, int] | None:
+    """The first two of ``paths`` naming one checkpoint (a folder and its ``.npz``, a link), or None; nothing loaded."""
+    files = [checkpoint_file(path).resolve() for path in paths]
+    return next(((i, j) for i, j in combinations(range(len(files)), 2) if files[i] == files[j]), None)
 
 
 def load_run(path: str | os.PathLike[str]) -> TrainedRun:
