@@ -22,6 +22,8 @@ Building the parser reads the named configurations and the encoder registry (whi
 layers and encoders, NumPy only); each command imports the rest of its code when it runs, so
 ``miniclip gradcheck`` and ``miniclip walkthrough`` never load the trainer, tqdm, Matplotlib or
 Pillow.
+
+Lesson 09 gives the commands that train and evaluate the CIFAR-10 runs.
 """
 
 from __future__ import annotations

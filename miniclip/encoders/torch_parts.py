@@ -5,6 +5,8 @@ same encoder in PyTorch from these, with miniclip's parameter names, so that
 :mod:`miniclip.measure.torch_twin` can copy the weights across and check that both give the same
 loss. PyTorch is imported inside the functions: this module imports anywhere, and PyTorch is
 never needed to use miniclip.
+
+No lesson builds these; ``miniclip bench`` uses them when PyTorch imports (lesson 07 runs the bench without).
 """
 
 from __future__ import annotations

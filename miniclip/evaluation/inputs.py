@@ -7,6 +7,8 @@ index that wraps silently on the GPU. The linear probe's features and the probe'
 (:mod:`miniclip.probe`) take clouds of points (N, d), refused by :func:`check_points` when they hold
 NaN or are not 2-D. It imports only NumPy and the backend, so light commands (``miniclip gradcheck``)
 can use it.
+
+Lessons 10 and 11 meet both checks, through zero-shot and through the maps.
 """
 
 from __future__ import annotations
