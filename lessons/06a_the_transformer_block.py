@@ -206,7 +206,7 @@ assert moved[0, 1] > 0 and np.count_nonzero(moved) == 1
 mlp(tokens)
 mlp.zero_grad()
 d_tokens = rng.standard_normal(tokens.shape)  # (N, L, D): an upstream gradient
-by_chain = mlp.fc1.backward(mlp.gelu.backward(mlp.fc2.backward(d_tokens)))  # the chain, run by hand
+by_chain = mlp.fc1.backward(mlp.activation.backward(mlp.fc2.backward(d_tokens)))  # the chain, run by hand
 mlp(tokens)
 mlp.zero_grad()
 assert np.allclose(mlp.backward(d_tokens), by_chain)

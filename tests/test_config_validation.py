@@ -33,6 +33,8 @@ BAD_FIELDS = {
     "depth 2.5": ({"image_depth": 2.5}, r"image_depth must be a whole number, got 2.5"),
     "width True": ({"text_width": True}, r"text_width must be a whole number, got True"),
     "dropout 1": ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
+    "text_causal 1": ({"text_causal": 1}, r"text_causal must be true or false, got 1"),
+    "patch_bias 'no'": ({"patch_bias": "no"}, r"patch_bias must be true or false, got 'no'"),
 }
 
 
@@ -46,6 +48,8 @@ BAD_CHOICES = [
     ({"image_encoder": "resnet"}, r"unknown image encoder 'resnet'.*patch_mlp"),
     ({"text_encoder": "lstm"}, r"unknown text encoder 'lstm'.*bag_of_words"),
     ({"text_pool": "max"}, r"unknown text pool 'max'.*end"),
+    ({"image_pool": "max"}, r"unknown image pool 'max'.*class"),
+    ({"activation": "relu"}, r"unknown activation 'relu'.*quick_gelu"),
 ]
 
 

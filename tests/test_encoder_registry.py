@@ -258,11 +258,13 @@ def _changed(value: Any) -> Any:
     """Another valid value of the same kind."""
     if isinstance(value, list):
         return [v + 1 for v in value]
+    if isinstance(value, bool):
+        return not value
     if isinstance(value, float):
         return value + 0.1
     if isinstance(value, int):
         return 2 * value
-    return {"end": "mean"}[value]
+    return {"end": "mean", "mean": "class", "gelu": "quick_gelu"}[value]  # text_pool, image_pool, activation
 
 
 @pytest.mark.parametrize(("side", "name"), SIDES + [("image", "toy")])
@@ -321,5 +323,7 @@ def test_a_dict_saved_before_the_registry_loads_as_it_always_did() -> None:
         "dropout": 0.0,
     }
     cfg = ModelConfig.from_dict(saved)
-    assert cfg.encoder_options == {} and cfg.to_dict() == saved
+    # fields added since (OpenAI's architectural choices) take the defaults that build the model it always was
+    added = {"text_causal": False, "image_pool": "mean", "image_ln_pre": False, "patch_bias": True, "activation": "gelu"}
+    assert cfg.encoder_options == {} and cfg.to_dict() == saved | added
     assert cfg == ModelConfig(**saved)

@@ -57,7 +57,7 @@ def transformer_blocks_cost(prefix: str, length: int, width: int, depth: int, ml
             free_row(name + "drop1", shape),
             free_row(name + "ln2", shape, 2 * width),
             linear_row(name + "mlp.fc1", length, width, hidden, shape=(length,)),
-            free_row(name + "mlp.gelu", (length, hidden)),
+            free_row(name + "mlp.activation", (length, hidden)),
             linear_row(name + "mlp.fc2", length, hidden, width, shape=(length,)),
             free_row(name + "drop2", shape),
         ]

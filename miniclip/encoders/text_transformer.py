@@ -9,6 +9,11 @@ whole caption. Padded positions are masked out of attention and out of the pooli
 caption's embedding does not depend on how much padding follows it. Lesson 05 derives the
 lookup and the positions, lesson 06 attention and lesson 06a the block.
 
+CLIP's text tower is this encoder with ``causal=True`` (each token attends only to itself and
+the tokens before it, as in GPT-2) and ``activation="quick_gelu"``, pooled at the end token:
+with the causal mask, the end token sees every word only because it comes last. Lesson 16
+builds it at CLIP's size (12 blocks, width 512) and loads OpenAI's weights into it.
+
 Registered as ``"transformer"`` (:mod:`miniclip.encoders.registry`), with its cost rows and its
 PyTorch twin below. Like every text encoder it tells the CLIP head its ``vocab_size``.
 """
@@ -27,6 +32,7 @@ from miniclip.layers.end_token_pool import EndTokenPool
 from miniclip.layers.layer_norm import LayerNorm
 from miniclip.layers.linear import projection
 from miniclip.layers.mean_pool import MeanPool
+from miniclip.layers.mlp import check_activation
 from miniclip.layers.positional_embedding import PositionalEmbedding
 from miniclip.layers.transformer_block import TransformerBlock
 from miniclip.module import Module
@@ -46,7 +52,10 @@ def check_text_input(context_length: int, pool: str) -> None:
 
 
 class TextTransformer(Module):
-    """Token embedding + positions → ``depth`` masked transformer blocks → LayerNorm → pool → projection."""
+    """Token embedding + positions → ``depth`` masked transformer blocks → LayerNorm → pool → projection.
+
+    ``causal=True`` adds CLIP's causal mask to the padding mask; ``activation`` names the blocks' MLP activation.
+    """
 
     def __init__(
         self,
@@ -60,14 +69,20 @@ class TextTransformer(Module):
         dropout: float = 0.0,
         embed_dim: int = 128,
         pool: str = "end",
+        causal: bool = False,
+        activation: str = "gelu",
         rng: np.random.Generator,
         dtype: Any = np.float32,
     ) -> None:
         check_text_input(context_length, pool)
         check_heads(width, heads)
+        check_activation(activation)
         self.lookup = Embedding(vocab_size, width, rng=rng, dtype=dtype)
         self.positions = PositionalEmbedding(context_length, width, rng=rng, dtype=dtype)
-        self.blocks = [TransformerBlock(width, heads, mlp_ratio, dropout, rng=rng, dtype=dtype) for _ in range(depth)]
+        kinds = {"activation": activation, "causal": causal}
+        self.blocks = [
+            TransformerBlock(width, heads, mlp_ratio, dropout, **kinds, rng=rng, dtype=dtype) for _ in range(depth)
+        ]
         self.norm = LayerNorm(width, dtype=dtype)
         self.pool = POOLS[pool]()
         self.project = projection(width, embed_dim, rng=rng, dtype=dtype)
@@ -104,6 +119,8 @@ def _build(cfg: ModelConfig, *, rng: np.random.Generator, dtype: Any) -> TextTra
         dropout=cfg.dropout,
         embed_dim=cfg.embed_dim,
         pool=cfg.text_pool,
+        causal=cfg.text_causal,
+        activation=cfg.activation,
         rng=rng,
         dtype=dtype,
     )
@@ -140,7 +157,7 @@ def torch_text_transformer(cfg: ModelConfig) -> Any:
             super().__init__()
             width = cfg.text_width
             self.lookup, self.positions = nn.Embedding(cfg.vocab_size, width), positions(cfg.context_length, width)
-            self.blocks = transformer_blocks(cfg, width, cfg.text_depth, cfg.text_heads)
+            self.blocks = transformer_blocks(cfg, width, cfg.text_depth, cfg.text_heads, causal=cfg.text_causal)
             self.norm, self.project = nn.LayerNorm(width), nn.Linear(width, cfg.embed_dim, bias=False)
 
         def forward(self, ids: Any, mask: Any) -> Any:
@@ -171,9 +188,11 @@ register(
             "text_depth",
             "text_heads",
             "text_pool",
+            "text_causal",
             "mlp_ratio",
             "dropout",
             "embed_dim",
+            "activation",
         ),
         validate=_validate,
         torch_twin=torch_text_transformer,

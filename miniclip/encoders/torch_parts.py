@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from miniclip.model.config import ModelConfig
 
 
-def transformer_blocks(mc: ModelConfig, width: int, depth: int, heads: int) -> Any:
+def transformer_blocks(mc: ModelConfig, width: int, depth: int, heads: int, causal: bool = False) -> Any:
     """``depth`` pre-norm transformer blocks, named as in miniclip (ln1, attn.qkv, attn.out, ln2, mlp.fc1, mlp.fc2).
 
     Each block's forward takes ``(x, keep)``: ``keep`` (N, 1, 1, L) is True on real tokens, or None.
+    ``causal``: each token also keeps only the keys up to its own position. The MLP's activation is
+    ``mc.activation``: the tanh GELU, or CLIP's QuickGELU ``x · σ(1.702 x)``.
     """
     import torch
 
@@ -34,6 +36,9 @@ def transformer_blocks(mc: ModelConfig, width: int, depth: int, heads: int) -> A
         def forward(self, x: Any, keep: Any) -> Any:
             n, length, dim = x.shape
             q, k, v = self.qkv(x).view(n, length, 3, heads, -1).permute(2, 0, 3, 1, 4)  # each (N, H, L, Dh)
+            if causal:
+                earlier = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()  # key j ≤ query i
+                keep = earlier if keep is None else keep & earlier
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # keep: (N, 1, 1, L) True on real tokens
             return self.out(o.transpose(1, 2).reshape(n, length, dim))
 
@@ -43,7 +48,9 @@ def transformer_blocks(mc: ModelConfig, width: int, depth: int, heads: int) -> A
             self.fc1, self.fc2 = nn.Linear(width, mc.mlp_ratio * width), nn.Linear(mc.mlp_ratio * width, width)
 
         def forward(self, x: Any) -> Any:
-            return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+            h = self.fc1(x)
+            h = h * torch.sigmoid(1.702 * h) if mc.activation == "quick_gelu" else F.gelu(h, approximate="tanh")
+            return self.fc2(h)
 
     class Block(nn.Module):
         def __init__(self) -> None:

@@ -16,6 +16,13 @@ weights to be all zero instead, so its ``O`` row is zero and its output is just 
 (and no gradient flows through its scores). Such rows only occur for items with no real
 token at all; PyTorch returns NaN there.
 
+Causal mask (``causal=True``, CLIP's text transformer, as in GPT-2): query ``i`` may only
+attend to keys ``j ≤ i``, so the score of every later key is set to −∞ as well. Combined with
+the padding mask, a key is kept when it is real *and* not later than the query. A token then
+sees only the words before it; the caption's last real token — CLIP's end token — is the only
+one that sees them all, which is why CLIP pools there. The backward needs nothing new: a
+masked score has weight exactly zero, and ``dS = P ⊙ (…)`` is zero wherever P is.
+
 Backward, with ``dO`` from the output projection::
 
     dV = Pᵀ dO                     dP = dO Vᵀ
@@ -24,7 +31,8 @@ Backward, with ``dO`` from the output projection::
 
 and ``dQ, dK, dV`` are stacked back into (N, L, 3D) for the fused Linear's backward.
 
-Lesson 06 derives it by hand: one head, then several, then the key padding mask.
+Lesson 06 derives it by hand: one head, then several, then the key padding mask; lesson 16
+adds the causal mask.
 """
 
 from __future__ import annotations
@@ -53,11 +61,17 @@ def check_heads(width: int, heads: int, width_name: str = "width", heads_name: s
 
 
 class MultiHeadSelfAttention(Module):
-    """Self-attention with ``heads`` heads over inputs (N, L, dim), with an optional key padding mask."""
+    """Self-attention with ``heads`` heads over inputs (N, L, dim), with an optional key padding mask.
 
-    def __init__(self, dim: int, heads: int, *, rng: np.random.Generator, dtype: Any = np.float32) -> None:
+    ``causal=True``: each token attends only to itself and the tokens before it.
+    """
+
+    def __init__(
+        self, dim: int, heads: int, *, causal: bool = False, rng: np.random.Generator, dtype: Any = np.float32
+    ) -> None:
         check_heads(dim, heads, "dim")
         self.heads = heads
+        self.causal = causal
         self.qkv = Linear(dim, 3 * dim, rng=rng, dtype=dtype)  # the three projections in one matrix
         self.out = Linear(dim, dim, rng=rng, dtype=dtype)
         self.attention_weights: Any = None  # P (N, H, L, L): kept for backward, and to look at
@@ -83,6 +97,9 @@ class MultiHeadSelfAttention(Module):
                 )
             real = (xp.asarray(key_padding_mask) != 0)[:, None, None, :]  # (N, 1, 1, L) keys to keep
             scores = xp.where(real, scores, xp.asarray(-np.inf, dtype=scores.dtype))
+        if self.causal:
+            earlier = xp.tril(xp.ones((length, length), dtype=bool))  # (L, L): key j ≤ query i
+            scores = xp.where(earlier, scores, xp.asarray(-np.inf, dtype=scores.dtype))
         # Softmax over the keys. A row of all −∞ (every key padded) has no finite maximum:
         # shift it by 0 instead, so exp gives zeros and the row's weights stay all zero.
         top = scores.max(axis=-1, keepdims=True)  # (N, H, L, 1)

@@ -34,7 +34,10 @@ from miniclip.module import Module
 
 
 class TransformerBlock(Module):
-    """Pre-norm block: ``x + attn(ln1(x))``, then ``+ mlp(ln2(·))``; MLP width ``mlp_ratio · dim``."""
+    """Pre-norm block: ``x + attn(ln1(x))``, then ``+ mlp(ln2(·))``; MLP width ``mlp_ratio · dim``.
+
+    ``activation`` names the MLP's (``"gelu"`` or CLIP's ``"quick_gelu"``); ``causal`` masks later tokens.
+    """
 
     def __init__(
         self,
@@ -43,14 +46,16 @@ class TransformerBlock(Module):
         mlp_ratio: int = 4,
         dropout: float = 0.0,
         *,
+        activation: str = "gelu",
+        causal: bool = False,
         rng: np.random.Generator,
         dtype: Any = np.float32,
     ) -> None:
         self.ln1 = LayerNorm(dim, dtype=dtype)
-        self.attn = MultiHeadSelfAttention(dim, heads, rng=rng, dtype=dtype)
+        self.attn = MultiHeadSelfAttention(dim, heads, causal=causal, rng=rng, dtype=dtype)
         self.drop1 = Dropout(dropout)
         self.ln2 = LayerNorm(dim, dtype=dtype)
-        self.mlp = MLP(dim, mlp_ratio * dim, rng=rng, dtype=dtype)
+        self.mlp = MLP(dim, mlp_ratio * dim, activation=activation, rng=rng, dtype=dtype)
         self.drop2 = Dropout(dropout)
 
     def forward(self, x: Any, key_padding_mask: Any = None) -> Any:

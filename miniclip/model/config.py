@@ -33,6 +33,8 @@ import numpy as np
 from miniclip.encoders import registry
 from miniclip.encoders.registry import EncoderSpec
 from miniclip.encoders.text_transformer import check_text_input
+from miniclip.encoders.vit import check_image_pool
+from miniclip.layers.mlp import check_activation
 from miniclip.model.clip import CLIP
 from miniclip.model.predictive import BagOfWordsPredictor, PredictiveModel
 from miniclip.model.tokenizer import SPECIALS
@@ -88,8 +90,14 @@ class ModelConfig:
     text_depth: int = 2  # transformer blocks (transformer)
     text_heads: int = 4  # attention heads (transformer)
     text_pool: str = "end"  # "end" (CLIP) or "mean" over real tokens (transformer)
+    text_causal: bool = False  # True: each token attends only to the tokens before it, as in CLIP (transformer)
+    # CLIP's image tower (vit)
+    image_pool: str = "mean"  # "mean" over patches, or "class": a class token before the patches, pooled (vit)
+    image_ln_pre: bool = False  # a LayerNorm before the first block, CLIP's ln_pre (vit)
+    patch_bias: bool = True  # the patch embedding's bias; CLIP's patch embedding has none (vit)
     # shared
     mlp_ratio: int = 4  # MLP hidden width = mlp_ratio × width
+    activation: str = "gelu"  # the transformer blocks' MLP activation: "gelu" (tanh form) or CLIP's "quick_gelu"
     dropout: float = 0.0  # dropout inside transformer blocks
     # the chosen encoders' own fields (EncoderSpec.fields; none for the built-in ones), read with option()
     encoder_options: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +117,9 @@ class ModelConfig:
         for f in dataclasses.fields(self):  # every size is a whole number: no 2.5 layers, no True channels
             if f.type == "int" and not _whole(getattr(self, f.name)):
                 raise ValueError(f"{f.name} must be a whole number, got {getattr(self, f.name)!r}")
+        for f in dataclasses.fields(self):  # a switch is True or False, not 1 or "yes"
+            if f.type == "bool" and not isinstance(getattr(self, f.name), bool):
+                raise ValueError(f"{f.name} must be true or false, got {getattr(self, f.name)!r}")
         for name in WHOLE_NUMBERS_FROM_1:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -122,6 +133,8 @@ class ModelConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
         check_text_input(self.context_length, self.text_pool)
+        check_activation(self.activation)
+        check_image_pool(self.image_pool)
         specs = _specs(self)  # an unregistered encoder name is a ValueError naming it and the registered ones
         own = _own_fields(self.image_encoder, self.text_encoder)
         stray = sorted(set(self.encoder_options) - set(own))

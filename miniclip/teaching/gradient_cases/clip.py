@@ -78,9 +78,25 @@ def _vit(rng: np.random.Generator) -> Case:
     return randomise(vit, rng), (normal(rng, 3, cfg.channels, cfg.image_size, cfg.image_size),), {}
 
 
-def _text(pool: str) -> Callable[[np.random.Generator], Case]:
+# OpenAI CLIP's choices (lesson 16): a class token, ln_pre, a bias-free patch embedding, QuickGELU, the causal mask
+CLIP_OPTIONS = {
+    "image_pool": "class",
+    "image_ln_pre": True,
+    "patch_bias": False,
+    "activation": "quick_gelu",
+    "text_causal": True,
+}
+
+
+def _vit_clip(rng: np.random.Generator) -> Case:
+    cfg = tiny_config(**CLIP_OPTIONS)
+    vit = build_image_encoder(cfg, rng=rng, dtype=F64)
+    return randomise(vit, rng), (normal(rng, 3, cfg.channels, cfg.image_size, cfg.image_size),), {}
+
+
+def _text(pool: str, **options: Any) -> Callable[[np.random.Generator], Case]:
     def case(rng: np.random.Generator) -> Case:
-        cfg = tiny_config(text_pool=pool)
+        cfg = tiny_config(text_pool=pool, **options)
         text = build_text_encoder(cfg, rng=rng, dtype=F64)
         ids = _token_ids(rng, cfg.vocab_size, LENGTHS, cfg.context_length)
         return randomise(text, rng), (ids,), {"mask": padding_mask(LENGTHS, cfg.context_length)}
@@ -88,9 +104,11 @@ def _text(pool: str) -> Callable[[np.random.Generator], Case]:
     return case
 
 
-def _clip(image_encoder: str, text_encoder: str, soft_targets: bool) -> Callable[[np.random.Generator], Case]:
+def _clip(
+    image_encoder: str, text_encoder: str, soft_targets: bool, **options: Any
+) -> Callable[[np.random.Generator], Case]:
     def case(rng: np.random.Generator) -> Case:
-        cfg = tiny_config(image_encoder, text_encoder)
+        cfg = tiny_config(image_encoder, text_encoder, **options)
         model = randomise(build_clip(cfg, rng=rng, dtype=F64), rng)
         ids = _token_ids(rng, cfg.vocab_size, LENGTHS, cfg.context_length)
         images = normal(rng, N, cfg.channels, cfg.image_size, cfg.image_size)
@@ -113,6 +131,8 @@ _HEAD_AND_ENCODERS: dict[str, CaseBuilder] = {
     "ViT": _vit,
     "TextTransformer (end, mask)": _text("end"),
     "TextTransformer (mean, mask)": _text("mean"),
+    "ViT (CLIP: class token, ln_pre, no patch bias, QuickGELU)": _vit_clip,
+    "TextTransformer (CLIP: causal, end, mask)": _text("end", **CLIP_OPTIONS),
 }
 
 
@@ -124,6 +144,7 @@ def _cases() -> dict[str, CaseBuilder]:
             cases[f"CLIP ({image}, {text})"] = _clip(image, text, soft_targets=False)
     cases["CLIP (patch_mlp, bag_of_words, soft targets)"] = _clip("patch_mlp", "bag_of_words", soft_targets=True)
     cases["CLIP (vit, transformer, soft targets)"] = _clip("vit", "transformer", soft_targets=True)
+    cases["CLIP (OpenAI's architecture)"] = _clip("vit", "transformer", soft_targets=False, **CLIP_OPTIONS)
     return cases
 
 
