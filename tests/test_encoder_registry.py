@@ -324,6 +324,12 @@ def test_a_dict_saved_before_the_registry_loads_as_it_always_did() -> None:
     }
     cfg = ModelConfig.from_dict(saved)
     # fields added since (OpenAI's architectural choices) take the defaults that build the model it always was
-    added = {"text_causal": False, "image_pool": "mean", "image_ln_pre": False, "patch_bias": True, "activation": "gelu"}
+    added = {
+        "text_causal": False,
+        "image_pool": "mean",
+        "image_ln_pre": False,
+        "patch_bias": True,
+        "activation": "gelu",
+    }
     assert cfg.encoder_options == {} and cfg.to_dict() == saved | added
     assert cfg == ModelConfig(**saved)
