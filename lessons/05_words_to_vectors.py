@@ -53,7 +53,10 @@ assert words("A dog's ball!") == ["a", "dog", "s", "ball"]
 # * `<pad>` (0) fills a caption up to the fixed length `L` of a batch;
 # * `<unk>` (1) stands for any word the vocabulary does not know;
 # * `<start>` (2) and `<end>` (3) open and close every caption. CLIP's text encoder reads its
-#   summary of the whole caption at the end token.
+#   summary of the whole caption at the end token. Its text transformer is causal (each token
+#   attends only to the tokens before it), so the end token sees every word because of that
+#   mask and its position: it comes last. miniclip's small text transformer is not causal by
+#   default; lesson 16 adds the mask.
 
 # %%
 corpus = [
@@ -192,9 +195,12 @@ assert max(gaps[k] for k in list(gaps)[:3]) < 1e-12  # order-blind, up to roundi
 assert gaps["positions + attention, then mean"] > 1e-3
 
 # %% [markdown]
-# The difference is small at first because positions start small (σ = 0.02, next to word
-# vectors of σ = 1, as in GPT-2 and CLIP), so at initialisation the words dominate. Training
-# grows them where word order matters. Scaled up to the size of the word vectors, the same
+# The difference is small at first because positions start small: miniclip's `Embedding`
+# draws word vectors with σ = 1 and `PositionalEmbedding` draws positions with σ = 0.02, so at
+# initialisation the words outweigh the positions fifty to one. (CLIP draws both small, token
+# vectors with σ = 0.02 as GPT-2 does and positions with σ = 0.01: there the words start only
+# twice as large, and this comparison would start far less lopsided.) Training grows the
+# positions where word order matters. Scaled up to the size of the word vectors, the same
 # positions separate the two captions clearly:
 
 # %%
@@ -206,8 +212,10 @@ assert gap(loud) > 10 * gaps["positions + attention, then mean"]
 # %% [markdown]
 # The package's `TextTransformer` is this pipeline with LayerNorms, an MLP and residual
 # connections around the attention (the transformer block of lesson 06a), pooled at the end
-# token and projected. The same holds for it: zero its positions and the two captions give
-# identical embeddings.
+# token and projected. It is not causal by default, so every one of its tokens sees the whole
+# caption (in CLIP's causal one only the end token does, because it comes last: lesson 16).
+# What held above holds for it: zero its positions and the two captions give identical
+# embeddings.
 
 # %%
 text = TextTransformer(

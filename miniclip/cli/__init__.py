@@ -10,6 +10,7 @@
     miniclip bench                  images/s of a training step, GFLOP/s, PyTorch beside it, time per layer
     miniclip compare RUN RUN...     zero-shot accuracy against images seen, and the efficiency ratio
     miniclip probe CKPT             maps, similarity matrices, blur robustness, subspace angles, persistence
+    miniclip pretrained fetch NAME  download released CLIP weights from the Hugging Face Hub; ``list``: those fetched
 
 Each command's module holds its arguments (``add``) beside what it does (``run``), as pip's
 ``commands/`` do. This module assembles the parser and runs a command under one set of rules:
@@ -39,10 +40,10 @@ from collections.abc import Iterator, Sequence
 
 from miniclip import backend
 from miniclip.atomic import STOP_SIGNALS, interrupt_now
-from miniclip.cli import bench, classify, compare, evaluate, gradcheck, probe, search, train, walkthrough
+from miniclip.cli import bench, classify, compare, evaluate, gradcheck, pretrained, probe, search, train, walkthrough
 from miniclip.cli.options import device_arguments, warner
 
-COMMANDS = (walkthrough, gradcheck, train, evaluate, classify, search, bench, compare, probe)
+COMMANDS = (walkthrough, gradcheck, train, evaluate, classify, search, bench, compare, probe, pretrained)
 
 
 def build_parser() -> argparse.ArgumentParser:

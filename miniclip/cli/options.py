@@ -91,11 +91,54 @@ def dataset_arguments() -> argparse.ArgumentParser:
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument(
         "--data",
-        help="the dataset: cifar10, shapes, or a folder with one sub-folder per class (default: the one trained on; "
-        "give it when the run's folder has moved or was given as a relative path from another directory)",
+        help="the dataset: cifar10, shapes, or a folder with one sub-folder per class (default: the one trained on, "
+        "cifar10 with --pretrained; give it when the run's folder has moved or was given as a relative path from "
+        "another directory)",
     )
-    data.add_argument("--data-dir", help="where CIFAR-10 is kept (default: as in training)")
+    data.add_argument(
+        "--data-dir",
+        help="where CIFAR-10 is kept (default: as in training; with --pretrained, $MINICLIP_DATA or ./datasets)",
+    )
     return data
+
+
+def add_pretrained(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, instead_of: str) -> None:
+    """``--pretrained NAME|DIR``: released CLIP weights, used instead of ``instead_of`` (a run)."""
+    parser.add_argument(
+        "--pretrained",
+        metavar="NAME|DIR",
+        help=f"released CLIP weights instead of {instead_of}: a model folder (config.json, model.safetensors, "
+        "vocab.json, merges.txt) or a Hub name fetched with `miniclip pretrained fetch`, e.g. "
+        "openai/clip-vit-base-patch32 (default: none, a trained run)",
+    )
+
+
+def subset_arguments(*, train: bool = False) -> argparse.ArgumentParser:
+    """``--n-test`` (and with ``train``, ``--n-train``): how many of the dataset's images a ``--pretrained`` model sees.
+
+    A run is evaluated on its own test split; released weights on any dataset, whose splits may
+    be far more than a CPU can encode in a while (ViT-B/32: about 4.4 GFLOP an image).
+    """
+    subset = argparse.ArgumentParser(add_help=False)
+    splits = (("train", "training images the linear probe is fitted on"),) if train else ()
+    for split, what in (*splits, ("test", "test images")):
+        subset.add_argument(
+            f"--n-{split}",
+            type=positive_int,
+            metavar="N",
+            help=f"with --pretrained: {what}, a seeded subset of the split (default: all of it)",
+        )
+    return subset
+
+
+def refuse_subset_without_pretrained(args: argparse.Namespace) -> None:
+    """A usage error when ``--n-train``/``--n-test`` are given with a run, whose test split is its own."""
+    given = [f"--n-{s}" for s in ("train", "test") if getattr(args, f"n_{s}", None) is not None]
+    if given and args.pretrained is None:
+        args.usage_error(
+            f"{' and '.join(given)} {'choose' if len(given) > 1 else 'chooses'} the images a --pretrained model "
+            "sees; a run is evaluated on its own splits"
+        )
 
 
 def warner(command: str) -> Callable[[str], None]:

@@ -1,4 +1,8 @@
-"""``miniclip train``: train a CLIP on CIFAR-10, the synthetic shapes, or a folder of your own images (lesson 09)."""
+"""``miniclip train``: train a CLIP on CIFAR-10, the synthetic shapes, or a folder of your own images (lesson 09).
+
+``--init-from NAME|DIR`` fine-tunes a released CLIP instead (lesson 16): the model and its tokenizer
+come from the pretrained folder, the rest of the run (data, schedule, checkpoints) is as any run's.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from miniclip import backend
 from miniclip.cli.options import config_default, fraction, non_negative_int, positive, positive_int
 from miniclip.encoders.registry import names
 from miniclip.model.config import OBJECTIVES
-from miniclip.training.configs import CONFIGS, NAMED_DATASETS, TARGETS, named_config
+from miniclip.training.configs import CONFIGS, FINETUNE_LR, NAMED_DATASETS, TARGETS, named_config
 
 SETTINGS = ("data", "data_dir", "epochs", "batch_size", "lr", "seed", "targets", "n_train", "n_test", "test_fraction")
 MODEL_SETTINGS = ("image_encoder", "text_encoder", "objective")
@@ -91,6 +95,16 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
     )
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
     p.add_argument(
+        "--init-from",
+        metavar="NAME|DIR",
+        help="fine-tune a released CLIP: a folder holding config.json, model.safetensors, vocab.json and merges.txt, "
+        "or a Hub name fetched with `miniclip pretrained fetch` (e.g. openai/clip-vit-base-patch32). The model, its "
+        "sizes and its byte-pair tokenizer come from there (no --image-encoder, --text-encoder or --objective; "
+        "--config gives only the data and the schedule); images are resized to its input (224×224: mind "
+        f"--n-train) and normalised with CLIP's mean and std; --lr defaults to {FINETUNE_LR:g}; --out to "
+        "runs/finetune-<model name>",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue the run saved in the output folder with the configuration it was started with; "
@@ -115,6 +129,18 @@ def refuse_ignored_flags(args: argparse.Namespace, objective: str, data: str) ->
         )
 
 
+def refuse_model_flags(args: argparse.Namespace) -> None:
+    """With ``--init-from`` the pretrained folder fixes the model: a flag that would choose another is refused."""
+    for name in MODEL_SETTINGS:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{flag} {getattr(args, name)}: the model of --init-from {args.init_from} is the one in its folder "
+                f"(its config.json), so {flag} cannot change it: leave {flag} out, or train from scratch without "
+                "--init-from"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from miniclip.training.loop import Trainer, TrainingDivergedError
     from miniclip.training.resume import resume_config, typed_settings
@@ -123,9 +149,18 @@ def run(args: argparse.Namespace) -> int:
     if args.no_augment:
         given["augment"] = False
     model = {name: getattr(args, name) for name in MODEL_SETTINGS if getattr(args, name) is not None}
+    if args.init_from is not None:
+        refuse_model_flags(args)
+        if not args.resume:  # a missing or incomplete model folder: one line, before anything is printed or loaded
+            from miniclip.pretrained.load import pretrained_folder
+
+            pretrained_folder(args.init_from)
+        given["init_from"] = args.init_from
     name = args.config or ("shapes" if args.data == "shapes" else "gpu" if backend.get_device() == "gpu" else "cpu")
     out = args.out
-    if out is None and args.data not in (None, *NAMED_DATASETS):  # a folder of your own: runs/<its name>
+    if out is None and args.init_from is not None:  # runs/finetune-clip-vit-base-patch32
+        out = f"runs/finetune-{Path(args.init_from.rstrip('/')).name or 'clip'}"
+    elif out is None and args.data not in (None, *NAMED_DATASETS):  # a folder of your own: runs/<its name>
         out = f"runs/{Path(args.data).name or 'images'}"
     cfg = named_config(name, **given, **({"out_dir": out} if out else {}), model=model)
     if args.resume:
@@ -133,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         start = f"resuming {cfg.out_dir} on {backend.get_device()}, as configured when it started"
     else:
         notes, start = [], f"configuration {name!r} on {backend.get_device()}, writing to {cfg.out_dir}"
+        if cfg.init_from is not None:
+            start = f"fine-tuning {cfg.init_from} with {start}"
     refuse_ignored_flags(args, cfg.model.get("objective", "contrastive"), cfg.data)
     print(f"miniclip train: {start}")
     for note in notes:

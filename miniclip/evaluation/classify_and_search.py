@@ -14,10 +14,15 @@ A word the run's tokenizer never saw becomes ``<unk>``, one vector for every suc
 says nothing about the image. Both name such words (``on_warning``; the CLI prints them on
 stderr). A label made only of unknown words would score exactly like any other such label: it
 is dropped, saying so, and if no label is left, or a query is nothing but unknown words, it is
-a ``ValueError``. Empty labels, and two labels that read as the same words, are refused.
+a ``ValueError``. Released CLIP weights come with a byte-pair tokenizer
+(:class:`~miniclip.model.bpe.BPETokenizer`), in whose vocabulary every word is spelled: with it
+nothing is unknown, so nothing is warned about or dropped. Empty labels, and two labels that
+read as the same words, are refused with either tokenizer.
 
 Both take already-built objects (model, tokenizer, images), so the CLI can load a checkpoint
-and tests can use a tiny untrained model.
+and tests can use a tiny untrained model. Image files are read at the model's input size, each
+the central square of the photo (:func:`~miniclip.data.folder.load_image`); for released
+weights, exactly as CLIP's preprocessing reads them (:func:`~miniclip.pretrained.preprocess.prepare`).
 
 Lesson 10 classifies image files with it.
 """
@@ -25,24 +30,36 @@ Lesson 10 classifies image files with it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from miniclip.backend import get_array_module, to_host
-from miniclip.data.folder import ImageTooLargeError, load_image
-from miniclip.evaluation.zeroshot import class_embeddings, encode_images, encode_texts
+from miniclip.data.folder import MAX_PIXELS, ImageTooLargeError, load_image
+from miniclip.evaluation.zeroshot import Prepare, class_embeddings, encode_images, encode_texts
 from miniclip.layers.softmax import softmax
 from miniclip.model.tokenizer import Tokenizer, indistinct, words
+from miniclip.pretrained import preprocess
+
+if TYPE_CHECKING:
+    from miniclip.model.bpe import BPETokenizer
 
 UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
-def load_images(image_paths: Sequence[str | os.PathLike[str]], image_size: int) -> np.ndarray:
-    """Image files as (N, 3, S, S) uint8; a missing file or one Pillow cannot read is an error naming it."""
+def load_images(
+    image_paths: Sequence[str | os.PathLike[str]], image_size: int, *, clip_preprocessing: bool = False
+) -> np.ndarray:
+    """Image files as (N, 3, S, S) uint8; a missing file or one Pillow cannot read is an error naming it.
+
+    ``clip_preprocessing``: each file read by :func:`clip_image`, CLIP's way, rather than by
+    :func:`~miniclip.data.folder.load_image`.
+    """
+    read = clip_image if clip_preprocessing else load_image
     if isinstance(image_paths, str | os.PathLike) or len(image_paths) == 0:
         raise ValueError(f"image_paths must be a non-empty list of file paths, got {image_paths!r}")
     images = []
@@ -52,7 +69,7 @@ def load_images(image_paths: Sequence[str | os.PathLike[str]], image_size: int) 
         if not path.is_file():
             raise ValueError(f"{path} is not a file (give image files, not folders)")
         try:
-            images.append(load_image(path, image_size))  # (3, S, S)
+            images.append(read(path, image_size))  # (3, S, S)
         except ImageTooLargeError:
             raise  # its message names the file and its size already
         except UNREADABLE as exc:
@@ -60,9 +77,35 @@ def load_images(image_paths: Sequence[str | os.PathLike[str]], image_size: int) 
     return np.stack(images)  # (N, 3, S, S)
 
 
+def clip_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
+    """One image file as (3, S, S) uint8, exactly as CLIP's preprocessing reads it (every pixel decoded).
+
+    :func:`~miniclip.pretrained.preprocess.prepare`: the shortest side to S, bicubic, then the
+    centre crop. The file's size is checked from its header before it is decoded, as
+    :func:`~miniclip.data.folder.load_image` checks it: above ``MAX_PIXELS``, an :class:`ImageTooLargeError`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the cap below is stricter
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError as exc:  # beyond Pillow's own limit: it gives no file name
+            raise ImageTooLargeError(
+                f"{path} is too large to load ({exc}): shrink it first", "beyond Pillow's limit"
+            ) from None
+    with opened as im:
+        w, h = im.size
+        if w * h > MAX_PIXELS:
+            raise ImageTooLargeError(
+                f"{path} is {w}×{h} pixels, more than the {MAX_PIXELS / 1e6:g} megapixels miniclip decodes: "
+                "shrink it first",
+                f"{w}×{h} pixels",
+            )
+        return preprocess.prepare(im, image_size)
+
+
 def classify_images(
     model: Any,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     image_paths: Sequence[str | os.PathLike[str]],
     labels: Sequence[str],
     templates: Sequence[str],
@@ -70,15 +113,19 @@ def classify_images(
     normalize_fn: Callable[[Any], Any],
     context_length: int,
     on_warning: Callable[[str], None] | None = None,
+    *,
+    clip_preprocessing: bool = False,
+    batch_size: int = 500,
 ) -> list[list[tuple[str, float]]]:
     """For each image file, every label that can be scored with its probability, most probable first.
 
     A label of unknown words only is dropped, saying so to ``on_warning`` (module docstring).
+    ``clip_preprocessing``: the files are read as CLIP reads them (:func:`load_images`).
     """
     labels = scorable_labels(tokenizer, labels, on_warning)
-    images = load_images(image_paths, image_size)  # (N, 3, S, S)
+    images = load_images(image_paths, image_size, clip_preprocessing=clip_preprocessing)  # (N, 3, S, S)
     classes = class_embeddings(model, tokenizer, labels, templates, context_length)  # (K, d)
-    embeddings = encode_images(model, images, normalize_fn)  # (N, d)
+    embeddings = encode_images(model, images, normalize_fn, batch_size)  # (N, d)
     probs = to_host(softmax(model.logit_scale.scale * (embeddings @ classes.T), axis=1))  # (N, K) over the labels
     order = np.argsort(-probs, axis=1, kind="stable")  # (N, K) most probable first
     return [[(labels[c], float(row[c])) for c in ranking] for row, ranking in zip(probs, order, strict=True)]
@@ -86,7 +133,7 @@ def classify_images(
 
 def search_images(
     model: Any,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     query: str,
     images_uint8: np.ndarray,
     normalize_fn: Callable[[Any], Any],
@@ -95,11 +142,14 @@ def search_images(
     *,
     image_embeddings: Any = None,
     on_warning: Callable[[str], None] | None = None,
+    prepare: Prepare | None = None,
+    batch_size: int = 500,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``top`` images (N, C, H, W) closest to ``query``: host indices (top,) and cosines, best first.
 
     Pass ``image_embeddings`` (from :func:`miniclip.evaluation.zeroshot.encode_images`) to search the same
     images with several queries without encoding them again. Unknown words: see the module docstring.
+    ``prepare`` and ``batch_size`` are :func:`~miniclip.evaluation.zeroshot.encode_images`' own.
     """
     if not isinstance(query, str) or not words(query):
         raise ValueError(f"query must be a sentence with at least one word, got {shorten(query)!r}")
@@ -114,7 +164,7 @@ def search_images(
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
     if image_embeddings is None:
-        image_embeddings = encode_images(model, images_uint8, normalize_fn)  # (N, d)
+        image_embeddings = encode_images(model, images_uint8, normalize_fn, batch_size, prepare=prepare)  # (N, d)
     elif image_embeddings.shape[0] != len(images_uint8):
         raise ValueError(
             f"image_embeddings has {image_embeddings.shape[0]} rows for {len(images_uint8)} images: they must match"
@@ -128,8 +178,13 @@ def search_images(
 NOT_KNOWN = "not in the run's vocabulary and read as <unk>"
 
 
-def unknown_words(tokenizer: Tokenizer, text: str) -> list[str]:
-    """The distinct words of ``text`` the tokenizer does not know (they all become ``<unk>``), in order."""
+def unknown_words(tokenizer: Tokenizer | BPETokenizer, text: str) -> list[str]:
+    """The distinct words of ``text`` the tokenizer does not know (they all become ``<unk>``), in order.
+
+    None for a byte-pair tokenizer: it spells every word in its vocabulary, so no word is unknown.
+    """
+    if not isinstance(tokenizer, Tokenizer):
+        return []
     return list(dict.fromkeys(w for w in words(text) if w not in tokenizer.ids))
 
 
@@ -138,8 +193,10 @@ def shorten(text: str, width: int = 80) -> str:
     return text if len(text) <= width else f"{text[: width - 1]}… ({len(text)} characters)"
 
 
-def known_words_hint(tokenizer: Tokenizer, n: int = 12) -> str:
+def known_words_hint(tokenizer: Tokenizer | BPETokenizer, n: int = 12) -> str:
     """A few words the tokenizer does know, for a message saying what it does not."""
+    if not isinstance(tokenizer, Tokenizer):
+        return "its byte-pair vocabulary spells every word"
     known = [t for t in tokenizer.tokens if not (t.startswith("<") and t.endswith(">"))]
     more = f", … ({len(known)} words in all)" if len(known) > n else ""
     return f"it knows {', '.join(known[:n])}{more}" if known else "it knows no words"
@@ -150,7 +207,7 @@ def _named(unknown: Sequence[str]) -> str:
 
 
 def scorable_labels(
-    tokenizer: Tokenizer, labels: Sequence[str], on_warning: Callable[[str], None] | None = None
+    tokenizer: Tokenizer | BPETokenizer, labels: Sequence[str], on_warning: Callable[[str], None] | None = None
 ) -> list[str]:
     """The labels that can be scored, in order; the others are named to ``on_warning`` (module docstring)."""
     if isinstance(labels, str) or len(labels) == 0:

@@ -90,11 +90,12 @@ def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
         model, ckpt.tokenizer, dataset.class_names, ensemble_templates(dataset), ckpt.model_config.context_length
     )  # (K, d), or (K, V) word distributions
     images = dataset.test_images  # (N, C, H, W) uint8, host
+    prepare, batch = run.prepare_for(images), run.batch_size  # the model's input size, as in miniclip eval
     if model.objective == "predictive":
-        log_p = encode_batches(model, model.encode_image, images, run.normalize, 500, flip)  # (N, V)
+        log_p = encode_batches(model, model.encode_image, images, run.normalize, batch, flip, prepare=prepare)  # (N, V)
         scores = (log_p / 2 if flip else log_p) @ classes.T  # (N, K): the two views' mean log-probabilities
     else:
-        embeddings = encode_images(model, images, run.normalize, flip_average=flip)  # (N, d)
+        embeddings = encode_images(model, images, run.normalize, batch, flip_average=flip, prepare=prepare)  # (N, d)
         scores = model.logit_scale.scale * (embeddings @ classes.T)  # (N, K) logits
     return softmax(scores, axis=1)  # (N, K), each row sums to 1
 

@@ -28,7 +28,10 @@ Every test image is encoded once — averaged with its mirror image when the run
 that way while it trained (``flip_average``) — and that one embedding serves the zero-shot
 table, the heatmap and retrieval (the linear probe encodes once more, for the layer below the
 embedding). The model, the normalisation and the test split come from the checkpoint
-(:func:`miniclip.evaluation.trained_run.load_run`).
+(:func:`miniclip.evaluation.trained_run.load_run`). Released CLIP weights are evaluated the same
+way (:func:`evaluate_pretrained`, ``miniclip eval --pretrained``), on the dataset named, their
+images brought to the model's input size by CLIP's preprocessing; their report is written only
+where ``--out`` says, never into the model folder.
 
 One shape serves this report, the ensemble's and ``miniclip probe``'s: measure → a plain dict →
 report. Each part is measured into a plain dict of host numbers (``measure_…``); each entry of
@@ -55,10 +58,11 @@ from miniclip.data import ImageTextDataset
 from miniclip.data.captions import ensemble_name, fill, report_templates
 from miniclip.evaluation.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
 from miniclip.evaluation.retrieval import recall_at_k
-from miniclip.evaluation.trained_run import TrainedRun, load_run
+from miniclip.evaluation.trained_run import TrainedRun, load_run, outside_model_folder, pretrained_run
 from miniclip.evaluation.zeroshot import encode_images, encode_texts, evaluate_zero_shot, image_features
 from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.plots import plot_confusion, plot_similarity
+from miniclip.pretrained.load import pretrained_folder
 from miniclip.training.checkpoint import checkpoint_file
 
 PROBE_SHOTS = (1, 4, 16)  # labelled training images per class of the few-shot probes (the CLIP paper's Fig. 6)
@@ -129,9 +133,52 @@ def evaluate_run(
     """
     out = check_output_folder(out_dir or run_folder(path))  # before anything is loaded (the run's existence first)
     run = load_run(path)
-    dataset = run.dataset(data, data_dir)
+    return evaluate(run, run.dataset(data, data_dir), out, pairs=pairs, linear_probe=linear_probe, progress=progress)
+
+
+def evaluate_pretrained(
+    source: str | os.PathLike[str],
+    *,
+    out_dir: str | None = None,
+    data: str = "cifar10",
+    data_dir: str | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    pairs: int = 5,
+    linear_probe: bool = False,
+    progress: Progress | None = None,
+) -> str:
+    """Evaluate released CLIP weights (:func:`~miniclip.evaluation.trained_run.pretrained_run`) as a run is.
+
+    On ``data``'s test split (``n_test`` of its images; the probe fits on ``n_train`` training
+    images; None: all). The report is returned; ``eval.json`` and the plots are written only into
+    ``out_dir``, never into the model folder, which is a download cache.
+    """
+    folder = pretrained_folder(source)  # a missing model first, then the output place, before anything is read
+    out = None if out_dir is None else check_output_folder(outside_model_folder(out_dir, folder))
+    run = pretrained_run(folder, data=data, data_dir=data_dir, n_train=n_train, n_test=n_test)
+    return evaluate(run, run.dataset(), out, pairs=pairs, linear_probe=linear_probe, progress=progress)
+
+
+def evaluate(
+    run: TrainedRun,
+    dataset: ImageTextDataset,
+    out: Path | None,
+    *,
+    pairs: int = 5,
+    linear_probe: bool = False,
+    progress: Progress | None = None,
+) -> str:
+    """Measure ``run`` on ``dataset``'s test split; write the plots and ``eval.json`` into ``out`` (None: none)."""
     model = run.checkpoint.model
-    images = encode_images(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)  # (N, d)
+    images = encode_images(
+        model,
+        dataset.test_images,
+        run.normalize,
+        run.batch_size,
+        flip_average=run.config.flip_average,
+        prepare=run.prepare_for(dataset.test_images),
+    )  # (N, d)
     measured = {
         "checkpoint": str(run.checkpoint.path),
         "dataset": dataset_facts(dataset),
@@ -143,8 +190,11 @@ def evaluate_run(
         plots["similarity.png"] = similarity_plot(run, dataset, images, pairs)
     if linear_probe:
         measured["linear_probe"] = measure_linear_probe(run, dataset, progress)
-    written = write_report(out, summary(measured), plots)  # everything is measured: now write
-    blocks = [lines(measured) for lines in REPORT] + [["plots: " + ", ".join(map(str, written))]]
+    if out is None:
+        written = f"not written (give --out DIR for {', '.join(plots)} and eval.json)"
+    else:
+        written = ", ".join(map(str, write_report(out, summary(measured), plots)))  # all measured: now write
+    blocks = [lines(measured) for lines in REPORT] + [[f"plots: {written}"]]
     return "\n\n".join("\n".join(block) for block in blocks if block)
 
 
@@ -301,8 +351,17 @@ def measure_linear_probe(
     heldout = dataset.heldout_mask(test_y) if dataset.heldout_classes else None  # (N_test,) bool
     started = time.perf_counter()
     say(f"linear probe: encoding {len(train_y)} training and {len(test_y)} test images (image-encoder features)")
-    train_x = image_features(model, dataset.train_images, run.normalize)  # (N_train, D)
-    test_x = image_features(model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
+    train_x = image_features(
+        model, dataset.train_images, run.normalize, run.batch_size, prepare=run.prepare_for(dataset.train_images)
+    )  # (N_train, D)
+    test_x = image_features(
+        model,
+        dataset.test_images,
+        run.normalize,
+        run.batch_size,
+        flip_average=run.config.flip_average,
+        prepare=run.prepare_for(dataset.test_images),
+    )  # (N_test, D)
     xp = get_array_module(train_x)
 
     def tested(fitted: Any, n_train: int) -> dict[str, Any]:  # test top-1 (also held-out and seen), how it was fitted

@@ -8,6 +8,14 @@ run's seed and sizes). A checkpoint without that record — one saved by hand wi
 :func:`~miniclip.training.checkpoint.save_checkpoint` and no training configuration — is refused with
 one message, because any normalisation guessed for it would quietly give wrong embeddings.
 
+Released CLIP weights are a run too (:func:`pretrained_run`): the model read from its folder
+(:func:`~miniclip.pretrained.load.load_pretrained`) with its byte-pair tokenizer, CLIP's own mean and
+standard deviation, and a configuration that names only the dataset to evaluate on. Wherever
+a run's dataset images are not the size its model takes (CIFAR-10's 32 × 32 for a 224 × 224
+CLIP, pretrained or fine-tuned from it), each batch is brought to that size on the host by
+CLIP's preprocessing before it is moved (:meth:`TrainedRun.prepare_for`); a run trained at its
+dataset's size is encoded exactly as before.
+
 Lesson 11 first reads a run back with it.
 """
 
@@ -15,15 +23,21 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from miniclip.data import ImageTextDataset, load_dataset
 from miniclip.data.augment import normalize
+from miniclip.evaluation.zeroshot import encode_batch_size
 from miniclip.model.predictive import NO_TEXT_ENCODER
+from miniclip.pretrained.load import load_pretrained, pretrained_folder
+from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
 from miniclip.training.checkpoint import Checkpoint, checkpoint_file, load_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 
@@ -36,6 +50,25 @@ class TrainedRun:
     config: TrainConfig  # as the run was trained
     mean: list[float]  # (C,) per-channel mean of the training pixels, in [0, 1]
     std: list[float]  # (C,) per-channel standard deviation
+    pretrained: bool = False  # released weights (pretrained_run): image files are read the CLIP way
+
+    @property
+    def batch_size(self) -> int:
+        """Images per encode batch: 500 for 32 × 32 inputs, fewer for larger ones (about as many pixels)."""
+        return encode_batch_size(self.checkpoint.model_config.image_size)
+
+    def prepare_for(self, images: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The host step each batch of ``images`` (N, C, H, W) takes before it is moved, or None when none is needed.
+
+        None when the images already are the model's input, (channels, S, S); otherwise CLIP's
+        preprocessing (:func:`~miniclip.pretrained.preprocess.prepare_batch`: shortest side to S by
+        bicubic resampling, centre crop, RGB), as for CIFAR-10's 32 × 32 images and a 224 × 224 model.
+        Decided by the sizes alone, so a run fine-tuned from released weights is encoded as they are.
+        """
+        cfg = self.checkpoint.model_config
+        if tuple(images.shape[1:]) == (cfg.channels, cfg.image_size, cfg.image_size):
+            return None
+        return partial(prepare_batch, size=cfg.image_size)
 
     def require_text_encoder(self, needs: str) -> None:
         """A ``ValueError`` saying what cannot be done (``needs``: what for) when the run has no text encoder."""
@@ -76,8 +109,13 @@ def repeated_run(paths: Sequence[str | os.PathLike[str]]) -> tuple[int, int] | N
     return next(((i, j) for i, j in combinations(range(len(files)), 2) if files[i] == files[j]), None)
 
 
-def load_run(path: str | os.PathLike[str]) -> TrainedRun:
-    """Read the checkpoint at ``path`` (a run folder or its ``.npz``); ``ValueError`` if it holds no training record."""
+def load_run(path: str | os.PathLike[str] | TrainedRun) -> TrainedRun:
+    """Read the checkpoint at ``path`` (a run folder or its ``.npz``); ``ValueError`` if it holds no training record.
+
+    A run already read (:func:`pretrained_run`'s) is returned as it is: what takes a run's path takes it too.
+    """
+    if isinstance(path, TrainedRun):
+        return path
     ckpt = load_checkpoint(path)
     config, state = ckpt.train_config.get("config"), ckpt.train_config.get("state") or {}
     if not config or "mean_std" not in state:
@@ -88,6 +126,68 @@ def load_run(path: str | os.PathLike[str]) -> TrainedRun:
     mean, std = _mean_std(ckpt.path, state["mean_std"], ckpt.model_config.channels)
     ckpt.model.eval()
     return TrainedRun(ckpt, TrainConfig.from_dict(config), mean, std)
+
+
+def pretrained_run(
+    source: str | os.PathLike[str],
+    *,
+    data: str = "cifar10",
+    data_dir: str | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+) -> TrainedRun:
+    """Released CLIP weights as a run: the model ``source`` names (a folder or a fetched Hub name), on ``data``.
+
+    Its checkpoint holds the model (evaluation mode), its configuration and its byte-pair tokenizer,
+    no optimiser state and no training record, and its path is the model folder; its mean and std
+    are CLIP's; its configuration names the dataset (``data``, ``data_dir``), the seeded subsets
+    of it to use (``n_train``, ``n_test``: None, the whole split) and no flip averaging (CLIP
+    evaluates one view). Every argument is checked, and the folder found
+    (:func:`~miniclip.pretrained.load.pretrained_folder`), before anything is read.
+    """
+    folder = pretrained_folder(source)
+    if not isinstance(data, str) or (data not in NAMED_DATASETS and not Path(data).is_dir()):
+        raise ValueError(
+            f"unknown dataset {data!r}: choose {' or '.join(map(repr, NAMED_DATASETS))} or the path of a folder of "
+            "images with one sub-folder per class"
+        )
+    whole = lambda value: isinstance(value, int) and not isinstance(value, bool)  # noqa: E731
+    if not (all(n is None or whole(n) for n in (n_train, n_test)) and whole(seed) and seed >= 0):
+        raise ValueError(
+            "n_train and n_test must be whole numbers (or None: the whole split) and seed a whole number >= 0, "
+            f"got n_train={n_train!r}, n_test={n_test!r}, seed={seed!r}"
+        )
+    config = TrainConfig(data=data, data_dir=data_dir, seed=seed, n_train=n_train, n_test=n_test, flip_average=False)
+    config.validate()  # n_train and n_test at least 1
+    loaded = load_pretrained(folder)
+    checkpoint = Checkpoint(
+        model=loaded.model,
+        model_config=loaded.config,
+        tokenizer=loaded.tokenizer,  # CLIP's byte pairs: evaluation takes either kind of tokenizer
+        optimizer_state=None,
+        train_config={},
+        progress={},
+        rng_state=None,
+        metrics=[],
+        path=loaded.folder,
+    )
+    return TrainedRun(checkpoint, config, list(CLIP_MEAN), list(CLIP_STD), pretrained=True)
+
+
+def outside_model_folder(out: str | os.PathLike[str], folder: Path, option: str = "--out") -> str | os.PathLike[str]:
+    """``out`` itself, unless it is, or lies in, the model folder ``folder``: a ``ValueError`` then.
+
+    A model folder is a download cache: files written there would be taken for the model's own
+    (or vanish when it is fetched again), so no command writes into it.
+    """
+    where, model = Path(os.path.abspath(out)).resolve(), folder.resolve()
+    if where == model or model in where.parents:
+        raise ValueError(
+            f"{option} {out} {'is' if where == model else 'lies inside'} the model folder {folder}, which is never "
+            "written to (it is the downloaded model): give a place of its own"
+        )
+    return out
 
 
 def _mean_std(file: Path, value: Any, channels: int) -> tuple[list[float], list[float]]:

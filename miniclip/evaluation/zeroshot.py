@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,21 @@ from miniclip.layers.embedding import check_token_ids
 from miniclip.model.predictive import word_count_targets
 from miniclip.model.tokenizer import Tokenizer
 from miniclip.module import Module
+
+if TYPE_CHECKING:
+    from miniclip.model.bpe import BPETokenizer
+
+Prepare = Callable[[np.ndarray], np.ndarray]  # a host step on each uint8 batch (B, C, H, W) before it is moved
+BATCH_PIXELS = 500 * 32 * 32  # pixels of one encode batch: 500 CIFAR-10 images
+
+
+def encode_batch_size(image_size: int) -> int:
+    """Images per encode batch for a model whose inputs are ``image_size`` × ``image_size``: 500 up to 32 × 32.
+
+    A batch's activations grow with its pixels, and a 224 × 224 image has 49 times a 32 × 32 one's:
+    so larger inputs get proportionally fewer images per batch (10 at 224), about the same memory.
+    """
+    return max(1, min(500, BATCH_PIXELS // (image_size * image_size)))
 
 
 @contextlib.contextmanager
@@ -59,19 +74,24 @@ def encode_images(
     batch_size: int = 500,
     *,
     flip_average: bool = False,
+    prepare: Prepare | None = None,
 ) -> Any:
     """Unit-length image embeddings (N, d), ON THE DEVICE, in evaluation mode.
 
     Each batch of uint8 images (host) is moved with ``to_device`` and then turned into floats
     by ``normalize_fn`` (e.g. :func:`miniclip.data.augment.normalize`), so it normalises on the
-    device: four times less to copy than floats.
+    device: four times less to copy than floats. ``prepare``, when given, first turns each host
+    batch into the model's input (e.g. CIFAR-10's 32 × 32 images brought to 224 × 224 by CLIP's
+    preprocessing, :meth:`~miniclip.evaluation.trained_run.TrainedRun.prepare_for`).
 
     ``flip_average``: test-time augmentation. Each image is also encoded mirrored left–right,
     and its embedding is the mean of the two unit vectors, renormalised — the image-side twin
     of a prompt ensemble. Training flipped half the images, so both views are ones the model
     knows; averaging them cancels some of the noise of either. Costs a second forward pass.
     """
-    embeddings = encode_batches(model, model.encode_image, images_uint8, normalize_fn, batch_size, flip_average)
+    embeddings = encode_batches(
+        model, model.encode_image, images_uint8, normalize_fn, batch_size, flip_average, prepare=prepare
+    )
     if flip_average:  # the sum of two unit vectors (N, d), renormalised
         embeddings /= get_array_module(embeddings).linalg.norm(embeddings, axis=1, keepdims=True)
     return embeddings  # (N, d)
@@ -84,6 +104,7 @@ def image_features(
     batch_size: int = 500,
     *,
     flip_average: bool = False,
+    prepare: Prepare | None = None,
 ) -> Any:
     """The image encoder's output ``model.image(x)`` (N, D), before any head, ON THE DEVICE, in evaluation mode.
 
@@ -91,9 +112,9 @@ def image_features(
     contrastive model L2-normalises this output into its embedding, the predictive one puts its
     word predictor on it, so it is the one layer both have and the probe compares the encoders.
     ``flip_average``: the mean of the image's and its mirror image's features (not renormalised:
-    they are not unit vectors, and the probe standardises them anyway).
+    they are not unit vectors, and the probe standardises them anyway). ``prepare``: as in :func:`encode_images`.
     """
-    features = encode_batches(model, model.image, images_uint8, normalize_fn, batch_size, flip_average)
+    features = encode_batches(model, model.image, images_uint8, normalize_fn, batch_size, flip_average, prepare=prepare)
     return features / 2 if flip_average else features  # (N, D)
 
 
@@ -104,10 +125,13 @@ def encode_batches(
     normalize_fn: Callable[[Any], Any],
     batch_size: int,
     flip_average: bool,
+    *,
+    prepare: Prepare | None = None,
 ) -> Any:
     """``encode`` of every image (N, ·) in evaluation mode; with ``flip_average``, plus that of its mirror image.
 
-    Each batch of host uint8 images (B, C, H, W) is moved to the device and normalised there.
+    Each batch of host uint8 images (B, C, H, W) goes through ``prepare`` (if any) on the host, then
+    is moved to the device and normalised there.
     """
     if images_uint8.ndim != 4 or images_uint8.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) array, got shape {tuple(images_uint8.shape)}")
@@ -116,7 +140,10 @@ def encode_batches(
     parts = []
     with evaluating(model):
         for start in range(0, images_uint8.shape[0], batch_size):
-            x = normalize_fn(to_device(images_uint8[start : start + batch_size]))  # (B, C, H, W) floats
+            batch = images_uint8[start : start + batch_size]  # (B, C, H, W) uint8, host
+            if prepare is not None:
+                batch = prepare(batch)  # (B, C', S, S) uint8, host: the model's input size
+            x = normalize_fn(to_device(batch))  # (B, C, H, W) floats
             out = encode(x)  # (B, ·)
             if flip_average:
                 out = out + encode(get_array_module(x).ascontiguousarray(x[..., ::-1]))  # and the left–right mirror
@@ -125,7 +152,7 @@ def encode_batches(
 
 
 def encode_texts(
-    model: Any, tokenizer: Tokenizer, captions: Sequence[str], context_length: int, batch_size: int = 500
+    model: Any, tokenizer: Tokenizer | BPETokenizer, captions: Sequence[str], context_length: int, batch_size: int = 500
 ) -> Any:
     """Unit-length caption embeddings (N, d), on the device, in evaluation mode.
 
@@ -153,7 +180,11 @@ def caption_grid(class_names: Sequence[str], templates: Sequence[str]) -> tuple[
 
 
 def caption_embeddings(
-    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+    model: Any,
+    tokenizer: Tokenizer | BPETokenizer,
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    context_length: int,
 ) -> Any:
     """Every class written with every template, embedded: (K, T, d) on the device, each row unit length."""
     captions, k, t = caption_grid(class_names, templates)
@@ -168,7 +199,11 @@ def prompt_ensemble(captions: Any) -> Any:
 
 
 def class_embeddings(
-    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+    model: Any,
+    tokenizer: Tokenizer | BPETokenizer,
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    context_length: int,
 ) -> Any:
     """The prompt ensemble (K, d) on the device: per class, the renormalised mean of its templates' embeddings."""
     return prompt_ensemble(caption_embeddings(model, tokenizer, class_names, templates, context_length))
@@ -233,7 +268,7 @@ def classify_scores(scores: Any, labels: Any, k: Sequence[int] = (1, 5)) -> dict
 
 
 def class_word_targets(
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     class_names: Sequence[str],
     templates: Sequence[str],
     context_length: int,
@@ -255,7 +290,11 @@ def class_word_targets(
 
 
 def class_vectors(
-    model: Any, tokenizer: Tokenizer, class_names: Sequence[str], templates: Sequence[str], context_length: int
+    model: Any,
+    tokenizer: Tokenizer | BPETokenizer,
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    context_length: int,
 ) -> Any:
     """What :func:`zero_shot` scores images against, for either objective (K, ·) on the device.
 
@@ -279,7 +318,7 @@ def _subset_accuracy(ranks: np.ndarray, keep: np.ndarray, k: Sequence[int]) -> d
 
 def evaluate_zero_shot(
     model: Any,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     dataset: Any,
     normalize_fn: Callable[[Any], Any],
     context_length: int,

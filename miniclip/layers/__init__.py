@@ -4,13 +4,15 @@ The walkthrough's: Linear (and the bias-free projection), ReLU, Patchify, Embedd
 MeanPool, Similarity, softmax, ContrastiveLoss. CLIP's head: L2Normalize, LogitScale.
 Transformers: LayerNorm, GELU, Dropout, PositionalEmbedding, MultiHeadSelfAttention, MLP,
 TransformerBlock, EndTokenPool. Convolutions: Conv2d (im2col), BatchNorm2d, MaxPool2d,
-AvgPool2d, GlobalAvgPool.
+AvgPool2d, GlobalAvgPool. OpenAI's CLIP adds QuickGELU, ClassToken and ClassTokenPool (and the
+causal mask of MultiHeadSelfAttention).
 
-Lessons 01–07 take them up in this order.
+Lessons 01–07 take them up in this order; lesson 16 the pieces of OpenAI's CLIP.
 """
 
 from miniclip.layers.attention import MultiHeadSelfAttention
 from miniclip.layers.batch_norm import BatchNorm2d
+from miniclip.layers.class_token import ClassToken, ClassTokenPool
 from miniclip.layers.contrastive_loss import ContrastiveLoss
 from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.dropout import Dropout
@@ -26,6 +28,7 @@ from miniclip.layers.mlp import MLP
 from miniclip.layers.patchify import Patchify
 from miniclip.layers.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
 from miniclip.layers.positional_embedding import PositionalEmbedding
+from miniclip.layers.quick_gelu import QuickGELU
 from miniclip.layers.relu import ReLU
 from miniclip.layers.similarity import Similarity
 from miniclip.layers.softmax import log_softmax, softmax
@@ -35,6 +38,8 @@ __all__ = [
     "MLP",
     "AvgPool2d",
     "BatchNorm2d",
+    "ClassToken",
+    "ClassTokenPool",
     "ContrastiveLoss",
     "Conv2d",
     "Dropout",
@@ -51,6 +56,7 @@ __all__ = [
     "MultiHeadSelfAttention",
     "Patchify",
     "PositionalEmbedding",
+    "QuickGELU",
     "ReLU",
     "Similarity",
     "TransformerBlock",

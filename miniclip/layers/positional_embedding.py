@@ -2,7 +2,8 @@
 
 Attention by itself cannot tell the order of its inputs, so every position ``l`` gets its
 own learned vector (the rows of ``positions``, ``(max_len, D)``, initialised small, from a
-normal of standard deviation 0.02, as in GPT-2 and CLIP)::
+normal of standard deviation 0.02, as in GPT-2; CLIP draws its text positions with 0.01 —
+released weights overwrite either)::
 
     y[n, l] = x[n, l] + positions[l]            x, y: (N, L, D), L <= max_len
 

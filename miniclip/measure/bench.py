@@ -18,6 +18,13 @@ headline is ``batch / median step time`` in images per second. Beside it:
 * "where the time goes": a separate pass with every layer timed (:mod:`miniclip.measure.layer_timing`),
   forward and backward, by module path, and what lies outside the layers (optimiser, clipping).
 
+``miniclip bench --clip ViT-B/32`` (:func:`run_clip_bench`) times something else: the forward pass
+of OpenAI's image tower at its real size (:func:`~miniclip.model.openai.openai_config`, random
+weights: nothing is downloaded) on a batch of 224 × 224 images, in images per second, beside the
+same tower in PyTorch with the same weights in the same run — both embeddings checked equal, the
+speed given as the ratio miniclip / PyTorch. It is what using a released CLIP costs: encoding a
+photo collection for search or zero-shot classification.
+
 Measure on an otherwise idle machine: with other work running, BLAS and PyTorch thread pools
 wait for busy cores and their figures can collapse. ``OPENBLAS_NUM_THREADS=1`` with
 ``--torch-threads 1`` compares the two on one core each.
@@ -41,19 +48,23 @@ import numpy as np
 from miniclip import backend
 from miniclip.data.augment import CIFAR10_MEAN, CIFAR10_STD, normalize
 from miniclip.data.captions import TRAIN_TEMPLATES, fill
-from miniclip.measure.cost import ModelCost, clip_cost
+from miniclip.measure.cost import ModelCost, clip_cost, image_encoder_cost
 from miniclip.measure.layer_timing import timed_layers
-from miniclip.measure.torch_twin import torch_step, torch_version, unsupported
-from miniclip.model.config import ModelConfig, build_clip
+from miniclip.measure.torch_twin import torch_image_encoder, torch_step, torch_version, unsupported
+from miniclip.model.config import ModelConfig, build_clip, build_image_encoder
+from miniclip.model.openai import openai_config
 from miniclip.model.targets import label_aware_targets
 from miniclip.model.tokenizer import END, PAD, START, words
 from miniclip.optim import AdamW
+from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD
 from miniclip.training.configs import TrainConfig, named_config
 from miniclip.training.loop import train_step
 
 VOCAB = 64  # token ids are random, so the vocabulary size only sets the embedding table
 CLASSES = 10  # labels drawn from 0..9, as in CIFAR-10
 LOSS_RTOL = 1e-4  # float32: miniclip's and PyTorch's first losses agree to about 1e-6 relative
+EMBED_RTOL = 1e-4  # float32: the image towers' outputs agree to about 1e-6 of their largest value
+CLIP_BATCH = {"cpu": 8, "gpu": 64}  # --clip's default batch: a few seconds a pass on a laptop CPU
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -369,9 +380,9 @@ def format_model(config: str, mc: ModelConfig, cost: ModelCost, batch: int, warm
     )
 
 
-def _speed_line(label: str, s: dict[str, Any]) -> str:
+def _speed_line(label: str, s: dict[str, Any], per: str = "step") -> str:
     return (
-        f"{label:<36} {s['images_per_second']:8.0f} images/s   {s['median_ms']:8.1f} ms/step "
+        f"{label:<36} {s['images_per_second']:8.0f} images/s   {s['median_ms']:8.1f} ms/{per} "
         f"(min {s['min_ms']:.1f}, max {s['max_ms']:.1f})   {s['gflops']:7.1f} GFLOP/s"
     )
 
@@ -415,3 +426,115 @@ def format_layers(table: dict[str, Any]) -> str:
         lines.append(f"{'outside: ' + name:<57} {ms / step:9.1%}   {ms:.1f} ms")
     lines.append("(each layer's own time: a container's row excludes its sub-layers, e.g. attn is Q Kᵀ, softmax, P V)")
     return "\n".join(lines)
+
+
+# -- a released architecture's image tower, forward only ----------------------------------------------
+
+
+def run_clip_bench(
+    architecture: str = "ViT-B/32",
+    *,
+    batch_size: int | None = None,
+    warmup: int = 5,
+    steps: int = 10,
+    compare_torch: bool = True,
+    torch_threads: int | None = None,
+    show: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Images per second of OpenAI's ``architecture`` image tower (random weights), forward only, and PyTorch's.
+
+    One fixed batch of random 224 × 224 images, normalised as CLIP normalises; ``warmup`` untimed
+    passes, then ``steps`` timed ones, for miniclip and then for its PyTorch twin
+    (:func:`~miniclip.measure.torch_twin.torch_image_encoder`, the same weights). The two outputs
+    must agree to :data:`EMBED_RTOL` of the largest value (``result["torch"]["same_output"]``).
+    ``batch_size`` defaults to :data:`CLIP_BATCH` of the device. ``show`` receives each section.
+    """
+    gpu = backend.get_device() == "gpu"
+    batch = CLIP_BATCH["gpu" if gpu else "cpu"] if batch_size is None else batch_size
+    for name, value, least in [("batch_size", batch, 1), ("steps", steps, 1), ("warmup", warmup, 0)]:
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value}")
+    mc = openai_config(architecture)
+    cost = ModelCost(image_encoder_cost(mc))
+    tokens = (mc.image_size // mc.patch_size) ** 2 + 1
+    # A lower bound, asked before anything is allocated: the weights twice (miniclip's, PyTorch's copy), the images
+    # (uint8 and float32), and per image the residual stream of every block kept for the backward, about 8 copies.
+    weights = 4 * cost.parameters * (2 if compare_torch else 1)
+    per_image = 5 * mc.channels * mc.image_size**2 + 4 * 8 * mc.image_depth * tokens * mc.image_width
+    backend.check_memory(weights + batch * per_image, f"--clip {architecture} with --batch-size {batch:,}")
+    show = show or (lambda text: None)
+    sync = backend.get_array_module().cuda.Device().synchronize if gpu else (lambda: None)
+    result: dict[str, Any] = {"architecture": architecture, "model": mc.to_dict(), "batch_size": batch}
+    result["machine"] = machine_info()
+    show(format_machine(result["machine"]))
+    show(
+        f"CLIP {architecture} image tower (OpenAI's architecture, random weights): {cost.parameters:,} parameters, "
+        f"{cost.multiply_adds / 1e9:.2f} G multiply-adds per {mc.image_size}×{mc.image_size} image\n"
+        f"batch {batch}, float32, {warmup} warm-up + {steps} timed forward passes\n"
+    )
+
+    encoder = build_image_encoder(mc, rng=backend.seed(0), dtype=np.float32).eval()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (batch, mc.channels, mc.image_size, mc.image_size), dtype=np.uint8)
+    images = normalize(pixels, CLIP_MEAN, CLIP_STD)  # (B, 3, 224, 224) float32, as CLIP sees a photo
+    reference = _torch_encoder(encoder, mc, images, torch_threads) if compare_torch else {"skipped": "--no-torch"}
+
+    on_device = backend.to_device(images)
+    seconds, ours = time_steps(lambda: encoder(on_device), sync, warmup, steps)
+    result["miniclip"] = _speed(seconds, batch, cost.flops)
+    show(_speed_line(f"miniclip ({backend.get_device()})", result["miniclip"], per="batch"))
+    if "forward" in reference:
+        try:
+            theirs, output = time_steps(reference.pop("forward"), reference.pop("sync"), warmup, steps)
+        finally:
+            reference.pop("restore_threads")()
+        reference.update(_speed(theirs, batch, cost.flops))
+        ours, output = backend.to_host(ours), output.cpu().numpy()
+        reference["difference"] = float(np.abs(ours - output).max() / np.abs(output).max())
+        reference["same_output"] = reference["difference"] <= EMBED_RTOL
+        reference["ratio"] = result["miniclip"]["images_per_second"] / reference["images_per_second"]
+    result["torch"] = reference
+    show(format_clip_torch(result))
+    return result
+
+
+def _torch_encoder(encoder: Any, mc: ModelConfig, images: np.ndarray, threads: int | None) -> dict[str, Any]:
+    """The PyTorch forward of ``encoder``'s twin on ``images`` (no gradients), or why there is none."""
+    version = torch_version()
+    if version is None:
+        return {"skipped": "PyTorch is not installed"}
+    import torch
+
+    no_gpu = backend.get_device() == "gpu" and not torch.cuda.is_available()
+    if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
+        return {"skipped": reason}
+    device = "cuda" if backend.get_device() == "gpu" else "cpu"
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    twin = torch_image_encoder(encoder, mc).to(device)
+    batch = torch.from_numpy(images).to(device)
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return twin(batch)
+
+    return {
+        "forward": forward,
+        "sync": torch.cuda.synchronize if device == "cuda" else (lambda: None),
+        "restore_threads": lambda: torch.set_num_threads(before),
+        "version": version,
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def format_clip_torch(result: dict[str, Any]) -> str:
+    t = result["torch"]
+    if "skipped" in t:
+        return f"PyTorch comparison skipped: {t['skipped']}\n"
+    same = "agree" if t["same_output"] else f"DIFFER (beyond {EMBED_RTOL:g})"
+    return (
+        _speed_line(f"PyTorch {t['version']} ({t['device']}, {t['threads']} threads)", t, per="batch")
+        + f"\nimage embeddings: miniclip and PyTorch {same} (largest difference {t['difference']:.1e} of the "
+        f"largest value)\nratio miniclip / PyTorch: {t['ratio']:.2f}\n"
+    )

@@ -14,8 +14,9 @@ Each encoder's PyTorch twin is written beside the encoder, in its module under
 ``miniclip/encoders/`` (the ``torch_twin`` of its :class:`~miniclip.encoders.registry.EncoderSpec`),
 from the pieces in :mod:`miniclip.encoders.torch_parts`; this module adds the head. Every
 built-in encoder has one; only dropout cannot be compared (each library draws its own random
-masks), see :func:`unsupported`. PyTorch is imported inside the functions, so this module
-imports anywhere.
+masks), see :func:`unsupported`. :func:`torch_image_encoder` gives one encoder's twin alone (``miniclip
+bench --clip`` times OpenAI's image tower by itself). PyTorch is imported inside the functions, so
+this module imports anywhere.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from miniclip.encoders import registry
 from miniclip.layers.logit_scale import INIT, MAX
 from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig
+from miniclip.module import Module
 from miniclip.optim import decays
 
 
@@ -91,8 +93,20 @@ def torch_name(name: str) -> str:
     return name[: -len("table")] + "weight" if name == "table" or name.endswith(".table") else name
 
 
-def copy_weights(model: CLIP, reference: Any) -> dict[str, str]:
-    """Copy every parameter and buffer of ``model`` into ``reference``; return the name map miniclip → PyTorch.
+def torch_image_encoder(encoder: Module, mc: ModelConfig) -> Any:
+    """The PyTorch twin of ``mc``'s image encoder with ``encoder``'s weights, in evaluation mode, on the CPU."""
+    spec = registry.get("image", mc.image_encoder)
+    if spec.torch_twin is None:
+        raise ValueError(f"the image encoder {spec.name!r} has no PyTorch twin")
+    twin = spec.torch_twin(mc)
+    copy_weights(encoder, twin)
+    return twin.eval()
+
+
+def copy_weights(model: Module, reference: Any) -> dict[str, str]:
+    """Copy every parameter and buffer of ``model`` (a CLIP, or one encoder) into ``reference``; return the name map.
+
+    The map is miniclip → PyTorch name.
 
     Raises ``ValueError`` naming what does not match, before anything is copied, unless every
     miniclip array has exactly one PyTorch counterpart of the right shape and PyTorch has no other

@@ -32,7 +32,7 @@ Combining marks (``\\p{M}``) are not letters, so a Devanagari word breaks at its
 **Byte-pair encoding** of one piece (:func:`bpe`): its bytes, as characters, are the starting
 symbols, and the last one carries the end-of-word mark ``</w>`` (so ``"cat"`` at the end of a
 word differs from ``"cat"`` inside ``"catalog"``). The merge list is ranked: merge 0 was the
-most frequent adjacent pair in CLIP's training text, and so on. Repeatedly the adjacent pair
+most frequent adjacent pair in the text the vocabulary was learned from, and so on. Repeatedly the adjacent pair
 with the lowest rank is joined into one symbol, everywhere it occurs, until no adjacent pair
 is in the list::
 
@@ -40,10 +40,11 @@ is in the list::
     a x o l o t l</w>  →  a x o lo t l</w>  →  ax o lo t l</w>  →  ax o lot l</w>     four tokens
 
 **Why "cat" is one token and a rare word several.** The merges were learned by counting pairs
-in CLIP's training captions (:mod:`miniclip.model.bpe_training` does the same on a small
-scale): a frequent word is joined step by step until it is a single symbol, so ``"cat"``,
-``"dog"`` and ``"photo"`` each end as one token. A rare word such as ``"axolotl"`` was never
-counted often enough to be merged whole, so it stays in the frequent pieces it is made of.
+in a large body of English text (OpenAI does not say which; :mod:`miniclip.model.bpe_training`
+does the same on a small scale, on miniclip's captions): a frequent word is joined step by
+step until it is a single symbol, so ``"cat"``, ``"dog"`` and ``"photo"`` each end as one
+token. A rare word such as ``"axolotl"`` was never counted often enough to be merged whole, so
+it stays in the frequent pieces it is made of.
 
 **The vocabulary** (:meth:`BPETokenizer.from_merges`) lists the 256 byte characters, then the
 same 256 with ``</w>``, then the result of each merge in rank order, then ``<|startoftext|>``
@@ -83,7 +84,7 @@ WITHOUT_FTFY = "ftfy is not installed, so broken text (mojibake, curly quotes) i
 
 START, END = "<|startoftext|>", "<|endoftext|>"
 END_OF_WORD = "</w>"
-NUM_MERGES = 49152 - 256 - 2  # the merges of OpenAI's file: 48,894
+NUM_MERGES = 49152 - 256 - 2  # the merges CLIP uses: the first 48,894 of the 262,144 OpenAI's file holds
 FORMAT, VERSION = "miniclip-bpe-tokenizer", 1
 
 PATTERN = regex.compile(

@@ -10,7 +10,13 @@ The rooms of this package, one idea each:
   224 with bicubic resampling, centre crop to 224 × 224, then ``(pixels / 255 − mean) / std``
   with CLIP's mean and std, the same numbers as ``transformers.CLIPImageProcessor``.
 
-Still to come (other modules): ``names`` (the table of released models), ``hf_config`` (a
-Hugging Face ``config.json`` as a miniclip configuration), ``load`` (the weights into a
-miniclip CLIP) and ``fetch`` (the download).
+* :mod:`miniclip.pretrained.hf_config` — a Hugging Face ``config.json`` read as a miniclip
+  :class:`~miniclip.model.config.ModelConfig` (OpenAI's architecture, :mod:`miniclip.model.openai`).
+* :mod:`miniclip.pretrained.names` — the name table: every tensor of the released file and the
+  miniclip parameter it becomes (transposed, flattened or fused), both ways.
+* :mod:`miniclip.pretrained.load` — a model folder into a miniclip CLIP, every tensor checked by name.
+* :mod:`miniclip.pretrained.fetch` — the download (``miniclip pretrained fetch``), the one place
+  miniclip touches the network for weights, and only when asked.
+
+Lesson 16 (``lessons/16_the_real_clip.py``) walks through them.
 """

@@ -11,7 +11,10 @@ For a run's test split (CIFAR-10, ``shapes`` or a folder of images), :func:`embe
 device as uint8, blurred there (:func:`~miniclip.probe.robustness.gaussian_blur`) and only then
 normalised, so the blur costs no extra host↔device copy. A blur and a left–right mirror
 commute (the kernel and the reflect padding are both symmetric), so flip averaging sees the
-same blurred image either way round.
+same blurred image either way round. When the run's model takes larger images than the
+dataset's (released CLIP weights on CIFAR-10: 224 against 32), each batch is brought to its input
+size on the host (:meth:`~miniclip.evaluation.trained_run.TrainedRun.prepare_for`), and a blur is
+applied before that, there: σ is always in the dataset's pixels, whatever size the model sees.
 
 Lesson 11 first uses it; lesson 12 blurs with it.
 """
@@ -54,7 +57,14 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
     """
     ckpt = run.checkpoint
     templates = ensemble_templates(dataset) if templates is None else templates
-    images = encode_images(ckpt.model, dataset.test_images, run.normalize, flip_average=run.config.flip_average)
+    images = encode_images(
+        ckpt.model,
+        dataset.test_images,
+        run.normalize,
+        run.batch_size,
+        flip_average=run.config.flip_average,
+        prepare=run.prepare_for(dataset.test_images),
+    )  # (N, d)
     captions = caption_embeddings(
         ckpt.model, ckpt.tokenizer, dataset.class_names, templates, ckpt.model_config.context_length
     )  # (K, T, d)
@@ -71,5 +81,10 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
 def embed_blurred(run: TrainedRun, images_uint8: np.ndarray, sigma: float) -> Any:
     """Unit embeddings (N, d) of ``images_uint8`` (N, C, H, W) blurred with σ, encoded as :func:`embed_run` does."""
     sigma = check_sigma(sigma)
-    blur_then_normalize = lambda batch: run.normalize(gaussian_blur(batch, sigma))  # noqa: E731  (a uint8 batch, on the device)
-    return encode_images(run.checkpoint.model, images_uint8, blur_then_normalize, flip_average=run.config.flip_average)
+    model, flip, per_batch = run.checkpoint.model, run.config.flip_average, run.batch_size
+    prepare = run.prepare_for(images_uint8)
+    if prepare is None:  # blurred on the device, in the batch already moved there
+        blur_then_normalize = lambda batch: run.normalize(gaussian_blur(batch, sigma))  # noqa: E731  (uint8, device)
+        return encode_images(model, images_uint8, blur_then_normalize, per_batch, flip_average=flip)
+    blur_then_prepare = lambda batch: prepare(gaussian_blur(batch, sigma))  # noqa: E731  (uint8, host: σ in its pixels)
+    return encode_images(model, images_uint8, run.normalize, per_batch, flip_average=flip, prepare=blur_then_prepare)

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from miniclip.atomic import json_text
 from miniclip.backend import get_array_module, to_host
 from miniclip.evaluation.report import write_files
-from miniclip.evaluation.trained_run import load_run
+from miniclip.evaluation.trained_run import TrainedRun, load_run
 from miniclip.evaluation.zeroshot import zero_shot
 from miniclip.probe import maps, robustness, topology
 from miniclip.probe.embeddings import RunEmbeddings, embed_blurred, embed_run
@@ -112,7 +112,7 @@ def check_class_sizes(
 
 
 def measure(
-    run_path: str | os.PathLike[str],
+    run_path: str | os.PathLike[str] | TrainedRun,
     *,
     sigmas: Sequence[float] = DEFAULT_SIGMAS,
     points: int | None = None,
@@ -122,7 +122,8 @@ def measure(
     data_dir: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Load the run, check the options against its test split, and measure everything (module docstring).
+    """Load the run (or take one already read, such as released weights), check the options against its test
+    split, and measure everything (module docstring).
 
     A plain dict of host values, K classes, S blur levels (``sigmas``, ascending), p points per class:
     ``run``, ``class_names``, ``labels`` (N,), ``templates`` (T,), the options, ``chosen`` (K·p,) the
@@ -136,6 +137,8 @@ def measure(
     model_config = run.checkpoint.model_config
     sigmas = check_sigmas(sigmas, model_config.image_size)
     dataset = run.dataset(data, data_dir)
+    if dataset.test_images.shape[-1] < model_config.image_size:  # blurred in the dataset's pixels, then resized
+        sigmas = check_sigmas(sigmas, dataset.test_images.shape[-1])
     names, labels = list(dataset.class_names), np.asarray(dataset.test_labels, dtype=np.int64)
     k = len(names)
     points = check_class_sizes(np.bincount(labels, minlength=k), names, points, rank, model_config.embed_dim)

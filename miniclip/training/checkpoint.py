@@ -11,6 +11,10 @@ run wrote)::
                    tokenizer, the training configuration, progress (epoch, step), the
                    random generators' states and the history of metrics
 
+The tokenizer is the word-level one a run builds from its captions, or, for a run fine-tuned
+from released weights, CLIP's byte-pair tokenizer; each says which it is in its ``"format"``,
+and :func:`tokenizer_from_dict` reads either back.
+
 The file is written *atomically* (:mod:`miniclip.atomic`): into a temporary file in the same
 folder, flushed to the disk, then renamed onto ``checkpoint.npz`` in one step. A crash or an
 error mid-write leaves the previous checkpoint whole. ``config.json`` and ``tokenizer.json``
@@ -34,9 +38,12 @@ from typing import Any
 import numpy as np
 
 from miniclip.atomic import json_text, write_atomically, write_text
+from miniclip.model.bpe import FORMAT as BPE_FORMAT
+from miniclip.model.bpe import BPETokenizer
 from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig, build_model
 from miniclip.model.predictive import PredictiveModel
+from miniclip.model.tokenizer import FORMAT as WORD_FORMAT
 from miniclip.model.tokenizer import Tokenizer
 from miniclip.module import Module
 
@@ -54,7 +61,7 @@ class Checkpoint:
 
     model: CLIP | PredictiveModel  # rebuilt from model_config, weights and buffers loaded, on the current device
     model_config: ModelConfig
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | BPETokenizer  # word-level, or CLIP's byte pairs for a run fine-tuned from released weights
     optimizer_state: dict[str, np.ndarray] | None  # host arrays for AdamW.load_state; None if none was saved
     train_config: dict[str, Any]
     progress: dict[str, Any]  # e.g. {"epoch": 3, "step": 1200}
@@ -67,6 +74,15 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     """``path`` itself if it names an ``.npz`` file, else ``path/checkpoint.npz`` (a run folder)."""
     path = Path(path)
     return path if path.suffix == ".npz" and not path.is_dir() else path / FILENAME
+
+
+def tokenizer_from_dict(data: Any, source: str = "tokenizer") -> Tokenizer | BPETokenizer:
+    """The tokenizer ``data`` describes, by its ``"format"``: word-level (:class:`Tokenizer`) or byte-pair."""
+    kinds = {WORD_FORMAT: Tokenizer, BPE_FORMAT: BPETokenizer}
+    kind = data.get("format") if isinstance(data, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"{source} is not a miniclip tokenizer: its format {kind!r} is none of {sorted(kinds)}")
+    return kinds[kind].from_dict(data, source=source)
 
 
 def _json(value: Any, what: str, **options: Any) -> str:
@@ -84,7 +100,7 @@ def save_checkpoint(
     *,
     model: Module,
     model_config: ModelConfig,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | BPETokenizer,
     optimizer: Any = None,
     train_config: dict[str, Any] | None = None,
     progress: dict[str, Any] | None = None,
@@ -202,7 +218,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, dtype: Any = None) -> Check
     _check_finite(file, arrays)
     try:
         model_config = ModelConfig.from_dict(meta["model_config"])
-        tokenizer = Tokenizer.from_dict(meta["tokenizer"], source=f"{file} (tokenizer)")
+        tokenizer = tokenizer_from_dict(meta["tokenizer"], source=f"{file} (tokenizer)")
         if tokenizer.vocab_size != model_config.vocab_size:
             raise ValueError(
                 f"its tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "

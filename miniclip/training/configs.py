@@ -13,6 +13,9 @@ some fields replaced::
 This module imports nothing heavier than the standard library, so the command line can list
 the names without loading the trainer.
 
+A run can also start from released weights (``init_from``: ``miniclip train --init-from``): the
+configuration then gives the data and the schedule, the pretrained folder the model.
+
 Lesson 09 trains the ``tiny`` configuration and gives the commands for the others.
 """
 
@@ -24,6 +27,9 @@ from typing import Any
 
 TARGETS = ("label_aware", "identity")
 NAMED_DATASETS = ("cifar10", "shapes")  # the datasets known by name; any other ``data`` is a folder of images
+# Fine-tuning a released CLIP (``init_from``): its weights are already good, and the from-scratch rates (3e-3)
+# would wreck them in a few steps; ``miniclip train --init-from`` peaks at this rate unless --lr is given.
+FINETUNE_LR = 1e-5
 
 
 @dataclass
@@ -51,6 +57,8 @@ class TrainConfig:
     n_test: int | None = None  # test images, likewise (shapes' None: 1000)
     test_fraction: float = 0.2  # a folder: the share of each class held out for testing
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
+    init_from: str | None = None  # fine-tune a released CLIP: its folder, or the Hub name it was fetched as; the
+    # model, its sizes and its byte-pair tokenizer then come from there (``model`` stays empty)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
@@ -68,6 +76,13 @@ class TrainConfig:
         for name in ("n_train", "n_test"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (or None: the whole split), got {getattr(self, name)}")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ValueError(f"init_from must name a pretrained model folder or Hub name, got {self.init_from!r}")
+        if self.init_from is not None and self.model:
+            raise ValueError(
+                f"a run that starts from {self.init_from} takes its model from there: model must be empty, "
+                f"got {sorted(self.model)}"
+            )
         if not 0 < self.test_fraction < 1:
             raise ValueError(
                 f"test_fraction is the share of a folder's images held out, in (0, 1), got {self.test_fraction}"
@@ -179,7 +194,10 @@ def named_config(name: str, **overrides: Any) -> TrainConfig:
 
     A configuration's split sizes (``n_train``, ``n_test``: ``tiny`` draws 2,048 and 480 shapes)
     were chosen for the dataset it names: with another ``data`` they fall back to that dataset's
-    own defaults (all of CIFAR-10 or a folder), unless they are given too.
+    own defaults (all of CIFAR-10 or a folder), unless they are given too. With ``init_from`` (a
+    released CLIP to fine-tune) the configuration's model is dropped — the architecture, and the
+    context length the trainer sets, are the pretrained model's — and ``lr`` is :data:`FINETUNE_LR`
+    unless it is given too.
     """
     if name not in CONFIGS:
         raise ValueError(f"unknown configuration {name!r}; choose from {sorted(CONFIGS)}")
@@ -187,6 +205,9 @@ def named_config(name: str, **overrides: Any) -> TrainConfig:
     if overrides.get("data", base["data"]) != base["data"]:  # another dataset: its own default sizes
         overrides = {"n_train": None, "n_test": None, **overrides}
     model = {**base.pop("model"), **overrides.pop("model", {})}
+    if overrides.get("init_from"):  # a released model brings its own architecture: the configuration's is not used
+        model = {}
+        overrides = {"lr": FINETUNE_LR, **overrides}  # and its weights want a gentle rate, unless one is given
     cfg = TrainConfig.from_dict({**base, **overrides, "model": model})
     cfg.validate()
     return cfg

@@ -18,7 +18,11 @@ a run that was never interrupted. Each epoch's shuffled batches are
 :func:`miniclip.data.captions.make_captions` draws it.
 
 A run starts from a :class:`~miniclip.training.configs.TrainConfig`, usually one of the named
-configurations of :mod:`miniclip.training.configs`.
+configurations of :mod:`miniclip.training.configs`. With ``init_from`` it fine-tunes a released
+CLIP instead of training one from random weights: the model, its byte-pair tokenizer (captions of
+77 tokens) and its sizes come from the pretrained folder (:mod:`miniclip.pretrained.load`), the
+images are normalised with CLIP's mean and std, and they are brought to the model's input size
+(224 × 224) once, before the first step (:meth:`Trainer._fit_images` says why there).
 
 Lesson 09 takes one step by hand and checks it against :meth:`Trainer.step`.
 """
@@ -62,6 +66,9 @@ from miniclip.model.targets import label_aware_targets
 from miniclip.model.tokenizer import Tokenizer
 from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
 from miniclip.plots import plot_curves
+from miniclip.pretrained.hf_config import read_hf_config
+from miniclip.pretrained.load import load_pretrained, pretrained_folder
+from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
 from miniclip.training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 from miniclip.training.resume import check_classes, check_same_run, settings_of
@@ -110,13 +117,16 @@ def resolved_paths(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with a folder dataset and ``data_dir`` as resolved absolute paths ("cifar10", "shapes" kept).
 
     A run stores its configuration in the checkpoint; a relative ``./my_folder`` would mean
-    another folder (or none) to ``miniclip eval`` started from another directory.
+    another folder (or none) to ``miniclip eval`` started from another directory. ``init_from``
+    likewise, when it is a folder; a fetched Hub name (``openai/clip-vit-base-patch32``) is kept.
     """
     changes: dict[str, Any] = {}
     if cfg.data not in NAMED_DATASETS:
         changes["data"] = str(Path(cfg.data).resolve())
     if cfg.data_dir is not None:
         changes["data_dir"] = str(Path(cfg.data_dir).resolve())
+    if cfg.init_from is not None and Path(cfg.init_from).exists():
+        changes["init_from"] = str(Path(cfg.init_from).resolve())
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
@@ -126,6 +136,17 @@ def _normaliser(cfg: TrainConfig, dataset: ImageTextDataset) -> tuple[list[float
         return list(CIFAR10_MEAN), list(CIFAR10_STD)
     mean, std = channel_stats(dataset.train_images)
     return list(mean), list(std)
+
+
+def resized(images: np.ndarray, size: int, bar: Any = None) -> np.ndarray:
+    """uint8 images (N, C, H, W) as CLIP sees them, (N, 3, size, size): :func:`prepare_batch`, 1,000 at a time."""
+    out = np.empty((len(images), 3, size, size), dtype=np.uint8)
+    for start in range(0, len(images), 1000):
+        chunk = images[start : start + 1000]
+        out[start : start + len(chunk)] = prepare_batch(chunk, size)
+        if bar is not None:
+            bar.update(len(chunk))
+    return out
 
 
 def train_step(
@@ -190,6 +211,9 @@ class Trainer:
         # may take minutes); the folder is created only once the data has loaded, so a bad --data
         # leaves nothing behind.
         check_output_folder(self.out)
+        fine_tune = cfg.init_from is not None and not resume
+        if fine_tune:
+            pretrained_folder(cfg.init_from)  # a missing or incomplete model folder: one line, before the data loads
         self.dataset = load_dataset(
             cfg.data,
             cfg.data_dir,
@@ -201,6 +225,9 @@ class Trainer:
         check_splits(self.dataset, cfg.data)
         # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
         self.cfg = cfg = resolved_paths(cfg)
+        if fine_tune:  # the images to the pretrained model's size, memory checked first, before the folder is made
+            self._refuse_existing_run()  # (resizing may take a minute: not before this refusal)
+            self._fit_images(read_hf_config(pretrained_folder(cfg.init_from)))
         if not resume:
             self.out.mkdir(parents=True, exist_ok=True)  # proven writable above, before the data loaded
         if len(self.dataset.train_labels) < cfg.batch_size:
@@ -221,7 +248,7 @@ class Trainer:
         self.mean_std = self.train_state["mean_std"]
         mean, std = (backend.to_device(np.asarray(v, dtype=np.float32)) for v in self.mean_std)  # (C,) each
         self.normalize_fn = lambda images: normalize(images, mean, std)  # moved once, not on every step
-        ids, mask = self.tokenizer.encode_batch(self.captions, cfg.context_length)  # tokenised once: (K·T, L)
+        ids, mask = self.tokenizer.encode_batch(self.captions, self.cfg.context_length)  # tokenised once: (K·T, L)
         # Checked here, once, on the host: on the GPU an id past the model's token table would wrap
         # silently, and checking inside the embedding would wait for the device on every step.
         if ids.max() >= self.model.vocab_size:
@@ -239,34 +266,76 @@ class Trainer:
         self.snapshot = StepSnapshot(self.model, self.optimizer, self.augment_rng)  # an interrupted step's roll-back
         self.stop_requested = False  # set by the first Ctrl-C (SIGTERM, SIGHUP): stop at the next step boundary
 
-    def _start(self) -> None:
-        cfg, ds = self.cfg, self.dataset
+    def _refuse_existing_run(self) -> None:
         if checkpoint_file(self.out).exists():
             raise ValueError(
                 f"{checkpoint_file(self.out)} already exists: pass --resume to continue that run, "
                 f"or choose another --out directory"
             )
-        self.tokenizer = Tokenizer.build(self.captions)  # only training words: anything else maps to <unk>
-        c, h, w = ds.image_shape
-        if h != w:
-            raise ValueError(f"images must be square, got {h}x{w}")
-        sizes = {
-            "vocab_size": self.tokenizer.vocab_size,
-            "context_length": cfg.context_length,
-            "image_size": h,
-            "channels": c,
-        }
-        self.model_config = ModelConfig.from_dict({**cfg.model, **sizes})
-        rng = backend.seed(cfg.seed)  # weights drawn on the host, then moved: CPU and GPU start alike
-        self.model = build_model(self.model_config, rng=rng)
+
+    def _start(self) -> None:
+        cfg, ds = self.cfg, self.dataset
+        self._refuse_existing_run()
+        if cfg.init_from is not None:
+            self._start_from_pretrained(cfg.init_from)
+        else:
+            self.tokenizer = Tokenizer.build(self.captions)  # only training words: anything else maps to <unk>
+            c, h, w = ds.image_shape
+            if h != w:
+                raise ValueError(f"images must be square, got {h}x{w}")
+            sizes = {
+                "vocab_size": self.tokenizer.vocab_size,
+                "context_length": cfg.context_length,
+                "image_size": h,
+                "channels": c,
+            }
+            self.model_config = ModelConfig.from_dict({**cfg.model, **sizes})
+            rng = backend.seed(cfg.seed)  # weights drawn on the host, then moved: CPU and GPU start alike
+            self.model = build_model(self.model_config, rng=rng)
         self.optimizer = AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.order_rng = np.random.default_rng([cfg.seed, 1])
         self.augment_rng = np.random.default_rng([cfg.seed, 2])
         self.epoch, self.batch = 0, 0
         self.loss_sum, self.metrics = 0.0, []
         self._order_state = self.order_rng.bit_generator.state
-        self.train_state = {"mean_std": _normaliser(cfg, ds), "class_names": list(ds.class_names)}
+        mean_std = [list(CLIP_MEAN), list(CLIP_STD)] if cfg.init_from is not None else _normaliser(cfg, ds)
+        self.train_state = {"mean_std": mean_std, "class_names": list(ds.class_names)}
         self.saved_progress: dict[str, Any] | None = None  # where the checkpoint on disk stands: none yet
+
+    def _start_from_pretrained(self, source: str) -> None:
+        """The model, its sizes and its byte-pair tokenizer from a released CLIP's folder."""
+        pretrained = load_pretrained(source)  # the images were brought to its size in __init__
+        self.tokenizer, self.model_config, self.model = pretrained.tokenizer, pretrained.config, pretrained.model
+        self.model.train()  # load_pretrained hands it over in evaluation mode
+        self.cfg = dataclasses.replace(self.cfg, context_length=self.model_config.context_length)  # 77 for CLIP
+
+    def _fit_images(self, model_config: ModelConfig) -> None:
+        """Bring the training and test images to the model's input size, once, on the host (CLIP's resize and crop).
+
+        Only a run whose model was not sized from its data needs this: one fine-tuned from a
+        released CLIP (``init_from``), which sees 224 × 224 images where CIFAR-10's are 32 × 32. The images are
+        resized here, before the first step, rather than in every step: CLIP's preprocessing is
+        PIL's bicubic filter (:func:`~miniclip.pretrained.preprocess.prepare_batch`, shortest side
+        to the model's size, centre crop), which runs on the host one image at a time, so inside
+        the step it would stall the device on every batch and redo each image every epoch. Done
+        once, a step stays array arithmetic on the device as in any run, the augmentation (crop,
+        flip) works at the model's size, and the evaluation sees the same pixels. The price is
+        memory — 150 kB an image at 224, 7.5 GB for CIFAR-10's 50,000 training images — so it is
+        checked first, and ``--n-train`` keeps a subset.
+        """
+        size, ds = model_config.image_size, self.dataset
+        if ds.image_shape == (model_config.channels, size, size):
+            return
+        n_train, n_test = len(ds.train_labels), len(ds.test_labels)
+        what = f"{n_train:,} training and {n_test:,} test images at the model's {size}×{size}"
+        try:
+            backend.check_memory((n_train + n_test) * 3 * size * size, what)  # uint8, on the host
+        except ValueError as exc:
+            raise ValueError(f"{exc} (lower --n-train, or --n-test)") from None
+        desc, total = f"resizing to {size}×{size}", n_train + n_test
+        with tqdm(total=total, desc=desc, unit="image", disable=not self.show_progress) as bar:
+            train, test = (resized(images, size, bar) for images in (ds.train_images, ds.test_images))
+        self.dataset = dataclasses.replace(ds, train_images=train, test_images=test)
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.out)
@@ -287,6 +356,8 @@ class Trainer:
         self.loss_sum, self.metrics = ckpt.progress["loss_sum"], ckpt.metrics
         self.train_state = ckpt.train_config["state"]
         check_classes(self.out, self.cfg.data, self.train_state.get("class_names"), self.dataset.class_names)
+        if self.cfg.init_from is not None:
+            self._fit_images(self.model_config)  # a fine-tuned run's images, to its model's size again
         self.saved_progress = dict(ckpt.progress)
 
     # -- one step -------------------------------------------------------------------------

@@ -8,7 +8,8 @@ field → (flag, value) (``--config NAME`` types every field of that configurati
 :class:`~miniclip.training.loop.Trainer` resumed in code follows too (:func:`settings_of`: every
 field of its configuration). Three may differ: ``out_dir`` and ``data_dir`` (where the run and its
 data are, not what the run is), and ``epochs``, to train longer or stop earlier; lesson 09 shows a
-resumed run equal to one never interrupted.
+resumed run equal to one never interrupted. A run fine-tuned from released weights records where
+they came from (``init_from``): ``--init-from`` typed again must name the same folder or Hub name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from miniclip.training.checkpoint import load_checkpoint
-from miniclip.training.configs import TrainConfig, named_config
+from miniclip.training.configs import FINETUNE_LR, TrainConfig, named_config
 
 
 def flag_of(name: str) -> str:
@@ -37,7 +38,9 @@ def typed_settings(config: str | None, given: dict[str, Any], model: dict[str, A
     if config:
         preset = named_config(config, **({"data": given["data"]} if "data" in given else {})).to_dict()
         typed |= {f"model.{k}": (f"--config {config}", v) for k, v in preset.pop("model").items()}
-        typed |= {k: (f"--config {config}", v) for k, v in preset.items() if k not in ("out_dir", "data_dir")}
+        typed |= {  # where things are is not what the run is; no configuration names weights to start from
+            k: (f"--config {config}", v) for k, v in preset.items() if k not in ("out_dir", "data_dir", "init_from")
+        }
     typed |= {name: (flag_of(name), value) for name, value in given.items()}
     typed |= {f"model.{name}": (flag_of(name), value) for name, value in model.items()}
     return typed
@@ -63,7 +66,7 @@ def check_same_run(
             if name.startswith("model.")
             else getattr(saved, name)
         )
-        if name == "data" and value != was and Path(value).resolve() == Path(was).resolve():
+        if name in ("data", "init_from") and _same_path(value, was):
             continue  # the same folder, typed another way
         if _plain_value(value) == _plain_value(was):
             continue
@@ -97,8 +100,14 @@ SIZES = ("vocab_size", "context_length", "image_size", "channels")  # set from t
 
 
 def settings_of(cfg: TrainConfig) -> dict[str, tuple[str, Any]]:
-    """Every field of a configuration built in code, as :func:`check_same_run` reads them (``model.<field>`` too)."""
+    """Every field of a configuration built in code, as :func:`check_same_run` reads them (``model.<field>`` too).
+
+    A run fine-tuned from released weights (``init_from``) takes its context length from them, so
+    that field is not held against the saved run.
+    """
     fields = {k: v for k, v in cfg.to_dict().items() if k != "model"}
+    if cfg.init_from is not None:
+        del fields["context_length"]
     model = {k: v for k, v in cfg.model.items() if k not in SIZES}  # a new run sets these from its data
     return {k: (f"the configuration's {k}", v) for k, v in fields.items()} | {
         f"model.{k}": (f"the configuration's model.{k}", v) for k, v in model.items()
@@ -140,6 +149,8 @@ def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tup
     out = Path(out_dir)
     ckpt = load_checkpoint(out)
     saved = TrainConfig.from_dict(ckpt.train_config["config"])
+    if saved.init_from is not None:
+        typed = _as_fine_tuning(typed)
     notes = check_same_run(out, saved, ckpt.model_config, ckpt.progress["epoch"], typed)
     changes: dict[str, Any] = {"out_dir": str(out)}
     for name in ("epochs", "data_dir"):
@@ -148,6 +159,30 @@ def resume_config(out_dir: str | Path, typed: dict[str, tuple[str, Any]]) -> tup
     cfg = dataclasses.replace(saved, **changes)
     cfg.validate()
     return cfg, notes
+
+
+def _as_fine_tuning(typed: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
+    """What ``--config NAME`` types for a run fine-tuned from released weights, as it did when that run started.
+
+    :func:`~miniclip.training.configs.named_config` with ``init_from`` drops the configuration's model
+    and its context length (the pretrained model's apply) and sets ``lr`` to ``FINETUNE_LR``.
+    """
+    kept: dict[str, tuple[str, Any]] = {}
+    for name, (flag, value) in typed.items():
+        if flag.startswith("--config"):
+            if name.startswith("model.") or name == "context_length":
+                continue
+            if name == "lr":
+                value = FINETUNE_LR
+        kept[name] = (flag, value)
+    return kept
+
+
+def _same_path(value: Any, was: Any) -> bool:
+    """Whether two different strings name one path (a folder typed relative and absolute)."""
+    if not isinstance(value, str) or not isinstance(was, str) or value == was:
+        return False
+    return Path(value).resolve() == Path(was).resolve()
 
 
 def _model_field(model_config: Any, name: str) -> Any:
