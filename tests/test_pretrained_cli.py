@@ -313,3 +313,26 @@ def test_a_file_that_is_no_image_is_named_in_one_line(reference, capsys, tmp_pat
     notes.write_text("not a photo", encoding="utf-8")
     status, _, err = cli(capsys, reference[0], "classify", "--pretrained", reference[0], notes, "--labels", "cat")
     assert status == 2 and err.startswith(f"miniclip classify: error: cannot read {notes} as an image")
+
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "make_cifar10_bin.py"
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_file(), reason="needs ../shared/data (CIFAR-10 as JPEGs and its rebuilder)")
+def test_eval_pretrained_on_cifar10_rebuilt_from_the_shared_data(reference, capsys, tmp_path):
+    """The whole path on real CIFAR-10 images (a JPEG re-encoding rebuilt in the official layout, about 20 s)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(SHARED_CIFAR), str(tmp_path)], check=True, capture_output=True)
+    folder, _, _ = reference
+    out = tmp_path / "eval"
+    status, printed, _ = cli(
+        capsys, folder, "eval", "--pretrained", folder, "--data-dir", tmp_path, "--n-test", 200, "--out", out,
+        "--no-progress",
+    )  # fmt: skip
+    assert status == 0 and f"{folder}: 200 test images of cifar10, 10 classes" in printed
+    assert load_dataset("cifar10", tmp_path, download=False).class_names == CLASSES  # the rebuilt layout, read back
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    ensemble = report["zero_shot"]["CLIP 18 templates"]
+    assert len(ensemble["per_class"]) == 10 and 0 <= ensemble["top1"] <= ensemble["top5"] <= 1
