@@ -595,7 +595,7 @@ if out:
 # * the class token is one learned vector in front of the patches, the same for every image,
 #   so its gradient is the sum over the batch; the image is read at it after the blocks;
 # * `ln_pre` normalises the stream once before the first block; QuickGELU `x σ(1.702 x)` is
-#   within 0.02 of GELU, and released weights need exactly the function they were trained with;
+#   within 0.021 of GELU, and released weights need exactly the function they were trained with;
 # * the causal mask sets later keys to −∞: a token's output depends only on the tokens up to
 #   it, so the end token sees the whole caption because it comes last;
 # * the patch embedding is a bias-free convolution of stride = kernel = p, which is patchify

@@ -118,6 +118,30 @@ def json_text(value: Any, **options: Any) -> str:
     return json.dumps(_finite_or_none(value), allow_nan=False, **options)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _refuse_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a name given twice is an error (plain ``json`` would keep the last silently)."""
+    table: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in table:
+            raise ValueError(f"the name {name!r} appears twice in one object")
+        table[name] = value
+    return table
+
+
+def strict_json(text: str) -> Any:
+    """Parse ``text`` as strict JSON: ``NaN``/``Infinity`` and a name repeated in one object are ``ValueError``s.
+
+    Python's ``json`` reads both without a word (the repeated name keeps its last value); files
+    miniclip reads from others (a model's ``config.json``, a safetensors header, a vocabulary) go
+    through this instead.
+    """
+    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_repeated_names)
+
+
 # ---------------------------------------------------------------------------------------------
 # Output places, checked before any work
 # ---------------------------------------------------------------------------------------------

@@ -207,3 +207,17 @@ def test_a_config_miniclip_cannot_compute_exactly_is_refused(small_folder, tmp_p
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="hidden_act 'gelu' is not one miniclip computes exactly"):
         load_pretrained(folder)
+
+
+def test_json_read_from_a_model_folder_is_strict(small_folder, tmp_path):
+    """NaN, or a name given twice (plain json keeps the last silently), in config.json or vocab.json: refused by file."""
+    folder = _copy(small_folder, tmp_path)
+    config = (folder / "config.json").read_text()
+    (folder / "config.json").write_text(config.replace('"projection_dim": 12', '"projection_dim": NaN'))
+    with pytest.raises(ValueError, match=r"config.json: not a readable JSON file \(NaN is not a JSON number\)"):
+        load_pretrained(folder)
+    (folder / "config.json").write_text(config)
+    vocab = (folder / "vocab.json").read_text()
+    (folder / "vocab.json").write_text(vocab[:-1] + ', "!": 5}')
+    with pytest.raises(ValueError, match=r"vocab.json is not valid JSON \(the name '!' appears twice"):
+        load_pretrained(folder)

@@ -117,7 +117,7 @@ def subset_arguments(*, train: bool = False) -> argparse.ArgumentParser:
     """``--n-test`` (and with ``train``, ``--n-train``): how many of the dataset's images a ``--pretrained`` model sees.
 
     A run is evaluated on its own test split; released weights on any dataset, whose splits may
-    be far more than a CPU can encode in a while (ViT-B/32: about 4.4 GFLOP an image).
+    be far more than a CPU can encode in a while (ViT-B/32: about 4.4 G multiply-adds an image).
     """
     subset = argparse.ArgumentParser(add_help=False)
     splits = (("train", "training images the linear probe is fitted on"),) if train else ()

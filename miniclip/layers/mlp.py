@@ -22,7 +22,7 @@ from miniclip.layers.linear import Linear
 from miniclip.layers.quick_gelu import QuickGELU
 from miniclip.module import Module
 
-ACTIVATIONS = {"gelu": GELU, "quick_gelu": QuickGELU}  # as Hugging Face's CLIP configuration names them
+ACTIVATIONS = {"gelu": GELU, "quick_gelu": QuickGELU}  # "gelu" is the tanh form (Hugging Face's "gelu_pytorch_tanh")
 
 
 def check_activation(name: str) -> None:

@@ -114,7 +114,8 @@ def time_steps(step: Callable[[], Any], sync: Callable[[], None], warmup: int, s
     return seconds, first
 
 
-def _speed(seconds: list[float], batch: int, training_flops: int) -> dict[str, Any]:
+def _speed(seconds: list[float], batch: int, flops_per_image: int) -> dict[str, Any]:
+    """Timings of one batch of ``batch`` images, with the rate of ``flops_per_image`` (a step's, or a forward's)."""
     median = statistics.median(seconds)
     return {
         "seconds": seconds,
@@ -122,7 +123,7 @@ def _speed(seconds: list[float], batch: int, training_flops: int) -> dict[str, A
         "min_ms": 1000 * min(seconds),
         "max_ms": 1000 * max(seconds),
         "images_per_second": batch / median,
-        "gflops": batch * training_flops / median / 1e9,
+        "gflops": batch * flops_per_image / median / 1e9,
     }
 
 

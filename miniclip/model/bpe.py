@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import gzip
 import html
-import json
 import math
 import os
 from collections import Counter
@@ -72,7 +71,7 @@ from typing import Any
 import numpy as np
 import regex
 
-from miniclip.atomic import json_text, write_text
+from miniclip.atomic import json_text, strict_json, write_text
 
 try:
     import ftfy
@@ -231,8 +230,8 @@ class BPETokenizer:
             if not file.is_file():
                 raise ValueError(f"{file}: no such file (a Hugging Face CLIP folder has vocab.json and merges.txt)")
         try:
-            vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            vocab = strict_json(vocab_file.read_text(encoding="utf-8"))
+        except ValueError as exc:  # not UTF-8, not JSON, NaN, a token given twice
             raise ValueError(f"{vocab_file} is not valid JSON ({exc})") from None
         if not isinstance(vocab, dict) or not all(isinstance(i, int) for i in vocab.values()):
             raise ValueError(f"{vocab_file} must map each token to an integer id")
@@ -309,8 +308,8 @@ class BPETokenizer:
     def load(cls, path: str | os.PathLike[str]) -> BPETokenizer:
         """Read a file written by :meth:`save`; a file of any other kind raises ``ValueError``."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = strict_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise ValueError(f"{path} is not a miniclip BPE tokenizer file ({exc})") from None
         return cls.from_dict(data, source=str(path))
 

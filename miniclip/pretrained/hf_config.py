@@ -15,19 +15,20 @@ switched on::
     projection_dim                                                       →  embed_dim
 
 What miniclip's layers cannot reproduce is refused by name rather than approximated: an
-activation other than QuickGELU (``"gelu"`` there is the erf form, miniclip's GELU the tanh
-form: close, not equal), a LayerNorm ε other than 10⁻⁵, MLP widths that are not the same whole
-multiple of the stream in both towers. Lesson 16 reads one.
+activation other than QuickGELU and the tanh GELU (:data:`HF_ACTIVATIONS`; Hugging Face's
+``"gelu"`` is the erf form, which miniclip does not compute: close, not equal), a LayerNorm ε
+other than 10⁻⁵, MLP widths that are not the same whole multiple of the stream in both
+towers. Lesson 16 reads one.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
+from miniclip.atomic import strict_json
 from miniclip.model.config import ModelConfig
 from miniclip.model.openai import CLIP_CHOICES
 
@@ -52,17 +53,13 @@ VISION_DEFAULTS: dict[str, Any] = {
     "hidden_act": "quick_gelu",
     "layer_norm_eps": 1e-5,
 }
-ACTIVATIONS = {"quick_gelu": "quick_gelu", "gelu_pytorch_tanh": "gelu"}  # Hugging Face's name → miniclip's
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+HF_ACTIVATIONS = {"quick_gelu": "quick_gelu", "gelu_pytorch_tanh": "gelu"}  # Hugging Face's name → miniclip's
 
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``, strictly (no NaN or Infinity); ``ValueError`` naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        data = strict_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):
@@ -82,7 +79,7 @@ def _tower(config: dict[str, Any], key: str, defaults: dict[str, Any], where: st
         if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{where}: {key}.{name} must be a number, got {value!r}")
     act = tower["hidden_act"]
-    if act not in ACTIVATIONS:
+    if act not in HF_ACTIVATIONS:
         raise ValueError(
             f"{where}: {key}.hidden_act {act!r} is not one miniclip computes exactly; it has QuickGELU "
             f"('quick_gelu', OpenAI's CLIP) and the tanh GELU ('gelu_pytorch_tanh')"
@@ -97,7 +94,7 @@ def _tower(config: dict[str, Any], key: str, defaults: dict[str, Any], where: st
             f"{where}: {key}.intermediate_size {tower['intermediate_size']} is not a whole multiple of "
             f"hidden_size {tower['hidden_size']}"
         )
-    return tower | {"mlp_ratio": ratio, "activation": ACTIVATIONS[act]}
+    return tower | {"mlp_ratio": ratio, "activation": HF_ACTIVATIONS[act]}
 
 
 def model_config_from_hf(config: dict[str, Any], where: str = "config.json") -> ModelConfig:

@@ -37,7 +37,7 @@ from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig, build_clip
 from miniclip.pretrained.hf_config import read_hf_config, read_json
 from miniclip.pretrained.names import hf_to_miniclip
-from miniclip.pretrained.safetensors import read_safetensors, refuse_pickle
+from miniclip.pretrained.safetensors import PICKLE_SUFFIXES, read_safetensors, refuse_pickle
 
 FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt")  # what a model folder must hold
 SHARDED = "model.safetensors.index.json"  # large models split the weights; the index maps each tensor to its file
@@ -60,7 +60,7 @@ def pretrained_folder(source: str | os.PathLike[str]) -> Path:
     Checked before anything is read: the folder exists, holds the four files, and offers no pickle instead.
     """
     path = Path(source)
-    if path.is_file() or path.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"):
+    if path.is_file() or path.suffix.lower() in PICKLE_SUFFIXES:
         refuse_pickle(path)  # a pickle: refused, naming the safetensors layout
         path = path.parent  # model.safetensors or config.json given: its folder
     elif not path.is_dir():

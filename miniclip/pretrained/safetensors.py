@@ -37,7 +37,6 @@ bits, the top 7 mantissa bits. Its 16 bits are therefore the top half of a float
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from miniclip.atomic import json_text, write_atomically
+from miniclip.atomic import json_text, strict_json, write_atomically
 
 METADATA = "__metadata__"
 MAX_HEADER = 100_000_000  # bytes; the reference refuses longer headers, so a file cannot make us parse gigabytes
@@ -73,20 +72,6 @@ def refuse_pickle(path: str | os.PathLike[str]) -> None:
         )
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object as a dict; a name given twice is an error (plain ``json`` would keep the last silently)."""
-    table: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in table:
-            raise ValueError(f"the name {name!r} appears twice in one object")
-        table[name] = value
-    return table
-
-
 def _naturals(value: Any) -> bool:
     """Whether ``value`` is a JSON list of whole numbers >= 0."""
     return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
@@ -107,7 +92,7 @@ def _read_header(f: IO[bytes], path: Path) -> tuple[dict[str, Any], int]:
         raise ValueError(f"{path}: a header of {n} bytes is longer than the {MAX_HEADER} the format allows")
     try:
         text = f.read(n).decode("utf-8")
-        header = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
+        header = strict_json(text)
     except ValueError as exc:  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
         raise ValueError(f"{path}: the header is not valid strict JSON ({exc})") from None
     if not isinstance(header, dict):

@@ -23,6 +23,7 @@ from miniclip.layers.end_token_pool import EndTokenPool
 from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import LogitScale
 from miniclip.model.config import ModelConfig, build_clip, build_image_encoder, build_text_encoder
+from miniclip.model.openai import CLIP_CHOICES  # OpenAI's architecture (lesson 16)
 from miniclip.teaching.gradient_cases.common import F64, Case, CaseBuilder, Cases, normal, padding_mask, randomise
 
 N = 4  # pairs per batch
@@ -78,25 +79,15 @@ def _vit(rng: np.random.Generator) -> Case:
     return randomise(vit, rng), (normal(rng, 3, cfg.channels, cfg.image_size, cfg.image_size),), {}
 
 
-# OpenAI CLIP's choices (lesson 16): a class token, ln_pre, a bias-free patch embedding, QuickGELU, the causal mask
-CLIP_OPTIONS = {
-    "image_pool": "class",
-    "image_ln_pre": True,
-    "patch_bias": False,
-    "activation": "quick_gelu",
-    "text_causal": True,
-}
-
-
 def _vit_clip(rng: np.random.Generator) -> Case:
-    cfg = tiny_config(**CLIP_OPTIONS)
+    cfg = tiny_config(**CLIP_CHOICES)
     vit = build_image_encoder(cfg, rng=rng, dtype=F64)
     return randomise(vit, rng), (normal(rng, 3, cfg.channels, cfg.image_size, cfg.image_size),), {}
 
 
 def _text(pool: str, **options: Any) -> Callable[[np.random.Generator], Case]:
     def case(rng: np.random.Generator) -> Case:
-        cfg = tiny_config(text_pool=pool, **options)
+        cfg = tiny_config(**(options | {"text_pool": pool}))
         text = build_text_encoder(cfg, rng=rng, dtype=F64)
         ids = _token_ids(rng, cfg.vocab_size, LENGTHS, cfg.context_length)
         return randomise(text, rng), (ids,), {"mask": padding_mask(LENGTHS, cfg.context_length)}
@@ -132,7 +123,7 @@ _HEAD_AND_ENCODERS: dict[str, CaseBuilder] = {
     "TextTransformer (end, mask)": _text("end"),
     "TextTransformer (mean, mask)": _text("mean"),
     "ViT (CLIP: class token, ln_pre, no patch bias, QuickGELU)": _vit_clip,
-    "TextTransformer (CLIP: causal, end, mask)": _text("end", **CLIP_OPTIONS),
+    "TextTransformer (CLIP: causal, end, mask)": _text("end", **CLIP_CHOICES),
 }
 
 
@@ -144,7 +135,7 @@ def _cases() -> dict[str, CaseBuilder]:
             cases[f"CLIP ({image}, {text})"] = _clip(image, text, soft_targets=False)
     cases["CLIP (patch_mlp, bag_of_words, soft targets)"] = _clip("patch_mlp", "bag_of_words", soft_targets=True)
     cases["CLIP (vit, transformer, soft targets)"] = _clip("vit", "transformer", soft_targets=True)
-    cases["CLIP (OpenAI's architecture)"] = _clip("vit", "transformer", soft_targets=False, **CLIP_OPTIONS)
+    cases["CLIP (OpenAI's architecture)"] = _clip("vit", "transformer", soft_targets=False, **CLIP_CHOICES)
     return cases
 
 
