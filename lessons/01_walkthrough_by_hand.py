@@ -19,9 +19,13 @@
 # image 1. Arrays in the code count from 0, as Python does, so image 1 is `images[0]` and its
 # logit against caption 1 is `logits[0, 0]`.
 #
-# The code: `miniclip/teaching/walkthrough.py` and `miniclip/teaching/walkthrough_model.py`, on `miniclip/layers/`.
+# The code: `miniclip/teaching/walkthrough.py` and `miniclip/teaching/walkthrough_model.py`, on `miniclip/layers/`;
+# the sheet at the end: `miniclip/teaching/walkthrough_sheet.py`.
 
 # %%
+import os
+from pathlib import Path
+
 import numpy as np
 
 from miniclip import set_device
@@ -30,6 +34,7 @@ from miniclip.teaching.walkthrough import (
     CAPTIONS,
     IMAGES,
     VOCAB,
+    build_walkthrough,
     compute_walkthrough,
     diagonal_share,
     format_matrix,
@@ -37,6 +42,7 @@ from miniclip.teaching.walkthrough import (
     walkthrough_state,
 )
 from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
+from miniclip.teaching.walkthrough_sheet import draw_sheet, show_in_notebook, write_sheet
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 
@@ -179,10 +185,18 @@ assert logits[1, 2] > logits[1, 1] and logits[1, 2] > logits[2, 2]  # row 2 and 
 # * **image→text**: each **column** asks "for this image, which caption?": `P_cols`, each
 #   column sums to 1.
 #
-# The by-hand walkthrough that `miniclip walkthrough` follows labels its row sums "image→text"
-# and its column sums "text→image": the same sums, named the other way round. CLIP's paper
-# puts the images on the rows, `I·Tᵀ` (`logits_per_image` in OpenAI's code), the transpose of
-# our `T·Iᵀ`: its rows are our columns, and the loss is the same.
+# The 3-pair spreadsheet this course mirrors (hand-drawn, coloured matrices: what `miniclip
+# walkthrough` prints, step by step, and draws as one sheet at the end of this lesson) labels
+# its row sums "image→text" and its column sums "text→image": the same sums, named the other
+# way round. CLIP's paper puts the images on the rows, `I·Tᵀ` (`logits_per_image` in OpenAI's
+# code), the transpose of our `T·Iᵀ`: its rows are our columns, and the loss is the same.
+#
+# **The loss, and its base.** Each direction's loss is the cross-entropy `−log P` of the right
+# partner, averaged over the 3 pairs; the CLIP loss is the mean of the two directions. With `3^x`
+# in the softmax, that log is taken in base 3 as well (`log_3` undoes `3^x` as `ln` undoes `e^x`),
+# so the 0.7217 printed below is in base 3. The natural log of the same probabilities gives
+# 0.7217 · ln 3 ≈ 0.793. (`miniclip walkthrough --base e` puts `e^x` in the softmax itself: other
+# probabilities, another loss.)
 
 # %%
 power = 3.0**logits  # (N, N): 3^x
@@ -196,9 +210,11 @@ print(format_matrix("Step 12 · P_rows (text→image)", p_rows, texts, imgs))
 print(format_matrix("Step 12 · P_cols (image→text)", p_cols, texts, imgs))
 assert np.allclose(p_rows[0], np.array([27, 9, 1]) / 37)
 
-loss = model.loss(logits)  # the real head: both softmaxes (stably) and both cross-entropies
+loss = model.loss(logits)  # the real head: both softmaxes (stably) and both cross-entropies, log base 3
 assert np.allclose(model.loss.p_rows, p_rows) and np.allclose(model.loss.p_cols, p_cols)
-print(f"loss = {float(loss):.4f}")
+loss_ln = -(np.log(np.diag(p_rows)).mean() + np.log(np.diag(p_cols)).mean()) / 2  # the same, natural log
+print(f"loss = {float(loss):.4f} (log base 3) = {loss_ln:.4f} with the natural log")
+assert np.isclose(loss_ln, float(loss) * np.log(3))  # log_3 p = ln p / ln 3
 
 # %% [markdown]
 # ## Step 13 · Targets and the gradient of each direction
@@ -269,4 +285,23 @@ print(f"diagonal share {share_before:.3f} → {share_after:.3f}")
 assert share_after > share_before, "the diagonal share should grow after one SGD step"
 diagonal = np.arange(N)
 assert (model.logits.argmax(axis=1) == diagonal).all() and (model.logits.argmax(axis=0) == diagonal).all()
-print("lesson 01 passed: the diagonal share grew after one SGD step")
+
+# %% [markdown]
+# ## The whole walkthrough on one sheet
+#
+# The spreadsheet this course mirrors draws all of the above as coloured matrices on one page;
+# `miniclip walkthrough --figure sheet.png` (or `.svg`) draws it the same way, from the very
+# numbers the printout prints. It reads top to bottom: the text side in blues on the left, the
+# image side in oranges on the right, meeting in purples at the similarity matrix; then the
+# backward and the SGD update. Each grid is titled with its step as printed, and every number
+# sits in its cell. A notebook shows it here; a plain script run saves it as
+# `01_walkthrough_sheet.png` when `MINICLIP_LESSON_OUT` names a folder.
+
+# %%
+sheet = draw_sheet(build_walkthrough(base=3, lr=0.1))
+show_in_notebook(sheet)  # inline in Jupyter or VS Code; nothing in a plain script run
+out = os.environ.get("MINICLIP_LESSON_OUT")  # the sheet is saved only when this names a folder
+if out:
+    print("saved", write_sheet(sheet, Path(out) / "01_walkthrough_sheet.png"))
+
+print("lesson 01 passed: the diagonal share grew after one SGD step, and the sheet is drawn")

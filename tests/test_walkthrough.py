@@ -28,6 +28,8 @@ from miniclip.teaching.walkthrough import (
     TOKEN_IDS,
     VOCAB,
     WORD_VECTORS,
+    Matrix,
+    build_walkthrough,
     compute_walkthrough,
     format_walkthrough,
 )
@@ -288,6 +290,27 @@ def test_printout_has_the_13_steps_and_the_update() -> None:
     assert "One SGD update (lr=0.1)" in text
     for name in ("text.encode.weight", "text.encode.bias", "image.encode.bias", "image.project.weight"):
         assert f"d({name})" in text
+
+
+def test_printout_is_its_list_of_matrices() -> None:
+    """The printout is the walkthrough's paragraphs: each matrix printed once, in order, from the computed values."""
+    w = build_walkthrough(base=3.0, lr=0.1)
+    text = w.text()
+    assert text == format_walkthrough()
+    listed = [item for paragraph in w.paragraphs for item in paragraph if isinstance(item, Matrix)]
+    assert len(listed) == len(w.matrices())  # every key names one matrix
+    position = 0
+    for m in listed:
+        position = text.index(m.text() + "\n", position) + 1  # in this order, each as format_matrix prints it
+        assert text.count(m.title + "   (") == 1, m.title
+        assert m.side in ("text", "image", "shared")
+        assert m.title.startswith(m.heading) if m.part.startswith("Step") else m.heading == f"{m.part} · {m.name}"
+    matrices = w.matrices()
+    assert matrices["p_rows"].values is w.values["p_rows"]  # the very arrays compute_walkthrough returned
+    assert matrices["text_hidden"].heading == "Step 4 · Text encoder: ReLU"
+    assert w.notes("grad_cols") == [
+        f"loss = (L_rows + L_cols) / 2 = {float(w.values['loss']):.4f}   (cross-entropy, log base 3)"
+    ]
 
 
 def test_readme_excerpt_is_the_real_printout() -> None:

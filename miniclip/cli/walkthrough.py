@@ -1,4 +1,4 @@
-"""``miniclip walkthrough``: the 3-pair walkthrough, every number printed (lesson 01)."""
+"""``miniclip walkthrough``: the 3-pair walkthrough, every number printed, and drawn as one sheet (lesson 01)."""
 
 from __future__ import annotations
 
@@ -32,15 +32,30 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         parents=[device],
         help="print the 13-step walkthrough for 3 text-image pairs, every number checkable by hand",
         description="The 3-pair walkthrough: lookup, patches, encoders, pooling, projection, similarity, "
-        "softmax both ways (3^x by hand beside e^x), gradients, and one SGD update.",
+        "softmax both ways (3^x by hand beside e^x), gradients, and one SGD update. With --figure, also drawn "
+        "as one sheet of coloured matrices, every number in its cell, the way the hand-drawn spreadsheet it "
+        "mirrors draws it.",
     )
     p.add_argument("--base", type=softmax_base, default=3.0, help="softmax base: 3 (by hand, default) or e")
     p.add_argument("--lr", type=positive, default=0.1, help="learning rate of the one SGD update (default 0.1)")
+    p.add_argument(
+        "--figure",
+        metavar="FILE",
+        help="also draw the walkthrough as one sheet of coloured matrices into FILE, PNG or SVG by its suffix",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from miniclip.teaching.walkthrough import format_walkthrough
+    from miniclip.teaching.walkthrough import build_walkthrough
 
-    print(format_walkthrough(base=args.base, lr=args.lr))
+    figure = None
+    if args.figure is not None:
+        from miniclip.teaching.walkthrough_sheet import check_sheet_path, save_sheet  # Matplotlib only for a figure
+
+        figure = check_sheet_path(args.figure)  # a bad name or place is refused before any work
+    walkthrough = build_walkthrough(base=args.base, lr=args.lr)
+    print(walkthrough.text())
+    if figure is not None:
+        print(f"saved the sheet: {save_sheet(walkthrough, figure)}")
     return 0

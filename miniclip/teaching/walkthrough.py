@@ -12,8 +12,8 @@ indices in code are 0-based, so image 1 is row 0.
 The two softmax directions are named *query→what it ranks*, as everywhere in miniclip (see
 :mod:`miniclip.layers.contrastive_loss`): the rows of T·Iᵀ are **text→image** (for each
 caption, a distribution over the images), the columns **image→text** (for each image, one
-over the captions). Step 11 of the printout says how the by-hand walkthrough's own labels
-map onto these.
+over the captions). Step 11 of the printout says how the hand-drawn 3-pair spreadsheet this
+walkthrough mirrors labels them.
 
 Forward (13 steps, N = 3 pairs, L = 2 words or patches per item)::
 
@@ -43,6 +43,11 @@ The forward below calls the model's layers one at a time (the same calls, in the
 as ``WalkthroughCLIP.forward``) so that every intermediate can be printed; the loss and all
 gradients come from the model itself.
 
+The printout is built as a list of paragraphs of titled :class:`Matrix` objects and lines of
+text (:func:`build_walkthrough`); :mod:`miniclip.teaching.walkthrough_sheet` draws the very same
+objects as one sheet of coloured grids, so the picture and the printout have one source of
+numbers and one rounding.
+
 Lesson 01 takes its steps one at a time.
 """
 
@@ -50,6 +55,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,6 +91,8 @@ TEXT_PROJECTION = ((1, 0), (0, 1), (-1, -1))  # (3, 2) into the shared 2-D space
 IMAGE_WEIGHT = ((-1, 0, -1, 1), (1, 0, -1, -1), (1, 0, 1, -1), (-1, -1, 1, 1))  # (4, 4) image encoder
 IMAGE_BIAS = (0, 1, 1, 0)  # (4,)
 IMAGE_PROJECTION = ((1, 0), (0, -1), (-1, 1), (-1, -1))  # (4, 2) into the shared 2-D space
+
+BATCH = ("Step 1", "A mini-batch of 3 text–image pairs", "pair i = caption i with image i")  # part, name, remark
 
 LOGIT_RANGE = (-2, 3)  # the smallest and the largest of the walkthrough's logits (step 9; tested)
 # Steps 10-11 print b^x and its row and column sums, each a sum of N powers of at most b^3: all of
@@ -208,7 +217,13 @@ def compute_walkthrough(base: float = 3.0, lr: float = 0.1) -> dict[str, np.ndar
     return r
 
 
-# ---- printing --------------------------------------------------------------------------
+# ---- the printout: one list of titled matrices, which the sheet draws too ----------------
+def as_table(array: np.ndarray) -> np.ndarray:
+    """``array`` as the (rows, columns) table the printout shows: 1-D as one row, (N, L, D) as N·L rows."""
+    a = np.asarray(array, dtype=np.float64)
+    return a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])
+
+
 def _number(v: float, decimals: int) -> str:
     """An integer as an integer, anything else with ``decimals`` decimals, NaN as a blank."""
     if math.isnan(v):
@@ -219,18 +234,21 @@ def _number(v: float, decimals: int) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.000"
 
 
+def matrix_cells(array: np.ndarray, decimals: int = 3) -> list[list[str]]:
+    """The text of every cell of :func:`as_table` ``(array)``, rounded as the printout rounds it."""
+    return [[_number(float(v), decimals) for v in row] for row in as_table(array)]
+
+
 def format_matrix(
     name: str,
     array: np.ndarray,
-    row_labels: list[str] | None = None,
-    col_labels: list[str] | None = None,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
     decimals: int = 3,
 ) -> str:
     """A titled, right-aligned table of numbers; 1-D arrays print as one row, (N, L, D) as N·L rows."""
-    a = np.asarray(array, dtype=np.float64)
-    a = a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])  # (rows, cols)
-    cells = [[_number(float(v), decimals) for v in row] for row in a]
-    labels = row_labels or [""] * len(cells)
+    cells = matrix_cells(array, decimals)
+    labels = list(row_labels or [""] * len(cells))
     width = max(len(c) for c in [*sum(cells, []), *(col_labels or [])])
     left = max(len(s) for s in labels)
     lines = [f"{name}   {tuple(np.shape(array))}"]
@@ -241,24 +259,106 @@ def format_matrix(
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _base_name(base: float) -> str:
+@dataclass(frozen=True)
+class Matrix:
+    """One titled matrix of the walkthrough: the printout prints it and the sheet draws it, from one array."""
+
+    key: str  # unique among the walkthrough's matrices: "text_hidden", "Iᵀ", "d(text.encode.weight)"
+    part: str  # "Step 4"; outside the 13 steps "Backward" or "SGD update", which the printout says in a heading
+    name: str  # "Text encoder: ReLU"
+    values: np.ndarray  # any shape: printed and drawn as as_table(values)
+    rows: tuple[str, ...] | None = None  # row labels
+    columns: tuple[str, ...] | None = None  # column labels
+    side: str = "shared"  # "text", "image", or "shared" where the two meet: the sheet's colour family
+    remark: str = ""  # printed after the name, in brackets: "negatives → 0"
+
+    @property
+    def heading(self) -> str:
+        """The part and the name: ``Step 4 · Text encoder: ReLU`` (the sheet's title of the grid)."""
+        return f"{self.part} · {self.name}"
+
+    @property
+    def title(self) -> str:
+        """The printed title: the heading (the name alone outside the 13 steps), then the remark in brackets."""
+        head = self.heading if self.part.startswith("Step") else self.name
+        return f"{head} ({self.remark})" if self.remark else head
+
+    def cells(self) -> list[list[str]]:
+        """The text of every cell, as printed."""
+        return matrix_cells(self.values)
+
+    def text(self) -> str:
+        """The matrix as the printout prints it."""
+        return format_matrix(self.title, self.values, self.rows, self.columns)
+
+
+Paragraph = tuple[Matrix | str, ...]  # printed one item after the other; a blank line between paragraphs
+
+
+@dataclass(frozen=True)
+class Walkthrough:
+    """The walkthrough as the printout tells it: paragraphs of matrices and lines of text, and the values behind."""
+
+    base: float
+    lr: float
+    values: dict[str, np.ndarray]  # compute_walkthrough(base, lr)
+    paragraphs: tuple[Paragraph, ...]
+
+    @property
+    def title(self) -> str:
+        """The printout's first line."""
+        return str(self.paragraphs[0][0])
+
+    def matrices(self) -> dict[str, Matrix]:
+        """Every matrix of the printout by its key, in printing order."""
+        return {m.key: m for paragraph in self.paragraphs for m in paragraph if isinstance(m, Matrix)}
+
+    def notes(self, key: str) -> list[str]:
+        """The lines of text printed in the same paragraph as the matrix ``key``, without their indent."""
+        for paragraph in self.paragraphs:
+            if any(isinstance(m, Matrix) and m.key == key for m in paragraph):
+                return [line.strip() for line in paragraph if isinstance(line, str)]
+        raise KeyError(key)
+
+    def text(self) -> str:
+        """The printout."""
+        blocks = ["\n".join(i if isinstance(i, str) else i.text() for i in paragraph) for paragraph in self.paragraphs]
+        return "\n\n".join(blocks).rstrip() + "\n"
+
+
+def update_heading(lr: float) -> str:
+    """The heading of the printout's last part, the SGD step."""
+    return f"One SGD update (lr={lr:g}): w ← w − lr·dw for every parameter"
+
+
+def base_name(base: float) -> str:
+    """``e`` for Euler's number, else the base as a short number: ``3``, ``2.5``."""
     return "e" if math.isclose(base, math.e) else f"{base:g}"
 
 
-def format_walkthrough(base: float = 3.0, lr: float = 0.1) -> str:
-    """The walkthrough as text: 13 numbered forward steps, the backward, and one SGD update."""
+def build_walkthrough(base: float = 3.0, lr: float = 0.1) -> Walkthrough:
+    """The walkthrough's printout, item by item: 13 numbered forward steps, the backward, and one SGD update."""
     r = compute_walkthrough(base=base, lr=lr)
-    b = _base_name(base)
+    b = base_name(base)
     n = len(CAPTIONS)
-    texts = list(CAPTIONS)
-    imgs = [f"image {j + 1}" for j in range(n)]
-    items = [f"{c} · {w}" for c in CAPTIONS for w in c.split()]
-    pieces = [f"image {j + 1} · patch {k + 1}" for j in range(n) for k in range(2)]
-    out: list[str] = [f"miniclip walkthrough: 3 text–image pairs by hand (softmax base {b}, lr {lr:g})", ""]
+    texts = tuple(CAPTIONS)
+    imgs = tuple(f"image {j + 1}" for j in range(n))
+    items = tuple(f"{c} · {w}" for c in CAPTIONS for w in c.split())
+    pieces = tuple(f"image {j + 1} · patch {k + 1}" for j in range(n) for k in range(2))
+    paragraphs: list[Paragraph] = [(f"miniclip walkthrough: 3 text–image pairs by hand (softmax base {b}, lr {lr:g})",)]
 
-    def add(*blocks: str) -> None:
-        out.extend(blocks)
-        out.append("")
+    def add(*paragraph: Matrix | str) -> None:
+        paragraphs.append(paragraph)
+
+    def text_side(
+        key: str, part: str, name: str, values: np.ndarray, *labels: tuple[str, ...] | None, remark: str = ""
+    ) -> Matrix:
+        return Matrix(key, part, name, values, *labels, side="text", remark=remark)
+
+    def image_side(
+        key: str, part: str, name: str, values: np.ndarray, *labels: tuple[str, ...] | None, remark: str = ""
+    ) -> Matrix:
+        return Matrix(key, part, name, values, *labels, side="image", remark=remark)
 
     # Step 1: each caption over its image; "|" marks the cut between the two 2×2 patches.
     def pixels(row: tuple[int, ...]) -> str:
@@ -270,102 +370,112 @@ def format_walkthrough(base: float = 3.0, lr: float = 0.1) -> str:
         ("  image    " if y == 0 else " " * 11) + "".join(f"{pixels(img[y]):<14}" for img in IMAGES).rstrip()
         for y in range(2)
     ]
-    add("Step 1 · A mini-batch of 3 text–image pairs (pair i = caption i with image i)", *rows)
+    add(f"{BATCH[0]} · {BATCH[1]} ({BATCH[2]})", *rows)
 
+    vocab, table = tuple(VOCAB), r["text.lookup.table"]
+    word2vec, flattened = "like word2vec", "flattened row by row into 4 numbers"
     add(
-        format_matrix(
-            "Step 2 · Lookup table: one 3-D vector per word (like word2vec)", r["text.lookup.table"], list(VOCAB)
+        text_side(
+            "text.lookup.table", "Step 2", "Lookup table: one 3-D vector per word", table, vocab, remark=word2vec
         ),
-        format_matrix("Step 2 · Word vectors of each caption", r["words"], items),
+        text_side("words", "Step 2", "Word vectors of each caption", r["words"], items),
     )
-    add(format_matrix("Step 3 · Patches: each 2×2 patch flattened row by row into 4 numbers", r["patches"], pieces))
+    add(image_side("patches", "Step 3", f"Patches: each 2×2 patch {flattened}", r["patches"], pieces))
     add(
-        format_matrix("Step 4 · Text encoder weight W_t (3→3)", r["text.encode.weight"]),
-        format_matrix("Step 4 · Text encoder bias b_t", r["text.encode.bias"]),
-        format_matrix("Step 4 · Text encoder: x·W_t + b_t", r["text_pre"], items),
-        format_matrix("Step 4 · Text encoder: ReLU (negatives → 0)", r["text_hidden"], items),
-    )
-    add(
-        format_matrix("Step 5 · Image encoder weight W_i (4→4)", r["image.encode.weight"]),
-        format_matrix("Step 5 · Image encoder bias b_i", r["image.encode.bias"]),
-        format_matrix("Step 5 · Image encoder: x·W_i + b_i", r["image_pre"], pieces),
-        format_matrix("Step 5 · Image encoder: ReLU (negatives → 0)", r["image_hidden"], pieces),
+        text_side("text.encode.weight", "Step 4", "Text encoder weight W_t", r["text.encode.weight"], remark="3→3"),
+        text_side("text.encode.bias", "Step 4", "Text encoder bias b_t", r["text.encode.bias"]),
+        text_side("text_pre", "Step 4", "Text encoder: x·W_t + b_t", r["text_pre"], items),
+        text_side("text_hidden", "Step 4", "Text encoder: ReLU", r["text_hidden"], items, remark="negatives → 0"),
     )
     add(
-        format_matrix("Step 6 · Mean pooling: (word 1 + word 2) / 2", r["text_pooled"], texts),
-        format_matrix("Step 6 · Mean pooling: (patch 1 + patch 2) / 2", r["image_pooled"], imgs),
+        image_side("image.encode.weight", "Step 5", "Image encoder weight W_i", r["image.encode.weight"], remark="4→4"),
+        image_side("image.encode.bias", "Step 5", "Image encoder bias b_i", r["image.encode.bias"]),
+        image_side("image_pre", "Step 5", "Image encoder: x·W_i + b_i", r["image_pre"], pieces),
+        image_side("image_hidden", "Step 5", "Image encoder: ReLU", r["image_hidden"], pieces, remark="negatives → 0"),
     )
     add(
-        format_matrix("Step 7 · Text projection P_t (3→2, no bias)", r["text.project.weight"]),
-        format_matrix("Step 7 · Image projection P_i (4→2, no bias)", r["image.project.weight"]),
-        format_matrix("Step 7 · Projection into the shared 2-D space: T = pooled_t·P_t", r["T"], texts),
-        format_matrix("Step 7 · Projection into the shared 2-D space: I = pooled_i·P_i", r["I"], imgs),
+        text_side("text_pooled", "Step 6", "Mean pooling: (word 1 + word 2) / 2", r["text_pooled"], texts),
+        image_side("image_pooled", "Step 6", "Mean pooling: (patch 1 + patch 2) / 2", r["image_pooled"], imgs),
+    )
+    shared, no_bias = "Projection into the shared 2-D space", ("3→2, no bias", "4→2, no bias")
+    add(
+        text_side("text.project.weight", "Step 7", "Text projection P_t", r["text.project.weight"], remark=no_bias[0]),
+        image_side(
+            "image.project.weight", "Step 7", "Image projection P_i", r["image.project.weight"], remark=no_bias[1]
+        ),
+        text_side("T", "Step 7", f"{shared}: T = pooled_t·P_t", r["T"], texts),
+        image_side("I", "Step 7", f"{shared}: I = pooled_i·P_i", r["I"], imgs),
     )
     add(
-        format_matrix("Step 8 · Copy T", r["T"], texts),
-        format_matrix("Step 8 · Copy Iᵀ (one column per image)", r["I"].T, None, imgs),
+        text_side("T (copy)", "Step 8", "Copy T", r["T"], texts),
+        image_side("Iᵀ", "Step 8", "Copy Iᵀ", r["I"].T, None, imgs, remark="one column per image"),
     )
-    add(format_matrix("Step 9 · MatMul: logits = T·Iᵀ (every text·image dot product)", r["logits"], texts, imgs))
-    exp_blocks = [format_matrix(f"Step 10 · Exponentiate: {b}^x", r["power"], texts, imgs)]
+    dot_products = "every text·image dot product"
+    add(Matrix("logits", "Step 9", "MatMul: logits = T·Iᵀ", r["logits"], texts, imgs, remark=dot_products))
+    exp_items: list[Matrix | str] = [Matrix("power", "Step 10", f"Exponentiate: {b}^x", r["power"], texts, imgs)]
     if b != "e":
-        exp_blocks.append(format_matrix("Step 10 · (for comparison, exact e^x)", r["exp"], texts, imgs))
+        exp_items.append(Matrix("exp", "Step 10", "(for comparison, exact e^x)", r["exp"], texts, imgs))
     if b == "3":
-        exp_blocks.insert(1, "  by hand: 3^-2 = 1/9 ≈ 0.111, 3^-1 = 1/3 ≈ 0.333, 3^0 = 1, 3^1 = 3, 3^2 = 9, 3^3 = 27")
-    add(*exp_blocks)
-    table = np.full((n + 1, n + 1), np.nan)
-    table[:n, :n], table[:n, n], table[n, :n] = r["power"], r["row_sums"], r["col_sums"]
+        exp_items.insert(1, "  by hand: 3^-2 = 1/9 ≈ 0.111, 3^-1 = 1/3 ≈ 0.333, 3^0 = 1, 3^1 = 3, 3^2 = 9, 3^3 = 27")
+    add(*exp_items)
+    sums = np.full((n + 1, n + 1), np.nan)
+    sums[:n, :n], sums[:n, n], sums[n, :n] = r["power"], r["row_sums"], r["col_sums"]
     add(
-        format_matrix(
-            f"Step 11 · Sums of {b}^x: by rows (text→image) and by columns (image→text)",
-            table,
-            [*texts, "column sum"],
-            [*imgs, "row sum"],
+        Matrix(
+            "sums",
+            "Step 11",
+            f"Sums of {b}^x: by rows (text→image) and by columns (image→text)",
+            sums,
+            (*texts, "column sum"),
+            (*imgs, "row sum"),
         ),
         "  A direction is named query→what it ranks: text→image = each caption (a row) over the images,",
-        "  image→text = each image (a column) over the captions. (The by-hand walkthrough this follows",
-        '  labels its row sums "image→text" and its column sums "text→image": the same sums, named the',
-        "  other way round.)",
+        "  image→text = each image (a column) over the captions. (The hand-drawn 3-pair spreadsheet this",
+        '  walkthrough mirrors labels its row sums "image→text" and its column sums "text→image": the',
+        "  same sums, named the other way round.)",
     )
+    each_row, each_col = "text→image, each row sums to 1", "image→text, each column sums to 1"
     add(
-        format_matrix(
-            "Step 12 · Divide by the row sums: P_rows (text→image, each row sums to 1)", r["p_rows"], texts, imgs
-        ),
-        format_matrix(
-            "Step 12 · Divide by the column sums: P_cols (image→text, each column sums to 1)", r["p_cols"], texts, imgs
-        ),
+        Matrix("p_rows", "Step 12", "Divide by the row sums: P_rows", r["p_rows"], texts, imgs, remark=each_row),
+        Matrix("p_cols", "Step 12", "Divide by the column sums: P_cols", r["p_cols"], texts, imgs, remark=each_col),
     )
+    pairs, gradient = "pair i is caption i with image i", "Gradient of the {} direction: {} − Y"
     add(
-        format_matrix(
-            "Step 13 · Targets Y: the identity (pair i is caption i with image i)", r["targets"], texts, imgs
-        ),
-        format_matrix("Step 13 · Gradient of the text→image direction: P_rows − Y", r["grad_rows"], texts, imgs),
-        format_matrix("Step 13 · Gradient of the image→text direction: P_cols − Y", r["grad_cols"], texts, imgs),
+        Matrix("targets", "Step 13", "Targets Y: the identity", r["targets"], texts, imgs, remark=pairs),
+        Matrix("grad_rows", "Step 13", gradient.format("text→image", "P_rows"), r["grad_rows"], texts, imgs),
+        Matrix("grad_cols", "Step 13", gradient.format("image→text", "P_cols"), r["grad_cols"], texts, imgs),
         f"  loss = (L_rows + L_cols) / 2 = {float(r['loss']):.4f}   (cross-entropy, log base {b})",
     )
 
-    out += ["Backward", "--------", ""]
+    add("Backward", "--------")
     add(
         f"  Each direction's loss is averaged over the N = {n} pairs (÷N) and the CLIP loss is the mean",
         "  of the two directions (÷2), so d(logits) = ((P_rows − Y) + (P_cols − Y)) / (2N).",
-        format_matrix("d(logits)", r["dlogits"], texts, imgs),
-        format_matrix("dT = d(logits)·I", r["dT"], texts),
-        format_matrix("dI = d(logits)ᵀ·T", r["dI"], imgs),
+        Matrix("dlogits", "Backward", "d(logits)", r["dlogits"], texts, imgs),
+        text_side("dT", "Backward", "dT = d(logits)·I", r["dT"], texts),
+        image_side("dI", "Backward", "dI = d(logits)ᵀ·T", r["dI"], imgs),
     )
     add(
         "  Then down through the projections, the mean pooling (each word or patch gets half), the ReLU",
         "  (only where its input was > 0) and the encoders, into every weight and bias:",
     )
+    table_name = PARAMETER_NAMES[0]  # the lookup table: one row per word
     for name in PARAMETER_NAMES:
-        add(format_matrix(f"d({name})", r[f"d({name})"], list(VOCAB) if name == "text.lookup.table" else None))
+        side = text_side if name.startswith("text.") else image_side
+        add(side(f"d({name})", "Backward", f"d({name})", r[f"d({name})"], vocab if name == table_name else None))
 
-    title = f"One SGD update (lr={lr:g}): w ← w − lr·dw for every parameter"
-    out += [title, "-" * len(title), ""]
+    add(update_heading(lr), "-" * len(update_heading(lr)))
     add(
-        format_matrix("logits after the update", r["logits_after"], texts, imgs),
-        format_matrix("P_rows after the update", r["p_rows_after"], texts, imgs),
-        format_matrix("P_cols after the update", r["p_cols_after"], texts, imgs),
+        Matrix("logits_after", "SGD update", "logits after the update", r["logits_after"], texts, imgs),
+        Matrix("p_rows_after", "SGD update", "P_rows after the update", r["p_rows_after"], texts, imgs),
+        Matrix("p_cols_after", "SGD update", "P_cols after the update", r["p_cols_after"], texts, imgs),
         f"  loss: {float(r['loss']):.4f} → {float(r['loss_after']):.4f}",
         f"  diagonal share of probability (mean of the diagonals of P_rows and P_cols): "
         f"{float(r['diagonal_share_before']):.3f} → {float(r['diagonal_share_after']):.3f}",
     )
-    return "\n".join(out).rstrip() + "\n"
+    return Walkthrough(base=base, lr=lr, values=r, paragraphs=tuple(paragraphs))
+
+
+def format_walkthrough(base: float = 3.0, lr: float = 0.1) -> str:
+    """The walkthrough as text: 13 numbered forward steps, the backward, and one SGD update."""
+    return build_walkthrough(base=base, lr=lr).text()
