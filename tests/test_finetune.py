@@ -16,6 +16,8 @@ import pytest
 
 from miniclip import backend, cli
 from miniclip.backend import to_host
+from miniclip.evaluation import classify_and_search
+from miniclip.evaluation.trained_run import load_run
 from miniclip.model.bpe import BPETokenizer
 from miniclip.pretrained.load import load_pretrained
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD
@@ -28,6 +30,7 @@ pytest.importorskip("transformers", reason="the reference is transformers.CLIPMo
 
 from reference_clip import SMALL, learned_tokenizer, save_reference_clip  # noqa: E402
 from test_data import cifar_files, write_cifar  # noqa: E402
+from test_pretrained_cli import _recording, assert_read_the_clip_way, photo_folder  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -115,6 +118,7 @@ def test_finetune_defaults_and_augmentation_at_the_model_size(released, tmp_path
     saved = load_checkpoint(out)
     config = TrainConfig.from_dict(saved.train_config["config"])
     assert config.lr == 1e-5 and config.augment  # the gentle fine-tuning rate; crops and flips at 64×64
+    assert not config.flip_average  # evaluated on one view of each image, as CLIP is
     assert saved.model_config.image_size == 64 and saved.model_config.image_pool == "class"
     # --config types its schedule and data, never its model or context length, on resume as on a start
     assert _train(root, out, "--resume", "--config", "cpu", "--batch-size", "4", "--n-train", "8", "--epochs", "2") == 0
@@ -180,14 +184,18 @@ def test_resume_with_another_init_from_is_refused(released, tmp_path, capsys):
     )
     capsys.readouterr()
     assert _train(root, out, "--resume", "--epochs", "2", "--init-from", str(root / "data")) == 2
-    assert "--init-from gives init from" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--init-from names the weights {str(root / 'data')!r}, but the run was fine-tuned from " in err
+    assert repr(str((root / "model").resolve())) in err
     # and a run trained from scratch cannot be resumed as a fine-tuning
     scratch = tmp_path / "scratch"
     tiny = ["--n-train", "8", "--batch-size", "4", "--epochs", "1", "--config", "tiny", "--no-augment"]
     assert _train(root, scratch, *tiny) == 0
     capsys.readouterr()
     assert _train(root, scratch, "--resume", "--init-from", str(root / "model"), "--epochs", "2") == 2
-    assert "but the run was started with None" in capsys.readouterr().err
+    assert f"--init-from names the weights {str(root / 'model')!r}, but the run was trained from scratch; " in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_checkpoint_tokenizer_of_an_unknown_kind_is_named():
@@ -197,3 +205,44 @@ def test_a_checkpoint_tokenizer_of_an_unknown_kind_is_named():
         tokenizer_from_dict({"format": "sentencepiece"}, source="run/checkpoint.npz (tokenizer)")
     bpe = learned_tokenizer()
     assert tokenizer_from_dict(bpe.to_dict()).tokens == bpe.tokens
+
+
+def test_the_evaluation_after_an_epoch_encodes_as_many_at_a_time_as_the_rules_say(released, tmp_path, monkeypatch):
+    root, _ = released
+    batches: dict[str, list] = {"images": [], "texts": [], "image_rule": [], "text_rule": []}
+    _recording(monkeypatch, loop, batches)
+    cfg = TrainConfig(
+        data="cifar10", data_dir=str(root / "data"), out_dir=str(tmp_path / "run"), batch_size=4, n_train=8,
+        init_from=str(root / "model"), flip_average=True,
+    )  # fmt: skip
+    results = loop.Trainer(cfg, show_progress=False).evaluate()
+    assert set(batches["image_rule"]) == {64} and set(batches["text_rule"]) == {(77, 16)}  # the model's sizes
+    assert max(batches["images"]) == 3 and sum(batches["images"]) == 2 * 10  # 10 test images and their mirrors
+    assert max(batches["texts"]) == 7 and all(0 <= r["top1"] <= 1 for r in results.values())
+
+
+def test_a_run_finetuned_on_photos_reads_them_the_clip_way_everywhere(released, tmp_path, monkeypatch, capsys):
+    """Training, the run read back (eval), its resumption and ``classify RUN``: each file as CLIP reads it."""
+    root, _ = released
+    expected = photo_folder(tmp_path / "photos", per_class=5)  # 80 × 120 PNGs: 8 training, 2 test images
+    cfg = TrainConfig(
+        data=str(tmp_path / "photos"), out_dir=str(tmp_path / "run"), epochs=1, batch_size=4,
+        init_from=str(root / "model"), lr=1e-4,
+    )  # fmt: skip
+    trainer = loop.Trainer(cfg, show_progress=False)
+    trained = trainer.dataset
+    assert_read_the_clip_way(np.concatenate([trained.train_images, trained.test_images]), expected)
+    trainer.run()
+    run = load_run(tmp_path / "run")
+    again = run.dataset()
+    np.testing.assert_array_equal(again.test_images, trained.test_images)  # eval sees the pixels training saw
+    assert run.released_weights and run.prepare_for(again.test_images) is None
+    resumed = loop.Trainer(TrainConfig(**{**cfg.to_dict(), "epochs": 2}), resume=True, show_progress=False).dataset
+    np.testing.assert_array_equal(resumed.train_images, trained.train_images)
+
+    read: list[Path] = []
+    monkeypatch.setattr(classify_and_search, "load_image", lambda *a: pytest.fail("read by load_image"))
+    monkeypatch.setattr(classify_and_search, "clip_image", lambda path, size: read.append(path) or expected[path])
+    photo = next(iter(expected))
+    assert cli.main(["classify", str(tmp_path / "run"), str(photo), "--labels", "tabby cat", "red car"]) == 0
+    assert read == [photo] and "tabby cat" in capsys.readouterr().out

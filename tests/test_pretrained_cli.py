@@ -25,9 +25,12 @@ from miniclip.data import load_dataset
 from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, fill
 from miniclip.evaluation import trained_run
 from miniclip.evaluation.classify_and_search import scorable_labels, unknown_words
+from miniclip.evaluation.report import evaluate_pretrained
 from miniclip.evaluation.trained_run import pretrained_run
-from miniclip.evaluation.zeroshot import class_vectors, encode_batch_size, encode_images
-from miniclip.pretrained.preprocess import prepare_batch
+from miniclip.evaluation.zeroshot import class_vectors, encode_batch_size, encode_images, text_batch_size
+from miniclip.model.clip import CLIP
+from miniclip.model.tokenizer import Tokenizer
+from miniclip.pretrained.preprocess import prepare, prepare_batch
 
 torch = pytest.importorskip("torch", reason="the reference CLIPModel is PyTorch")
 transformers = pytest.importorskip("transformers", reason="the reference is transformers.CLIPModel")
@@ -122,9 +125,9 @@ def test_eval_pretrained_writes_its_report_to_out_with_transformers_predictions(
     # As transformers encodes them: CLIPImageProcessor's pixels of each 32 × 32 image; and the same predictions.
     test = load_dataset("cifar10", data, download=False)
     run = pretrained_run(folder, data_dir=str(data))
-    ours = encode_images(
-        run.checkpoint.model, test.test_images, run.normalize, run.batch_size, prepare=run.prepare_for(test.test_images)
-    )  # (40, d): eval's own call
+    prepare = run.prepare_for(test.test_images)
+    ours = encode_images(run.checkpoint.model, test.test_images, run.normalize, run.encode_batch, prepare=prepare)
+    # (40, d): eval's own call
     theirs = reference_images(model, [Image.fromarray(image.transpose(1, 2, 0)) for image in test.test_images])
     np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-5, atol=1e-6)
     predicted = (theirs @ reference_classes(model, folder, CLASSES, CLIP_CIFAR10_TEMPLATES).T).argmax(axis=1)
@@ -210,6 +213,7 @@ def _error(capsys, argv: list[str]) -> str:
         (["classify", "{photo}", "--labels", "cat"], "one of the arguments checkpoint --pretrained is required"),
         (["probe", "--pretrained", "{model}"], "--pretrained needs --out"),
         (["eval", "{run}", "--n-test", "5"], "--n-test chooses the images a --pretrained model sees"),
+        (["eval", "--pretrained", "{model}", "--n-train", "5"], "the linear probe is fitted on: add --linear-probe"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else "",
 )
@@ -269,10 +273,12 @@ def test_images_are_brought_to_the_models_size_only_when_they_are_not_it(referen
     model = run.checkpoint.model
     by_batches = encode_images(model, small, run.normalize, 3, prepare=run.prepare_for(small))  # 3 batches
     np.testing.assert_allclose(by_batches, encode_images(model, prepare_batch(small, SIZE), run.normalize), atol=1e-6)
-    assert run.batch_size == encode_batch_size(SIZE) == 125  # 500 images of 32 × 32, as many pixels
+    assert run.encode_batch == encode_batch_size(SIZE) == 125  # 500 images of 32 × 32, as many pixels
     assert (encode_batch_size(32), encode_batch_size(16), encode_batch_size(224), encode_batch_size(10_000)) == (
         500, 500, 10, 1,
     )  # fmt: skip
+    assert run.text_batch == text_batch_size(77, 16) == 500  # the stand-in's text tower: 77 tokens × 16
+    assert (text_batch_size(16, 128), text_batch_size(77, 512), text_batch_size(10_000, 10_000)) == (500, 25, 1)
 
 
 def test_pretrained_run_is_a_run_with_clips_numbers(reference):
@@ -302,10 +308,87 @@ def test_byte_pairs_know_every_word_but_labels_must_still_differ(reference):
     warnings: list[str] = []
     assert unknown_words(tokenizer, "a zorblax on a qwxv") == []
     assert scorable_labels(tokenizer, ["zorblax", "qwxv"], warnings.append) == ["zorblax", "qwxv"] and warnings == []
-    with pytest.raises(ValueError, match="labels must be distinct"):
-        scorable_labels(tokenizer, ["Cat", "cat!"])
-    with pytest.raises(ValueError, match="has no words"):
-        scorable_labels(tokenizer, ["cat", "!!!"])
+    with pytest.raises(ValueError, match="labels must be distinct: 'Cat' and ' cat ' are the same byte pairs"):
+        scorable_labels(tokenizer, ["Cat", " cat "])
+    with pytest.raises(ValueError, match="label '  ' is blank"):
+        scorable_labels(tokenizer, ["cat", "  "])
+
+
+def test_labels_are_judged_by_the_tokenizers_own_encoding(reference):
+    """Byte pairs tell "C++" from "C#" and spell an emoji; the word tokenizer sees the same word, and no word."""
+    byte_pairs = pretrained_run(reference[0]).checkpoint.tokenizer
+    word_level = Tokenizer.build(["a photo of a c cat"])
+    assert byte_pairs.encode("C++") != byte_pairs.encode("C#") and byte_pairs.encode("🐱")
+    assert scorable_labels(byte_pairs, ["C++", "C#", "🐱", "Cat!"]) == ["C++", "C#", "🐱", "Cat!"]
+    with pytest.raises(ValueError, match="'C\\+\\+' and 'C#' are the same words to the tokenizer"):
+        scorable_labels(word_level, ["C++", "C#"])
+    with pytest.raises(ValueError, match="label '🐱' has no words"):
+        scorable_labels(word_level, ["cat", "🐱"])
+    with pytest.raises(ValueError, match="'Cat' and 'cat!' are the same words"):
+        scorable_labels(word_level, ["Cat", "cat!"])
+
+
+def test_classify_and_search_pretrained_take_what_byte_pairs_encode(reference, photo, capsys):
+    folder, _, data = reference
+    status, printed, err = cli(capsys, folder, "classify", "--pretrained", folder, photo, "--labels", "C++", "C#", "🐱")
+    assert status == 0 and err == "" and all(f"  {label}\n" in printed for label in ("C++", "C#", "🐱"))
+    query = ["search", "--pretrained", folder, "🐱", "--data-dir", data, "--n-test", 5]
+    status, printed, err = cli(capsys, folder, *query)
+    assert status == 0 and err == "" and printed.startswith("best 5 test images for '🐱'")
+
+
+def _recording(monkeypatch, module, batches: dict[str, list]) -> None:
+    """``CLIP.encode_image``/``encode_text`` record each batch's size; ``module``'s two batch rules give 3 and 7."""
+    for name, key in (("encode_image", "images"), ("encode_text", "texts")):
+        original = getattr(CLIP, name)
+
+        def recorded(model, x, *rest, _original=original, _key=key):
+            batches[_key].append(len(x))
+            return _original(model, x, *rest)
+
+        monkeypatch.setattr(CLIP, name, recorded)
+    monkeypatch.setattr(module, "encode_batch_size", lambda size: batches["image_rule"].append(size) or 3)
+    monkeypatch.setattr(module, "text_batch_size", lambda *sizes: batches["text_rule"].append(sizes) or 7)
+
+
+def test_eval_pretrained_encodes_as_many_images_and_captions_at_a_time_as_the_rules_say(reference, monkeypatch):
+    folder, _, data = reference
+    batches: dict[str, list] = {"images": [], "texts": [], "image_rule": [], "text_rule": []}
+    _recording(monkeypatch, trained_run, batches)
+    evaluate_pretrained(folder, data_dir=str(data), n_test=20)
+    assert set(batches["image_rule"]) == {SIZE} and set(batches["text_rule"]) == {(77, 16)}  # the model's sizes
+    assert max(batches["images"]) == 3 and sum(batches["images"]) == 20  # 20 test images, 3 at a time
+    assert max(batches["texts"]) == 7 and 10 * len(CLIP_CIFAR10_TEMPLATES) <= sum(batches["texts"])  # 180 captions
+
+
+def photo_folder(root: Path, per_class: int = 3) -> dict[Path, np.ndarray]:
+    """Two classes of 80 × 120 noise PNGs under ``root``: each file, and its pixels as CLIP's preprocessing reads it."""
+    rng = np.random.default_rng(0)
+    expected = {}
+    for name in ("tabby_cat", "red_car"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            file = root / name / f"{i}.png"
+            Image.fromarray(rng.integers(0, 256, (120, 80, 3), dtype=np.uint8)).save(file)  # 80 wide, 120 high
+            with Image.open(file) as image:
+                expected[file] = prepare(image, SIZE)  # (3, 64, 64)
+    return expected
+
+
+def assert_read_the_clip_way(images: np.ndarray, expected: dict[Path, np.ndarray]) -> None:
+    """Every image (N, 3, S, S) is one of the files as CLIP reads it, none twice."""
+    wanted = {array.tobytes() for array in expected.values()}
+    assert images.shape[1:] == (3, SIZE, SIZE) and len({image.tobytes() for image in images}) == len(images)
+    assert {image.tobytes() for image in images} <= wanted
+
+
+def test_a_folder_of_photos_is_read_at_the_models_size_the_clip_way(reference, tmp_path):
+    expected = photo_folder(tmp_path / "photos")
+    run = pretrained_run(reference[0], data=str(tmp_path / "photos"))
+    dataset = run.dataset()
+    assert_read_the_clip_way(np.concatenate([dataset.train_images, dataset.test_images]), expected)
+    assert len(dataset.train_labels) + len(dataset.test_labels) == len(expected)
+    assert run.prepare_for(dataset.test_images) is None  # already the model's input: nothing blown up
 
 
 def test_a_file_that_is_no_image_is_named_in_one_line(reference, capsys, tmp_path):

@@ -15,8 +15,8 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         help="classify your own image files zero-shot, with any labels",
         description="Zero-shot classification of image files: each label becomes prompts ('a photo of a {}.', ...), "
         "and the probabilities over the labels are printed. With --pretrained, released CLIP weights instead of a "
-        "run: the files are read exactly as CLIP's preprocessing reads them, and every word is in the model's "
-        "byte-pair vocabulary.",
+        "run: the files are read exactly as CLIP's preprocessing reads them (as they are for a run fine-tuned from "
+        "such weights), and every word is in the model's byte-pair vocabulary.",
     )
     p.add_argument("checkpoint", nargs="?", help="a run folder or its checkpoint.npz (or --pretrained instead)")
     p.add_argument("images", nargs="+", help="image files (any format Pillow reads)")
@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         run.normalize,
         ckpt.model_config.context_length,
         on_warning=warn,
-        clip_preprocessing=run.pretrained,
-        batch_size=run.batch_size,
+        clip_preprocessing=run.released_weights,  # read as the weights were trained: CLIP's way for released ones
+        batch_size=run.encode_batch,
+        text_batch=run.text_batch,
     )
     for path, ranked in zip(images, results, strict=True):
         print(path)

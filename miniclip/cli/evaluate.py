@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from miniclip.evaluation.report import evaluate_pretrained, evaluate_run
 
     refuse_subset_without_pretrained(args)
+    if args.n_train is not None and not args.linear_probe:
+        args.usage_error("--n-train chooses the training images the linear probe is fitted on: add --linear-probe")
     progress = None if args.no_progress else lambda line: print(f"miniclip eval: {line}", file=sys.stderr)
     if args.pretrained is not None:
         report = evaluate_pretrained(

@@ -120,7 +120,7 @@ def subset_arguments(*, train: bool = False) -> argparse.ArgumentParser:
     be far more than a CPU can encode in a while (ViT-B/32: about 4.4 G multiply-adds an image).
     """
     subset = argparse.ArgumentParser(add_help=False)
-    splits = (("train", "training images the linear probe is fitted on"),) if train else ()
+    splits = (("train", "training images the linear probe (--linear-probe) is fitted on"),) if train else ()
     for split, what in (*splits, ("test", "test images")):
         subset.add_argument(
             f"--n-{split}",

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         top=args.top,
         on_warning=warner("search"),
         prepare=run.prepare_for(dataset.test_images),
-        batch_size=run.batch_size,
+        batch_size=run.encode_batch,
     )
     titles = [f"{dataset.class_names[dataset.test_labels[i]]} {s:.2f}" for i, s in zip(indices, scores, strict=True)]
     if out is not None:

@@ -101,7 +101,8 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         "or a Hub name fetched with `miniclip pretrained fetch` (e.g. openai/clip-vit-base-patch32). The model, its "
         "sizes and its byte-pair tokenizer come from there (no --image-encoder, --text-encoder or --objective; "
         "--config gives only the data and the schedule); images are resized to its input (224×224: mind "
-        f"--n-train) and normalised with CLIP's mean and std; --lr defaults to {FINETUNE_LR:g}; --out to "
+        f"--n-train) and normalised with CLIP's mean and std; --lr defaults to {FINETUNE_LR:g}; its evaluation sees "
+        "one view of each image (no flip averaging, as CLIP's); --out defaults to "
         "runs/finetune-<model name>",
     )
     p.add_argument(

@@ -16,7 +16,13 @@ smallest of 1/1, 1/2, 1/4 or 1/8 scale that still covers ``image_size`` (Pillow'
 An image that would still decode to more than :data:`MAX_PIXELS` (40 megapixels, about 160 MB
 as RGBA) is refused with :class:`ImageTooLargeError`, naming the file and its size, before any
 pixel is decoded: a 12 KB PNG can declare 10000×10000 pixels. In a folder such a file is
-skipped like an unreadable one, its size given in the warning.
+skipped like an unreadable one, its size given in the warning. Every file is opened so, by
+:func:`open_image`, however it is read after.
+
+A model on released CLIP weights (or fine-tuned from them) reads its files as CLIP's
+preprocessing does instead (:func:`clip_image`, ``clip_preprocessing``): every pixel decoded,
+the shortest side to ``image_size`` (bicubic), then the centre crop — the very pixels of
+``transformers``' ``CLIPImageProcessor`` (:func:`miniclip.pretrained.preprocess.prepare`).
 
 A folder needs at least two classes: zero-shot classification among one class is always
 "right", and contrastive batches would all share one caption. Class names must also be
@@ -41,11 +47,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from miniclip.backend import check_memory
 from miniclip.data.captions import TRAIN_TEMPLATES
 from miniclip.data.dataset import ImageTextDataset
 from miniclip.model.tokenizer import indistinct, words
+from miniclip.pretrained import preprocess  # a module, not its names: it imports miniclip.data in turn
 
 MAX_PIXELS = 40_000_000  # the most pixels an image may decode to (after a JPEG's draft scaling)
+# What Pillow raises for a file it cannot read as an image (a folder skips it; classify names it).
+UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
 class ImageTooLargeError(ValueError):
@@ -56,32 +66,40 @@ class ImageTooLargeError(ValueError):
         self.size = size  # e.g. "10000×10000 pixels", for a short mention in a list of skipped files
 
 
-def load_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
-    """One image file as (3, S, S) uint8: RGB, central square, resized to ``image_size``.
+def open_image(path: str | os.PathLike[str], draft: int | None = None) -> Image.Image:
+    """The image file at ``path`` opened: its header read, no pixel decoded; too large, :class:`ImageTooLargeError`.
 
-    The size is checked from the file's header before anything is decoded (``Image.open`` reads
-    only the header): above :data:`MAX_PIXELS` it is an :class:`ImageTooLargeError`.
+    ``draft``: a JPEG is decoded at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that still covers
+    ``draft`` × ``draft`` (Pillow's ``draft``), and its size checked at that scale. Above
+    :data:`MAX_PIXELS` the file is refused before anything is decoded. Use it in a ``with`` block.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the cap below is stricter
         try:
-            opened = Image.open(path)
+            image = Image.open(path)
         except Image.DecompressionBombError as exc:  # beyond Pillow's own limit: it gives no file name
             raise ImageTooLargeError(
                 f"{path} is too large to load ({exc}); miniclip decodes images of at most {MAX_PIXELS:,} pixels: "
                 "shrink it first",
                 "beyond Pillow's limit",
             ) from None
-    with opened as im:
-        im.draft(None, (image_size, image_size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale if that still covers S×S
-        w, h = im.size
-        if w * h > MAX_PIXELS:
-            raise ImageTooLargeError(
-                f"{path} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels), more than the {MAX_PIXELS / 1e6:g} "
-                f"megapixels miniclip decodes (its pixels alone would take {w * h * 4 / 2**30:.1f} GB): "
-                "shrink it first",
-                f"{w}×{h} pixels",
-            )
+    if draft is not None:
+        image.draft(None, (draft, draft))
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        image.close()
+        raise ImageTooLargeError(
+            f"{path} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels), more than the {MAX_PIXELS / 1e6:g} "
+            f"megapixels miniclip decodes (its pixels alone would take {w * h * 4 / 2**30:.1f} GB): "
+            "shrink it first",
+            f"{w}×{h} pixels",
+        )
+    return image
+
+
+def load_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
+    """One image file as (3, S, S) uint8: RGB, central square, resized to ``image_size`` (:func:`open_image` first)."""
+    with open_image(path, draft=image_size) as im:
         im = im.convert("RGB")
         w, h = im.size
         side = min(w, h)
@@ -89,6 +107,16 @@ def load_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
         im = im.crop((left, top, left + side, top + side))
         im = im.resize((image_size, image_size), Image.Resampling.BICUBIC)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()  # (H, W, 3) → (3, H, W)
+
+
+def clip_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
+    """One image file as (3, S, S) uint8, exactly as CLIP's preprocessing reads it (every pixel decoded).
+
+    :func:`~miniclip.pretrained.preprocess.prepare`: the shortest side to S, bicubic, then the
+    centre crop; opened by :func:`open_image` (no draft: CLIP decodes the whole photo).
+    """
+    with open_image(path) as im:
+        return preprocess.prepare(im, image_size)
 
 
 def check_class_names(root: Path, folders: list[str], class_names: list[str]) -> None:
@@ -114,8 +142,15 @@ def load_folder(
     image_size: int = 32,
     test_fraction: float = 0.2,
     seed: int = 0,
+    *,
+    clip_preprocessing: bool = False,
 ) -> ImageTextDataset:
-    """A dataset from ``path/<class>/<image files>``, split per class into train and test."""
+    """A dataset from ``path/<class>/<image files>``, split per class into train and test.
+
+    Each file is read by :func:`load_image`, or with ``clip_preprocessing`` by :func:`clip_image`
+    (CLIP's way, for a model on released weights). The memory of every file at ``image_size`` is
+    checked before the first is read (150 kB an image at CLIP's 224 × 224).
+    """
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(
@@ -139,17 +174,21 @@ def load_folder(
     class_names = [d.name.replace("_", " ") for d in class_dirs]
     check_class_names(root, [d.name for d in class_dirs], class_names)
 
+    files = [sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith(".")) for d in class_dirs]
+    total = sum(map(len, files))
+    check_memory(total * 3 * image_size * image_size, f"the {total:,} files of {root} at {image_size}×{image_size}")
+    read = clip_image if clip_preprocessing else load_image
     rng = np.random.default_rng(seed)
     skipped: list[str] = []
     split: dict[str, tuple[list[np.ndarray], list[int]]] = {"train": ([], []), "test": ([], [])}
-    for label, class_dir in enumerate(class_dirs):
+    for label, (class_dir, class_files) in enumerate(zip(class_dirs, files, strict=True)):
         images = []
-        for file in sorted(f for f in class_dir.iterdir() if f.is_file() and not f.name.startswith(".")):
+        for file in class_files:
             try:
-                images.append(load_image(file, image_size))
+                images.append(read(file, image_size))
             except ImageTooLargeError as exc:
                 skipped.append(f"{class_dir.name}/{file.name} ({exc.size}, too large)")
-            except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+            except UNREADABLE:
                 skipped.append(f"{class_dir.name}/{file.name}")
         if not images:
             unread = sum(name.startswith(f"{class_dir.name}/") for name in skipped)

@@ -16,13 +16,17 @@ stderr). A label made only of unknown words would score exactly like any other s
 is dropped, saying so, and if no label is left, or a query is nothing but unknown words, it is
 a ``ValueError``. Released CLIP weights come with a byte-pair tokenizer
 (:class:`~miniclip.model.bpe.BPETokenizer`), in whose vocabulary every word is spelled: with it
-nothing is unknown, so nothing is warned about or dropped. Empty labels, and two labels that
-read as the same words, are refused with either tokenizer.
+nothing is unknown, so nothing is warned about or dropped. Either tokenizer judges what it is
+given by its own encoding (:func:`text_key`): a label or query it encodes to nothing is refused
+(the word tokenizer drops everything but letters and digits, so ``"🐱"`` is empty to it, while
+byte pairs spell it), and so are two labels it encodes alike (``"C++"`` and ``"C#"`` are the
+same words, but different byte pairs).
 
 Both take already-built objects (model, tokenizer, images), so the CLI can load a checkpoint
 and tests can use a tiny untrained model. Image files are read at the model's input size, each
 the central square of the photo (:func:`~miniclip.data.folder.load_image`); for released
-weights, exactly as CLIP's preprocessing reads them (:func:`~miniclip.pretrained.preprocess.prepare`).
+weights and runs fine-tuned from them, exactly as CLIP's preprocessing reads them
+(:func:`~miniclip.data.folder.clip_image`).
 
 Lesson 10 classifies image files with it.
 """
@@ -30,25 +34,20 @@ Lesson 10 classifies image files with it.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from miniclip.backend import get_array_module, to_host
-from miniclip.data.folder import MAX_PIXELS, ImageTooLargeError, load_image
+from miniclip.data.folder import UNREADABLE, ImageTooLargeError, clip_image, load_image
 from miniclip.evaluation.zeroshot import Prepare, class_embeddings, encode_images, encode_texts
 from miniclip.layers.softmax import softmax
 from miniclip.model.tokenizer import Tokenizer, indistinct, words
-from miniclip.pretrained import preprocess
 
 if TYPE_CHECKING:
     from miniclip.model.bpe import BPETokenizer
-
-UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
 def load_images(
@@ -56,8 +55,8 @@ def load_images(
 ) -> np.ndarray:
     """Image files as (N, 3, S, S) uint8; a missing file or one Pillow cannot read is an error naming it.
 
-    ``clip_preprocessing``: each file read by :func:`clip_image`, CLIP's way, rather than by
-    :func:`~miniclip.data.folder.load_image`.
+    ``clip_preprocessing``: each file read by :func:`~miniclip.data.folder.clip_image`, CLIP's way,
+    rather than by :func:`~miniclip.data.folder.load_image`.
     """
     read = clip_image if clip_preprocessing else load_image
     if isinstance(image_paths, str | os.PathLike) or len(image_paths) == 0:
@@ -77,32 +76,6 @@ def load_images(
     return np.stack(images)  # (N, 3, S, S)
 
 
-def clip_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
-    """One image file as (3, S, S) uint8, exactly as CLIP's preprocessing reads it (every pixel decoded).
-
-    :func:`~miniclip.pretrained.preprocess.prepare`: the shortest side to S, bicubic, then the
-    centre crop. The file's size is checked from its header before it is decoded, as
-    :func:`~miniclip.data.folder.load_image` checks it: above ``MAX_PIXELS``, an :class:`ImageTooLargeError`.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the cap below is stricter
-        try:
-            opened = Image.open(path)
-        except Image.DecompressionBombError as exc:  # beyond Pillow's own limit: it gives no file name
-            raise ImageTooLargeError(
-                f"{path} is too large to load ({exc}): shrink it first", "beyond Pillow's limit"
-            ) from None
-    with opened as im:
-        w, h = im.size
-        if w * h > MAX_PIXELS:
-            raise ImageTooLargeError(
-                f"{path} is {w}×{h} pixels, more than the {MAX_PIXELS / 1e6:g} megapixels miniclip decodes: "
-                "shrink it first",
-                f"{w}×{h} pixels",
-            )
-        return preprocess.prepare(im, image_size)
-
-
 def classify_images(
     model: Any,
     tokenizer: Tokenizer | BPETokenizer,
@@ -116,15 +89,18 @@ def classify_images(
     *,
     clip_preprocessing: bool = False,
     batch_size: int = 500,
+    text_batch: int = 500,
 ) -> list[list[tuple[str, float]]]:
     """For each image file, every label that can be scored with its probability, most probable first.
 
     A label of unknown words only is dropped, saying so to ``on_warning`` (module docstring).
     ``clip_preprocessing``: the files are read as CLIP reads them (:func:`load_images`).
+    ``batch_size`` images and ``text_batch`` captions are encoded at a time
+    (:func:`~miniclip.evaluation.zeroshot.encode_batch_size`, :func:`~miniclip.evaluation.zeroshot.text_batch_size`).
     """
     labels = scorable_labels(tokenizer, labels, on_warning)
     images = load_images(image_paths, image_size, clip_preprocessing=clip_preprocessing)  # (N, 3, S, S)
-    classes = class_embeddings(model, tokenizer, labels, templates, context_length)  # (K, d)
+    classes = class_embeddings(model, tokenizer, labels, templates, context_length, text_batch=text_batch)  # (K, d)
     embeddings = encode_images(model, images, normalize_fn, batch_size)  # (N, d)
     probs = to_host(softmax(model.logit_scale.scale * (embeddings @ classes.T), axis=1))  # (N, K) over the labels
     order = np.argsort(-probs, axis=1, kind="stable")  # (N, K) most probable first
@@ -151,10 +127,10 @@ def search_images(
     images with several queries without encoding them again. Unknown words: see the module docstring.
     ``prepare`` and ``batch_size`` are :func:`~miniclip.evaluation.zeroshot.encode_images`' own.
     """
-    if not isinstance(query, str) or not words(query):
+    if not isinstance(query, str) or not text_key(tokenizer)(query):
         raise ValueError(f"query must be a sentence with at least one word, got {shorten(query)!r}")
     unknown = unknown_words(tokenizer, query)
-    if len(unknown) == len(set(words(query))):
+    if all_unknown(tokenizer, query):
         raise ValueError(
             f"the query {shorten(query)!r} cannot be scored: none of its words is in the run's vocabulary "
             f"({known_words_hint(tokenizer)})"
@@ -176,6 +152,27 @@ def search_images(
 
 
 NOT_KNOWN = "not in the run's vocabulary and read as <unk>"
+# A label encoded to nothing, and two encoded alike, in words: by the word tokenizer, by byte pairs.
+NOTHING = ("has no words (letters or digits)", "is blank (byte pairs encode nothing of it)")
+SAME = ("are the same words to the tokenizer (it lower-cases and drops punctuation)",
+        "are the same byte pairs to the tokenizer (it lower-cases and drops spaces)")  # fmt: skip
+
+
+def text_key(tokenizer: Tokenizer | BPETokenizer) -> Callable[[str], Sequence[Any]]:
+    """What ``tokenizer`` makes of a text, the one thing labels and queries are judged by.
+
+    The word tokenizer's words (:func:`~miniclip.model.tokenizer.words`: its ids follow from them,
+    and unknown ones are kept apart so they can be named); a byte-pair tokenizer's ids. Empty: the
+    text says nothing to the model; equal for two labels: they would score alike
+    (:func:`~miniclip.model.tokenizer.indistinct`).
+    """
+    return words if isinstance(tokenizer, Tokenizer) else tokenizer.encode
+
+
+def all_unknown(tokenizer: Tokenizer | BPETokenizer, text: str) -> bool:
+    """Whether ``text`` has words and ``tokenizer`` knows none of them (all are ``<unk>``); never with byte pairs."""
+    unknown = unknown_words(tokenizer, text)
+    return bool(unknown) and len(unknown) == len(set(words(text)))
 
 
 def unknown_words(tokenizer: Tokenizer | BPETokenizer, text: str) -> list[str]:
@@ -213,21 +210,23 @@ def scorable_labels(
     if isinstance(labels, str) or len(labels) == 0:
         raise ValueError(f"labels must be a non-empty list of strings, got {labels!r}")
     not_text = [label for label in labels if not isinstance(label, str)]
-    wordless, same = (not_text[0], None) if not_text else indistinct(labels)  # the tokenizer's test of distinctness
+    if not_text:
+        raise ValueError(f"labels must be strings, got {not_text[0]!r}")
+    kind = 0 if isinstance(tokenizer, Tokenizer) else 1  # which NOTHING and SAME say it
+    wordless, same = indistinct(labels, text_key(tokenizer))  # the tokenizer's own test of distinctness
     if wordless is not None:
-        raise ValueError(f"label {wordless!r} has no words (letters or digits): every label must name something")
+        raise ValueError(f"label {wordless!r} {NOTHING[kind]}: every label must name something")
     if same is not None:
         raise ValueError(
-            f"labels must be distinct: {same[0]!r} and {same[1]!r} are the same words to the tokenizer "
-            "(it lower-cases and drops punctuation), so they would get the same score"
+            f"labels must be distinct: {same[0]!r} and {same[1]!r} {SAME[kind]}, so they would get the same score"
         )
     kept, dropped = [], []
     for label in labels:
-        unknown = unknown_words(tokenizer, label)
-        if len(unknown) == len(set(words(label))):
+        if all_unknown(tokenizer, label):
             dropped.append(label)
         else:
             kept.append(label)
+            unknown = unknown_words(tokenizer, label)
             if unknown and on_warning is not None:
                 on_warning(f"{_named(unknown)} in label {label!r} {'is' if len(unknown) == 1 else 'are'} {NOT_KNOWN}")
     if not kept:

@@ -87,10 +87,15 @@ def member_probabilities(run: TrainedRun, dataset: ImageTextDataset) -> Any:
     ckpt = run.checkpoint
     model, flip = ckpt.model, run.config.flip_average
     classes = class_vectors(
-        model, ckpt.tokenizer, dataset.class_names, ensemble_templates(dataset), ckpt.model_config.context_length
+        model,
+        ckpt.tokenizer,
+        dataset.class_names,
+        ensemble_templates(dataset),
+        ckpt.model_config.context_length,
+        text_batch=run.text_batch,
     )  # (K, d), or (K, V) word distributions
     images = dataset.test_images  # (N, C, H, W) uint8, host
-    prepare, batch = run.prepare_for(images), run.batch_size  # the model's input size, as in miniclip eval
+    prepare, batch = run.prepare_for(images), run.encode_batch  # the model's input size, as in miniclip eval
     if model.objective == "predictive":
         log_p = encode_batches(model, model.encode_image, images, run.normalize, batch, flip, prepare=prepare)  # (N, V)
         scores = (log_p / 2 if flip else log_p) @ classes.T  # (N, K): the two views' mean log-probabilities

@@ -175,7 +175,7 @@ def evaluate(
         model,
         dataset.test_images,
         run.normalize,
-        run.batch_size,
+        run.encode_batch,
         flip_average=run.config.flip_average,
         prepare=run.prepare_for(dataset.test_images),
     )  # (N, d)
@@ -225,7 +225,14 @@ def measure_zero_shot(run: TrainedRun, dataset: ImageTextDataset, images: Any) -
     """
     ckpt, length = run.checkpoint, run.checkpoint.model_config.context_length
     results = evaluate_zero_shot(
-        ckpt.model, ckpt.tokenizer, dataset, run.normalize, length, report_templates(dataset), image_embeddings=images
+        ckpt.model,
+        ckpt.tokenizer,
+        dataset,
+        run.normalize,
+        length,
+        report_templates(dataset),
+        image_embeddings=images,
+        text_batch=run.text_batch,
     )
     kept = ("top1", "top5", "per_class", "heldout", "seen")
     return {
@@ -274,9 +281,8 @@ def measure_retrieval(run: TrainedRun, dataset: ImageTextDataset, images: Any) -
     """
     ckpt = run.checkpoint
     template = dataset.train_templates[0]
-    class_texts = encode_texts(
-        ckpt.model, ckpt.tokenizer, [fill(template, c) for c in dataset.class_names], ckpt.model_config.context_length
-    )  # (K, d)
+    captions, length = [fill(template, c) for c in dataset.class_names], ckpt.model_config.context_length
+    class_texts = encode_texts(ckpt.model, ckpt.tokenizer, captions, length, run.text_batch)  # (K, d)
     labels = np.asarray(dataset.test_labels)
     texts = class_texts[to_device(labels)]  # (N, d): row i is the caption of image i
     if int(np.bincount(labels).max()) == 1:
@@ -321,7 +327,8 @@ def similarity_plot(run: TrainedRun, dataset: ImageTextDataset, images: Any, pai
     _, first = np.unique(dataset.test_labels, return_index=True)
     chosen = np.sort(first)[:pairs]  # (pairs,) test-image indices
     captions = [fill(dataset.train_templates[0], dataset.class_names[dataset.test_labels[i]]) for i in chosen]
-    caption_embs = encode_texts(ckpt.model, ckpt.tokenizer, captions, ckpt.model_config.context_length)  # (pairs, d)
+    length = ckpt.model_config.context_length
+    caption_embs = encode_texts(ckpt.model, ckpt.tokenizer, captions, length, run.text_batch)  # (pairs, d)
     return lambda path: plot_similarity(images[chosen], caption_embs, dataset.test_images[chosen], captions, path)
 
 
@@ -352,13 +359,13 @@ def measure_linear_probe(
     started = time.perf_counter()
     say(f"linear probe: encoding {len(train_y)} training and {len(test_y)} test images (image-encoder features)")
     train_x = image_features(
-        model, dataset.train_images, run.normalize, run.batch_size, prepare=run.prepare_for(dataset.train_images)
+        model, dataset.train_images, run.normalize, run.encode_batch, prepare=run.prepare_for(dataset.train_images)
     )  # (N_train, D)
     test_x = image_features(
         model,
         dataset.test_images,
         run.normalize,
-        run.batch_size,
+        run.encode_batch,
         flip_average=run.config.flip_average,
         prepare=run.prepare_for(dataset.test_images),
     )  # (N_test, D)

@@ -10,11 +10,15 @@ one message, because any normalisation guessed for it would quietly give wrong e
 
 Released CLIP weights are a run too (:func:`pretrained_run`): the model read from its folder
 (:func:`~miniclip.pretrained.load.load_pretrained`) with its byte-pair tokenizer, CLIP's own mean and
-standard deviation, and a configuration that names only the dataset to evaluate on. Wherever
-a run's dataset images are not the size its model takes (CIFAR-10's 32 × 32 for a 224 × 224
-CLIP, pretrained or fine-tuned from it), each batch is brought to that size on the host by
-CLIP's preprocessing before it is moved (:meth:`TrainedRun.prepare_for`); a run trained at its
-dataset's size is encoded exactly as before.
+standard deviation, and a configuration that names only the dataset to evaluate on. A folder of
+photos is read for such a model — released weights, or a run fine-tuned from them — at its
+input size, each file as CLIP's preprocessing reads it, as the trainer reads it
+(:func:`load_photos_for_clip`). Wherever a run's dataset images are still not the size its
+model takes (CIFAR-10's fixed 32 × 32 arrays for a 224 × 224 CLIP), each batch is brought to
+that size on the host by CLIP's preprocessing before it is moved (:meth:`TrainedRun.prepare_for`);
+a run trained at its dataset's size is encoded exactly as before. Images and captions are
+encoded a bounded number at a time (:attr:`TrainedRun.encode_batch`, :attr:`TrainedRun.text_batch`):
+a ViT-B/32 keeps tens of megabytes of activations for each.
 
 Lesson 11 first reads a run back with it.
 """
@@ -32,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.data import ImageTextDataset, load_dataset
+from miniclip.data import ImageTextDataset, load_dataset, load_folder
 from miniclip.data.augment import normalize
-from miniclip.evaluation.zeroshot import encode_batch_size
+from miniclip.evaluation.zeroshot import encode_batch_size, text_batch_size
 from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.pretrained.load import load_pretrained, pretrained_folder
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
@@ -53,9 +57,25 @@ class TrainedRun:
     pretrained: bool = False  # released weights (pretrained_run): image files are read the CLIP way
 
     @property
-    def batch_size(self) -> int:
-        """Images per encode batch: 500 for 32 × 32 inputs, fewer for larger ones (about as many pixels)."""
+    def encode_batch(self) -> int:
+        """Images per encode batch (not the training batch, ``config.batch_size``): 500 at 32 × 32, 10 at 224 × 224."""
         return encode_batch_size(self.checkpoint.model_config.image_size)
+
+    @property
+    def text_batch(self) -> int:
+        """Captions per encode batch: 500 for the small text encoders, 25 for CLIP's 77 tokens × 512."""
+        cfg = self.checkpoint.model_config
+        return text_batch_size(cfg.context_length, cfg.text_width)
+
+    @property
+    def released_weights(self) -> bool:
+        """Whether released CLIP weights are at the run's root (they are its weights, or it was fine-tuned from them).
+
+        Such a model reads image files as CLIP's preprocessing does (:func:`~miniclip.data.folder.clip_image`),
+        as it saw them in training: a folder dataset (:func:`load_photos_for_clip`) and ``miniclip classify``'s
+        files alike.
+        """
+        return self.pretrained or self.config.init_from is not None
 
     def prepare_for(self, images: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
         """The host step each batch of ``images`` (N, C, H, W) takes before it is moved, or None when none is needed.
@@ -100,7 +120,35 @@ class TrainedRun:
             )
         same_kind = data is None or data == cfg.data or (data not in NAMED_DATASETS and cfg.data not in NAMED_DATASETS)
         sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction} if same_kind else {}
-        return load_dataset(data or cfg.data, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)
+        name = data or cfg.data
+        clip_size = self.checkpoint.model_config.image_size if self.released_weights else None
+        photos = load_photos_for_clip(name, clip_size, seed=cfg.seed, **sizes)  # a folder, as training read it
+        if photos is not None:
+            return photos
+        return load_dataset(name, data_dir or cfg.data_dir, download=False, seed=cfg.seed, **sizes)
+
+
+def load_photos_for_clip(
+    name: str,
+    clip_size: int | None,
+    *,
+    seed: int,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    test_fraction: float = 0.2,
+) -> ImageTextDataset | None:
+    """The folder of photos ``name`` as a model on released CLIP weights sees it; None where ``name`` loads as usual.
+
+    ``clip_size``: that model's input size (None: a model trained from scratch). Each file is read at
+    that size as CLIP's preprocessing reads it (:func:`~miniclip.data.folder.clip_image`), rather than
+    shrunk to 32 × 32 and blown up again; then the split sizes apply as in
+    :func:`~miniclip.data.load_dataset`. None for CIFAR-10 and the shapes too: fixed 32 × 32 arrays,
+    brought to the model's size later (:meth:`TrainedRun.prepare_for`). The trainer
+    (``train --init-from``) and :meth:`TrainedRun.dataset` both ask it first, so both see the same pixels.
+    """
+    if clip_size is None or name in NAMED_DATASETS or not Path(name).is_dir():
+        return None
+    return load_folder(name, clip_size, test_fraction, seed, clip_preprocessing=True).subset(n_train, n_test, seed)
 
 
 def repeated_run(paths: Sequence[str | os.PathLike[str]]) -> tuple[int, int] | None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 Prepare = Callable[[np.ndarray], np.ndarray]  # a host step on each uint8 batch (B, C, H, W) before it is moved
 BATCH_PIXELS = 500 * 32 * 32  # pixels of one encode batch: 500 CIFAR-10 images
+BATCH_TOKENS = 500 * 16 * 128  # token × width values of one text batch: 500 captions of the small models
 
 
 def encode_batch_size(image_size: int) -> int:
@@ -54,6 +55,16 @@ def encode_batch_size(image_size: int) -> int:
     so larger inputs get proportionally fewer images per batch (10 at 224), about the same memory.
     """
     return max(1, min(500, BATCH_PIXELS // (image_size * image_size)))
+
+
+def text_batch_size(context_length: int, width: int) -> int:
+    """Captions per encode batch for a text encoder of ``context_length`` tokens × ``width``: 500 up to 16 × 128.
+
+    The layers keep their activations even in evaluation mode, and a caption's grow with its tokens
+    times the width, as an image's with its pixels: so 500 of the small models' 16 × 128 captions
+    cost about what 25 of CLIP's 77 × 512 do (33 MB each in ViT-B/32's text tower, 0.8 GB a batch).
+    """
+    return max(1, min(500, BATCH_TOKENS // (context_length * width)))
 
 
 @contextlib.contextmanager
@@ -154,8 +165,9 @@ def encode_batches(
 def encode_texts(
     model: Any, tokenizer: Tokenizer | BPETokenizer, captions: Sequence[str], context_length: int, batch_size: int = 500
 ) -> Any:
-    """Unit-length caption embeddings (N, d), on the device, in evaluation mode.
+    """Unit-length caption embeddings (N, d), on the device, in evaluation mode, ``batch_size`` captions at a time.
 
+    ``batch_size``: :func:`text_batch_size` of the model's text encoder (500 suits only small ones).
     The ids are checked against ``model.vocab_size`` on the host, before they are moved (a
     tokenizer larger than the model's token table would otherwise index past it unnoticed on the GPU).
     """
@@ -185,10 +197,15 @@ def caption_embeddings(
     class_names: Sequence[str],
     templates: Sequence[str],
     context_length: int,
+    *,
+    text_batch: int = 500,
 ) -> Any:
-    """Every class written with every template, embedded: (K, T, d) on the device, each row unit length."""
+    """Every class written with every template, embedded: (K, T, d) on the device, each row unit length.
+
+    ``text_batch`` captions at a time (:func:`text_batch_size`).
+    """
     captions, k, t = caption_grid(class_names, templates)
-    return encode_texts(model, tokenizer, captions, context_length).reshape(k, t, -1)  # (K, T, d)
+    return encode_texts(model, tokenizer, captions, context_length, text_batch).reshape(k, t, -1)  # (K, T, d)
 
 
 def prompt_ensemble(captions: Any) -> Any:
@@ -204,9 +221,12 @@ def class_embeddings(
     class_names: Sequence[str],
     templates: Sequence[str],
     context_length: int,
+    *,
+    text_batch: int = 500,
 ) -> Any:
     """The prompt ensemble (K, d) on the device: per class, the renormalised mean of its templates' embeddings."""
-    return prompt_ensemble(caption_embeddings(model, tokenizer, class_names, templates, context_length))
+    captions = caption_embeddings(model, tokenizer, class_names, templates, context_length, text_batch=text_batch)
+    return prompt_ensemble(captions)  # (K, d)
 
 
 def zero_shot(image_embeddings: Any, labels: Any, class_embs: Any, k: Sequence[int] = (1, 5)) -> dict[str, Any]:
@@ -295,6 +315,8 @@ def class_vectors(
     class_names: Sequence[str],
     templates: Sequence[str],
     context_length: int,
+    *,
+    text_batch: int = 500,
 ) -> Any:
     """What :func:`zero_shot` scores images against, for either objective (K, ·) on the device.
 
@@ -302,10 +324,11 @@ def class_vectors(
     A predictive one (:class:`~miniclip.model.predictive.PredictiveModel`), whose ``encode_image`` gives
     log-probabilities over the words: each class's template-averaged bag of words,
     :func:`class_word_targets`. Either way the score is one dot product per image and class.
+    ``text_batch``: captions encoded at a time (:func:`text_batch_size`; the predictive model encodes none).
     """
     if model.objective == "predictive":
         return class_word_targets(tokenizer, class_names, templates, context_length, model.vocab_size)
-    return class_embeddings(model, tokenizer, class_names, templates, context_length)
+    return class_embeddings(model, tokenizer, class_names, templates, context_length, text_batch=text_batch)
 
 
 def _subset_accuracy(ranks: np.ndarray, keep: np.ndarray, k: Sequence[int]) -> dict[str, Any]:
@@ -328,6 +351,7 @@ def evaluate_zero_shot(
     *,
     flip_average: bool = False,
     image_embeddings: Any = None,
+    text_batch: int = 500,
 ) -> dict[str, dict[str, Any]]:
     """Zero-shot accuracy on ``dataset``'s test split for each named template set, e.g.::
 
@@ -339,7 +363,9 @@ def evaluate_zero_shot(
     needs them for more than zero-shot encodes them once. Each set's result is
     :func:`zero_shot`'s dict; when the dataset holds classes out of training it also has
     ``"heldout"`` (test images of held-out classes) and ``"seen"`` (the rest), each
-    ``{"top1": ..., "top5": ..., "n": ...}``, predicted among ALL classes.
+    ``{"top1": ..., "top5": ..., "n": ...}``, predicted among ALL classes. ``batch_size`` images and
+    ``text_batch`` captions are encoded at a time: :func:`encode_batch_size` and :func:`text_batch_size`
+    of the model (500 each suits only small models).
     """
     if not templates_by_name:
         raise ValueError("templates_by_name must name at least one template set")
@@ -355,7 +381,7 @@ def evaluate_zero_shot(
     heldout = dataset.heldout_mask(dataset.test_labels) if dataset.heldout_classes else None  # (N,) bool
     results = {}
     for name, templates in templates_by_name.items():
-        classes = class_vectors(model, tokenizer, dataset.class_names, templates, context_length)  # (K, d)
+        classes = class_vectors(model, tokenizer, dataset.class_names, templates, context_length, text_batch=text_batch)
         result = zero_shot(images, dataset.test_labels, classes, k)
         if heldout is not None:
             result["heldout"] = _subset_accuracy(result["ranks"], heldout, k)

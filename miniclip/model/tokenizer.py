@@ -31,7 +31,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,23 +52,29 @@ def words(caption: str) -> list[str]:
     return WORD.findall(caption.lower())
 
 
-def indistinct(names: Sequence[str]) -> tuple[str | None, tuple[str, str] | None]:
-    """Names a tokenizer cannot tell apart: the first with no words, and the first pair of the same words.
+def indistinct(
+    names: Sequence[str], encode: Callable[[str], Sequence[Any]] = words
+) -> tuple[str | None, tuple[str, str] | None]:
+    """Names a tokenizer cannot tell apart: the first it encodes to nothing, and the first pair it encodes alike.
 
-    Returns ``(wordless, same)``: ``wordless`` is the first of ``names`` that :func:`words` turns
-    into nothing (``"!!!"``, an emoji), ``same`` the first pair ``(earlier, later)``, in the order
-    of ``names``, that it turns into the same words (``"Cat"`` and ``"cat"``, ``"c++"`` and
-    ``"c#"``); either is ``None`` when there is none. Wordless names are not paired with each
-    other: having no words is what is wrong with them. Captions or prompts made from such names
-    would be identical (or say nothing), so a model could never tell their classes apart.
+    ``encode`` is what the tokenizer makes of a name: :func:`words` for this word tokenizer (the
+    default; its ids follow from the words), a byte-pair tokenizer's ``encode`` for CLIP's.
+    Returns ``(wordless, same)``: ``wordless`` is the first of ``names`` that ``encode`` turns
+    into nothing (here ``"!!!"`` or an emoji; with byte pairs only blank text), ``same`` the first
+    pair ``(earlier, later)``, in the order of ``names``, that it turns into the same sequence
+    (here ``"Cat"`` and ``"cat"``, ``"c++"`` and ``"c#"``; with byte pairs ``"Cat"`` and ``" cat "``,
+    as it lower-cases and drops spaces); either is ``None`` when there is none. Wordless names are
+    not paired with each other: having no tokens is what is wrong with them. Captions or prompts
+    made from such names would be identical (or say nothing), so a model could never tell their
+    classes apart.
     """
     if isinstance(names, str):
         raise ValueError("indistinct takes a list of names, not one string")
     wordless: str | None = None
     same: tuple[str, str] | None = None
-    seen: dict[tuple[str, ...], str] = {}
+    seen: dict[tuple[Any, ...], str] = {}
     for name in names:
-        key = tuple(words(name))
+        key = tuple(encode(name))
         if not key:
             wordless = name if wordless is None else wordless
         elif key in seen:

@@ -61,12 +61,17 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
         ckpt.model,
         dataset.test_images,
         run.normalize,
-        run.batch_size,
+        run.encode_batch,
         flip_average=run.config.flip_average,
         prepare=run.prepare_for(dataset.test_images),
     )  # (N, d)
     captions = caption_embeddings(
-        ckpt.model, ckpt.tokenizer, dataset.class_names, templates, ckpt.model_config.context_length
+        ckpt.model,
+        ckpt.tokenizer,
+        dataset.class_names,
+        templates,
+        ckpt.model_config.context_length,
+        text_batch=run.text_batch,
     )  # (K, T, d)
     return RunEmbeddings(
         class_names=list(dataset.class_names),
@@ -81,7 +86,7 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
 def embed_blurred(run: TrainedRun, images_uint8: np.ndarray, sigma: float) -> Any:
     """Unit embeddings (N, d) of ``images_uint8`` (N, C, H, W) blurred with σ, encoded as :func:`embed_run` does."""
     sigma = check_sigma(sigma)
-    model, flip, per_batch = run.checkpoint.model, run.config.flip_average, run.batch_size
+    model, flip, per_batch = run.checkpoint.model, run.config.flip_average, run.encode_batch
     prepare = run.prepare_for(images_uint8)
     if prepare is None:  # blurred on the device, in the batch already moved there
         blur_then_normalize = lambda batch: run.normalize(gaussian_blur(batch, sigma))  # noqa: E731  (uint8, device)

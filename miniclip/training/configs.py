@@ -28,8 +28,10 @@ from typing import Any
 TARGETS = ("label_aware", "identity")
 NAMED_DATASETS = ("cifar10", "shapes")  # the datasets known by name; any other ``data`` is a folder of images
 # Fine-tuning a released CLIP (``init_from``): its weights are already good, and the from-scratch rates (3e-3)
-# would wreck them in a few steps; ``miniclip train --init-from`` peaks at this rate unless --lr is given.
+# would wreck them in a few steps; ``miniclip train --init-from`` peaks at this rate unless --lr is given. Its
+# evaluation sees one view of each image, as CLIP's does (and `eval --pretrained`): no flip averaging.
 FINETUNE_LR = 1e-5
+FINETUNE = {"lr": FINETUNE_LR, "flip_average": False}
 
 
 @dataclass
@@ -196,8 +198,8 @@ def named_config(name: str, **overrides: Any) -> TrainConfig:
     were chosen for the dataset it names: with another ``data`` they fall back to that dataset's
     own defaults (all of CIFAR-10 or a folder), unless they are given too. With ``init_from`` (a
     released CLIP to fine-tune) the configuration's model is dropped — the architecture, and the
-    context length the trainer sets, are the pretrained model's — and ``lr`` is :data:`FINETUNE_LR`
-    unless it is given too.
+    context length the trainer sets, are the pretrained model's — and ``lr`` and ``flip_average``
+    are :data:`FINETUNE`'s unless they are given too.
     """
     if name not in CONFIGS:
         raise ValueError(f"unknown configuration {name!r}; choose from {sorted(CONFIGS)}")
@@ -207,7 +209,7 @@ def named_config(name: str, **overrides: Any) -> TrainConfig:
     model = {**base.pop("model"), **overrides.pop("model", {})}
     if overrides.get("init_from"):  # a released model brings its own architecture: the configuration's is not used
         model = {}
-        overrides = {"lr": FINETUNE_LR, **overrides}  # and its weights want a gentle rate, unless one is given
+        overrides = {**FINETUNE, **overrides}  # its weights want a gentle rate, its evaluation one view
     cfg = TrainConfig.from_dict({**base, **overrides, "model": model})
     cfg.validate()
     return cfg

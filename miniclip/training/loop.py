@@ -22,7 +22,9 @@ configurations of :mod:`miniclip.training.configs`. With ``init_from`` it fine-t
 CLIP instead of training one from random weights: the model, its byte-pair tokenizer (captions of
 77 tokens) and its sizes come from the pretrained folder (:mod:`miniclip.pretrained.load`), the
 images are normalised with CLIP's mean and std, and they are brought to the model's input size
-(224 × 224) once, before the first step (:meth:`Trainer._fit_images` says why there).
+(224 × 224) once, before the first step (:meth:`Trainer._fit_images` says why there); a folder of
+photos is read at that size in the first place, each file the CLIP way
+(:func:`~miniclip.evaluation.trained_run.load_photos_for_clip`).
 
 Lesson 09 takes one step by hand and checks it against :meth:`Trainer.step`.
 """
@@ -58,7 +60,8 @@ from miniclip.data.augment import (
 )
 from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
 from miniclip.data.dataset import ImageTextDataset
-from miniclip.evaluation.zeroshot import accuracy_table, evaluate_zero_shot
+from miniclip.evaluation.trained_run import load_photos_for_clip
+from miniclip.evaluation.zeroshot import accuracy_table, encode_batch_size, evaluate_zero_shot, text_batch_size
 from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig, build_model
 from miniclip.model.predictive import PredictiveModel, word_count_targets
@@ -69,7 +72,7 @@ from miniclip.plots import plot_curves
 from miniclip.pretrained.hf_config import read_hf_config
 from miniclip.pretrained.load import load_pretrained, pretrained_folder
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
-from miniclip.training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
+from miniclip.training.checkpoint import Checkpoint, checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
 from miniclip.training.resume import check_classes, check_same_run, settings_of
 from miniclip.training.rollback import StepSnapshot
@@ -212,22 +215,22 @@ class Trainer:
         # leaves nothing behind.
         check_output_folder(self.out)
         fine_tune = cfg.init_from is not None and not resume
+        saved = load_checkpoint(self.out) if resume else None  # read before the data: its model says how they load
+        clip_size = None  # a model on released weights: its input size, at which a folder of photos is read
         if fine_tune:
-            pretrained_folder(cfg.init_from)  # a missing or incomplete model folder: one line, before the data loads
-        self.dataset = load_dataset(
-            cfg.data,
-            cfg.data_dir,
-            seed=cfg.seed,
-            n_train=cfg.n_train,
-            n_test=cfg.n_test,
-            test_fraction=cfg.test_fraction,
-        )
+            self._refuse_existing_run()  # (reading the data may take a minute: not before this refusal)
+            pretrained = read_hf_config(pretrained_folder(cfg.init_from))  # a bad model folder: one line, first
+            clip_size = pretrained.image_size
+        elif saved is not None and saved.train_config["config"].get("init_from") is not None:
+            clip_size = saved.model_config.image_size
+        sizes = {"n_train": cfg.n_train, "n_test": cfg.n_test, "test_fraction": cfg.test_fraction}
+        photos = load_photos_for_clip(cfg.data, clip_size, seed=cfg.seed, **sizes)
+        self.dataset = photos if photos is not None else load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, **sizes)
         check_splits(self.dataset, cfg.data)
         # The folder that loaded, stored as an absolute path: `eval` from another directory finds it.
         self.cfg = cfg = resolved_paths(cfg)
         if fine_tune:  # the images to the pretrained model's size, memory checked first, before the folder is made
-            self._refuse_existing_run()  # (resizing may take a minute: not before this refusal)
-            self._fit_images(read_hf_config(pretrained_folder(cfg.init_from)))
+            self._fit_images(pretrained)
         if not resume:
             self.out.mkdir(parents=True, exist_ok=True)  # proven writable above, before the data loaded
         if len(self.dataset.train_labels) < cfg.batch_size:
@@ -241,8 +244,8 @@ class Trainer:
 
         # Every caption that can occur in training, row label·T + template: (classes × templates) of them.
         self.captions = caption_table(self.dataset.class_names, self.templates)
-        if resume:
-            self._resume()
+        if saved is not None:
+            self._resume(saved)
         else:
             self._start()
         self.mean_std = self.train_state["mean_std"]
@@ -313,7 +316,9 @@ class Trainer:
         """Bring the training and test images to the model's input size, once, on the host (CLIP's resize and crop).
 
         Only a run whose model was not sized from its data needs this: one fine-tuned from a
-        released CLIP (``init_from``), which sees 224 × 224 images where CIFAR-10's are 32 × 32. The images are
+        released CLIP (``init_from``), which sees 224 × 224 images where CIFAR-10's are 32 × 32 (a
+        folder of photos was read at the model's size already, by
+        :func:`~miniclip.evaluation.trained_run.load_photos_for_clip`). The images are
         resized here, before the first step, rather than in every step: CLIP's preprocessing is
         PIL's bicubic filter (:func:`~miniclip.pretrained.preprocess.prepare_batch`, shortest side
         to the model's size, centre crop), which runs on the host one image at a time, so inside
@@ -337,8 +342,7 @@ class Trainer:
             train, test = (resized(images, size, bar) for images in (ds.train_images, ds.test_images))
         self.dataset = dataclasses.replace(ds, train_images=train, test_images=test)
 
-    def _resume(self) -> None:
-        ckpt = load_checkpoint(self.out)
+    def _resume(self, ckpt: Checkpoint) -> None:
         saved = TrainConfig.from_dict(ckpt.train_config["config"])
         check_same_run(self.out, saved, ckpt.model_config, ckpt.progress["epoch"], settings_of(self.cfg))
         # The saved configuration, where it says the same: only where the run and its data are, and how long, differ.
@@ -539,6 +543,7 @@ class Trainer:
         if self.cfg.eval_images and self.epoch + 1 < self.cfg.epochs:
             n = self.cfg.eval_images
             ds = dataclasses.replace(ds, test_images=ds.test_images[:n], test_labels=ds.test_labels[:n])
+        mc = self.model_config  # a bounded number at a time: a ViT-B/32 keeps tens of MB of activations for each
         return evaluate_zero_shot(
             self.model,
             self.tokenizer,
@@ -546,7 +551,9 @@ class Trainer:
             self.normalize_fn,
             self.cfg.context_length,
             eval_templates(self.dataset),
+            batch_size=encode_batch_size(mc.image_size),
             flip_average=self.cfg.flip_average,
+            text_batch=text_batch_size(mc.context_length, mc.text_width),
         )
 
     def save(self) -> Path:

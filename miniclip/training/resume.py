@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from miniclip.training.checkpoint import load_checkpoint
-from miniclip.training.configs import FINETUNE_LR, TrainConfig, named_config
+from miniclip.training.configs import FINETUNE, TrainConfig, named_config
 
 
 def flag_of(name: str) -> str:
@@ -83,16 +83,12 @@ def check_same_run(
                 f"started with {flag} {value})"
             )
             continue
-        shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
         if flag.startswith("--"):
             advice = f"--resume takes the saved configuration: leave {flag.split()[0]} out, or start a new run "
             advice += "with another --out"
         else:  # a Trainer built in code
             advice = "resume with the configuration the run was started with, or start a new run in another out_dir"
-        raise ValueError(
-            f"cannot resume {out}: {flag} gives {_field_label(name)} {shown}, but the run was started with "
-            f"{was}; {advice}"
-        )
+        raise ValueError(f"cannot resume {out}: {_difference(name, flag, value, was)}; {advice}")
     return notes
 
 
@@ -165,15 +161,15 @@ def _as_fine_tuning(typed: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, A
     """What ``--config NAME`` types for a run fine-tuned from released weights, as it did when that run started.
 
     :func:`~miniclip.training.configs.named_config` with ``init_from`` drops the configuration's model
-    and its context length (the pretrained model's apply) and sets ``lr`` to ``FINETUNE_LR``.
+    and its context length (the pretrained model's apply) and sets ``lr`` and ``flip_average`` as
+    ``FINETUNE`` says.
     """
     kept: dict[str, tuple[str, Any]] = {}
     for name, (flag, value) in typed.items():
         if flag.startswith("--config"):
             if name.startswith("model.") or name == "context_length":
                 continue
-            if name == "lr":
-                value = FINETUNE_LR
+            value = FINETUNE.get(name, value)
         kept[name] = (flag, value)
     return kept
 
@@ -193,6 +189,16 @@ def _model_field(model_config: Any, name: str) -> Any:
 def _plain_value(value: Any) -> Any:
     """Tuples as lists (a ModelConfig holds tuples where a configuration's JSON has lists)."""
     return [_plain_value(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _difference(name: str, flag: str, value: Any, was: Any) -> str:
+    """What was typed against what the run was started with, one clause: ``--lr gives lr 0.1, but the run …``."""
+    if name == "init_from":  # where the weights came from: a folder or Hub name, or none (from scratch)
+        typed = "is None (training from scratch)" if value is None else f"names the weights {value!r}"
+        started = "trained from scratch" if was is None else f"fine-tuned from {was!r}"
+        return f"{flag} {typed}, but the run was {started}"
+    shown, was = ("off", "on" if was else "off") if name == "augment" else (repr(value), repr(was))
+    return f"{flag} gives {_field_label(name)} {shown}, but the run was started with {was}"
 
 
 def _field_label(name: str) -> str:
