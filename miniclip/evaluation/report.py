@@ -59,7 +59,7 @@ from miniclip.data.captions import ensemble_name, fill, report_templates
 from miniclip.evaluation.linear_probe import L2_GRID, choose_l2, few_shot_indices, fit_linear_probe
 from miniclip.evaluation.retrieval import recall_at_k
 from miniclip.evaluation.trained_run import TrainedRun, load_run, outside_model_folder, pretrained_run
-from miniclip.evaluation.zeroshot import encode_images, encode_texts, evaluate_zero_shot, image_features
+from miniclip.evaluation.zeroshot import encode_texts, evaluate_zero_shot
 from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.plots import plot_confusion, plot_similarity
 from miniclip.pretrained.load import pretrained_folder
@@ -171,14 +171,7 @@ def evaluate(
 ) -> str:
     """Measure ``run`` on ``dataset``'s test split; write the plots and ``eval.json`` into ``out`` (None: none)."""
     model = run.checkpoint.model
-    images = encode_images(
-        model,
-        dataset.test_images,
-        run.normalize,
-        run.encode_batch,
-        flip_average=run.config.flip_average,
-        prepare=run.prepare_for(dataset.test_images),
-    )  # (N, d)
+    images = run.embed_images(dataset.test_images)  # (N, d)
     measured = {
         "checkpoint": str(run.checkpoint.path),
         "dataset": dataset_facts(dataset),
@@ -353,22 +346,13 @@ def measure_linear_probe(
     with a ``note`` saying why. Every fit takes at most :data:`PROBE_STEPS` steps.
     """
     say = progress or (lambda message: None)
-    model, seed, k = run.checkpoint.model, run.config.seed, dataset.num_classes
+    seed, k = run.config.seed, dataset.num_classes
     train_y, test_y = np.asarray(dataset.train_labels), np.asarray(dataset.test_labels)
     heldout = dataset.heldout_mask(test_y) if dataset.heldout_classes else None  # (N_test,) bool
     started = time.perf_counter()
     say(f"linear probe: encoding {len(train_y)} training and {len(test_y)} test images (image-encoder features)")
-    train_x = image_features(
-        model, dataset.train_images, run.normalize, run.encode_batch, prepare=run.prepare_for(dataset.train_images)
-    )  # (N_train, D)
-    test_x = image_features(
-        model,
-        dataset.test_images,
-        run.normalize,
-        run.encode_batch,
-        flip_average=run.config.flip_average,
-        prepare=run.prepare_for(dataset.test_images),
-    )  # (N_test, D)
+    train_x = run.embed_images(dataset.train_images, features=True, flip_average=False)  # (N_train, D)
+    test_x = run.embed_images(dataset.test_images, features=True)  # (N_test, D)
     xp = get_array_module(train_x)
 
     def tested(fitted: Any, n_train: int) -> dict[str, Any]:  # test top-1 (also held-out and seen), how it was fitted

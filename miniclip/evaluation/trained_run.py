@@ -38,7 +38,7 @@ import numpy as np
 
 from miniclip.data import ImageTextDataset, load_dataset, load_folder
 from miniclip.data.augment import normalize
-from miniclip.evaluation.zeroshot import encode_batch_size, text_batch_size
+from miniclip.evaluation.zeroshot import encode_batch_size, encode_images, image_features, text_batch_size
 from miniclip.model.predictive import NO_TEXT_ENCODER
 from miniclip.pretrained.load import load_pretrained, pretrained_folder
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
@@ -89,6 +89,18 @@ class TrainedRun:
         if tuple(images.shape[1:]) == (cfg.channels, cfg.image_size, cfg.image_size):
             return None
         return partial(prepare_batch, size=cfg.image_size)
+
+    def embed_images(self, images: np.ndarray, *, features: bool = False, flip_average: bool | None = None) -> Any:
+        """Host uint8 ``images`` (N, C, H, W) through the run's model as it evaluates them, on the device.
+
+        Brought to the model's size (:meth:`prepare_for`), normalised as in training, :attr:`encode_batch`
+        at a time, flip-averaged as the run was evaluated unless ``flip_average`` says otherwise:
+        unit-length embeddings (N, d), or with ``features`` the image encoder's output (N, D).
+        """
+        flip = self.config.flip_average if flip_average is None else flip_average
+        encode = image_features if features else encode_images
+        model, prepare = self.checkpoint.model, self.prepare_for(images)
+        return encode(model, images, self.normalize, self.encode_batch, flip_average=flip, prepare=prepare)
 
     def require_text_encoder(self, needs: str) -> None:
         """A ``ValueError`` saying what cannot be done (``needs``: what for) when the run has no text encoder."""

@@ -57,14 +57,7 @@ def embed_run(run: TrainedRun, dataset: Any, templates: list[str] | None = None)
     """
     ckpt = run.checkpoint
     templates = ensemble_templates(dataset) if templates is None else templates
-    images = encode_images(
-        ckpt.model,
-        dataset.test_images,
-        run.normalize,
-        run.encode_batch,
-        flip_average=run.config.flip_average,
-        prepare=run.prepare_for(dataset.test_images),
-    )  # (N, d)
+    images = run.embed_images(dataset.test_images)  # (N, d)
     captions = caption_embeddings(
         ckpt.model,
         ckpt.tokenizer,
