@@ -23,13 +23,11 @@
 # the sheet at the end: `miniclip/teaching/walkthrough_sheet.py`.
 
 # %%
-import os
-from pathlib import Path
-
 import numpy as np
 
 from miniclip import set_device
 from miniclip.optim import SGD
+from miniclip.teaching.lesson_output import figure_folder, show
 from miniclip.teaching.walkthrough import (
     CAPTIONS,
     IMAGES,
@@ -42,7 +40,7 @@ from miniclip.teaching.walkthrough import (
     walkthrough_state,
 )
 from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
-from miniclip.teaching.walkthrough_sheet import draw_sheet, show_in_notebook, write_sheet
+from miniclip.teaching.walkthrough_sheet import draw_sheet, write_sheet
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 
@@ -185,6 +183,13 @@ assert logits[1, 2] > logits[1, 1] and logits[1, 2] > logits[2, 2]  # row 2 and 
 # * **image→text**: each **column** asks "for this image, which caption?": `P_cols`, each
 #   column sums to 1.
 #
+# With $z_{ij}$ the logit of caption $i$ against image $j$ (`logits[i - 1, j - 1]` in the code):
+#
+# $$
+# P_{\mathrm{rows}}[i, j] = \frac{3^{z_{ij}}}{\sum_{k} 3^{z_{ik}}} \qquad
+# P_{\mathrm{cols}}[i, j] = \frac{3^{z_{ij}}}{\sum_{k} 3^{z_{kj}}}
+# $$
+#
 # The 3-pair spreadsheet this course mirrors (hand-drawn, coloured matrices: what `miniclip
 # walkthrough` prints, step by step, and draws as one sheet at the end of this lesson) labels
 # its row sums "image→text" and its column sums "text→image": the same sums, named the other
@@ -192,8 +197,13 @@ assert logits[1, 2] > logits[1, 1] and logits[1, 2] > logits[2, 2]  # row 2 and 
 # code), the transpose of our `T·Iᵀ`: its rows are our columns, and the loss is the same.
 #
 # **The loss, and its base.** Each direction's loss is the cross-entropy `−log P` of the right
-# partner, averaged over the 3 pairs; the CLIP loss is the mean of the two directions. With `3^x`
-# in the softmax, that log is taken in base 3 as well (`log_3` undoes `3^x` as `ln` undoes `e^x`),
+# partner, averaged over the 3 pairs; the CLIP loss is the mean of the two directions:
+#
+# $$
+# L = -\frac{1}{2N} \sum_{i} \left( \log_{3} P_{\mathrm{rows}}[i, i] + \log_{3} P_{\mathrm{cols}}[i, i] \right)
+# $$
+#
+# With `3^x` in the softmax, that log is taken in base 3 as well (`log_3` undoes `3^x` as `ln` undoes `e^x`),
 # so the 0.7217 printed below is in base 3. The natural log of the same probabilities gives
 # 0.7217 · ln 3 ≈ 0.793. (`miniclip walkthrough --base e` puts `e^x` in the softmax itself: other
 # probabilities, another loss.)
@@ -232,7 +242,13 @@ print(format_matrix("Step 13 · P_cols − Y", p_cols - Y, texts, imgs))
 # ## Backward: from the logits down to every weight
 #
 # Each direction's loss is the average over the N pairs and the CLIP loss is the mean of the
-# two directions, so `d(logits) = ((P_rows − Y) + (P_cols − Y)) / (2N)`. Then every layer's
+# two directions, so
+#
+# $$
+# \frac{\partial L}{\partial z} = \frac{(P_{\mathrm{rows}} - Y) + (P_{\mathrm{cols}} - Y)}{2N}
+# $$
+#
+# (`dlogits` in the code). Then every layer's
 # backward, in reverse order: the MatMul hands `dT = d(logits)·I` and `dI = d(logits)ᵀ·T`;
 # the projection gives its weight gradient and passes `dT·P_tᵀ` down; mean pooling gives each
 # word half; the ReLU lets the gradient through only where its input was positive; the linear
@@ -267,9 +283,10 @@ for name, p in model.parameters().items():
 # %% [markdown]
 # ## One SGD step, and the check
 #
-# Move every weight a little against its gradient, `w ← w − lr·dw`, and run the forward
-# again. The diagonal share of probability (how much each caption gives its own image and each
-# image its own caption, averaged) should grow: the pairs have been pulled together and the
+# Move every weight a little against its gradient, $w \leftarrow w - \eta \, \partial L / \partial w$
+# with the learning rate $\eta$ = `lr` = 0.1, and run the forward again. The diagonal share of
+# probability (how much each caption gives its own image and each image its own caption,
+# averaged) should grow: the pairs have been pulled together and the
 # wrong matches pushed apart. Here one step is enough to put every row's and every column's
 # largest logit on the diagonal: "small dog" now prefers image 2, and image 3 "red car".
 
@@ -299,9 +316,26 @@ assert (model.logits.argmax(axis=1) == diagonal).all() and (model.logits.argmax(
 
 # %%
 sheet = draw_sheet(build_walkthrough(base=3, lr=0.1))
-show_in_notebook(sheet)  # inline in Jupyter or VS Code; nothing in a plain script run
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the sheet is saved only when this names a folder
-if out:
-    print("saved", write_sheet(sheet, Path(out) / "01_walkthrough_sheet.png"))
+sheet_png = write_sheet(sheet, figure_folder() / "01_walkthrough_sheet.png")  # what `--figure` writes
+show(sheet_png, "01_walkthrough_sheet.png")  # inline in a notebook; kept under MINICLIP_LESSON_OUT when set
 
 print("lesson 01 passed: the diagonal share grew after one SGD step, and the sheet is drawn")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/01_walkthrough_by_hand.py`.
+#
+# 1. **Derive: caption 2's row and image 3's column.** Row 2 of the step-9 logits is `[−2 2 3]`
+#    and column 3 is `[−2 3 1]`. By hand, with `3^x`, write caption 2's row of `P_rows` and
+#    image 3's column of `P_cols` as exact fractions (multiply top and bottom by 9 first), and
+#    each one's cross-entropy $-\log_{3} p$ of the right partner. Which of the two costs more?
+# 2. **Write the backward first: the similarity.** Before reading the backward section again,
+#    derive $\partial L / \partial T$ and $\partial L / \partial I$ for `logits = T·Iᵀ` from an
+#    upstream gradient `dlogits` (nudge one entry of `T` and see which logits move). Write it as
+#    a small `Module` (`forward(T, I)` keeps both; `backward(dlogits)` returns `(dT, dI)`) and
+#    check it with `miniclip.teaching.gradcheck.gradcheck` on the walkthrough's `T` and `I` in
+#    float64, then against `model.similarity.backward`.
+# 3. **Predict, then run: the learning rate.** Change `lr=0.1` in the SGD step to `0.01`, then to
+#    `1.0`. For each, say before running: does the loss fall? does the diagonal share grow? does
+#    every row's and every column's largest logit land on the diagonal?

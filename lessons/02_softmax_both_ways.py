@@ -14,7 +14,9 @@
 # (pair i is caption i with image i), and the loss is their mean. This lesson computes both
 # by hand, then derives the one line that makes the whole backward pass start so simply:
 #
-#     dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)
+# $$
+# \frac{\partial L}{\partial S} = \frac{(P_{\mathrm{rows}} - Y) + (P_{\mathrm{cols}} - Y)}{2N}
+# $$
 #
 # and checks it numerically, first with a ten-line loop, then with `miniclip.teaching.gradcheck`.
 #
@@ -62,7 +64,11 @@ assert np.array_equal(S, compute_walkthrough(base=3)["logits"])  # the same numb
 # %% [markdown]
 # ## Softmax by rows and by columns, base 3 beside base e
 #
-# `softmax_b(x)_j = b^{x_j} / Σ_k b^{x_k}`. With base 3 and integer logits every number is a
+# $$
+# \mathrm{softmax}_b(x)_j = \frac{b^{x_j}}{\sum_{k} b^{x_k}}
+# $$
+#
+# With base 3 and integer logits every number is a
 # fraction you can write down. Negative logits give powers like `3^-2 = 1/9`; multiplying
 # top and bottom by `3^2` clears them: row 1, `[1, 0, −2]`, is `[3, 1, 1/9]`, which becomes
 # `[27, 9, 1] / 37`; row 2, `[−2, 2, 3]`, becomes `[1, 81, 243] / 325`. Base e is what
@@ -104,8 +110,12 @@ assert math.isclose(P_rows3[1, 1], 81 / 325) and math.isclose(P_cols3[1, 1], 81 
 # %% [markdown]
 # ## Why subtracting the maximum is safe
 #
-# `b^{x_j − m} / Σ_k b^{x_k − m} = (b^{x_j} / b^m) / (Σ_k b^{x_k} / b^m)`: the factor `b^m`
-# cancels, so any shift `m` leaves the softmax unchanged. Choosing `m = max x` makes the
+# $$
+# \frac{b^{x_j - m}}{\sum_{k} b^{x_k - m}} = \frac{b^{x_j} / b^m}{\sum_{k} b^{x_k} / b^m}
+# = \frac{b^{x_j}}{\sum_{k} b^{x_k}}
+# $$
+#
+# The factor $b^m$ cancels, so any shift $m$ leaves the softmax unchanged. Choosing `m = max x` makes the
 # largest exponent `b^0 = 1` and every other one smaller, so nothing can overflow. Without
 # it, logits of a few hundred already overflow float64 (`e^710 = inf`) and `inf / inf`
 # is `nan`.
@@ -127,8 +137,11 @@ assert np.allclose(softmax(S + 100.0, axis=1, base=3), P_rows3)  # a shift chang
 # `−log_b P_rows[i, i]`; average over the `N` rows. The column direction is the same with
 # `P_cols`. The log is taken in the same base as the softmax (see below for why).
 #
-#     L_rows = −(1/N) Σ_i log_b P_rows[i, i]      L_cols = −(1/N) Σ_j log_b P_cols[j, j]
-#     L      = (L_rows + L_cols) / 2
+# $$
+# L_{\mathrm{rows}} = -\frac{1}{N} \sum_{i} \log_{b} P_{\mathrm{rows}}[i, i] \qquad
+# L_{\mathrm{cols}} = -\frac{1}{N} \sum_{j} \log_{b} P_{\mathrm{cols}}[j, j] \qquad
+# L = \frac{L_{\mathrm{rows}} + L_{\mathrm{cols}}}{2}
+# $$
 
 # %%
 L_rows = -np.trace(log_softmax(S, axis=1, base=3)) / N
@@ -146,26 +159,40 @@ assert math.isclose(L, (L_rows + L_cols) / 2)
 # %% [markdown]
 # ## Deriving the gradient of one row
 #
-# Take one row `x` (length `N`) whose correct column is `i`. Write `Z = Σ_k b^{x_k}` and
-# `p_k = b^{x_k} / Z`. Remember `d/dx b^x = b^x ln b`.
+# Take one row $x$ (length $N$) whose correct column is $i$. Write $Z = \sum_{k} b^{x_k}$ and
+# $p_k = b^{x_k} / Z$. Remember $\frac{d}{dx} b^x = b^x \ln b$.
 #
-# **Step 1, the softmax (quotient rule).** `p_i = b^{x_i} / Z` and `dZ/dx_j = b^{x_j} ln b`.
+# **Step 1, the softmax (quotient rule).** $p_i = b^{x_i} / Z$ and $\frac{\partial Z}{\partial x_j} = b^{x_j} \ln b$.
 #
-# * Case `j = i`: the numerator depends on `x_i` too:
-#   `dp_i/dx_i = (b^{x_i} ln b · Z − b^{x_i} · b^{x_i} ln b) / Z² = ln b · p_i (1 − p_i)`.
-# * Case `j ≠ i`: only the denominator depends on `x_j`:
-#   `dp_i/dx_j = (0 · Z − b^{x_i} · b^{x_j} ln b) / Z² = −ln b · p_i p_j`.
+# * Case $j = i$: the numerator depends on $x_i$ too:
 #
-# **Step 2, the log.** `ℓ = −log_b p_i = −ln p_i / ln b`, so `dℓ/dx_j = −(1 / (p_i ln b)) · dp_i/dx_j`:
+# $$
+# \frac{\partial p_i}{\partial x_i} = \frac{b^{x_i} \ln b \cdot Z - b^{x_i} \cdot b^{x_i} \ln b}{Z^2}
+# = \ln b \cdot p_i (1 - p_i)
+# $$
 #
-# * `j = i`: `−(1 / (p_i ln b)) · ln b · p_i (1 − p_i) = p_i − 1`
-# * `j ≠ i`: `−(1 / (p_i ln b)) · (−ln b · p_i p_j) = p_j`
+# * Case $j \ne i$: only the denominator depends on $x_j$:
 #
-# Both cases in one line: **`dℓ/dx_j = p_j − [i = j]`**, the probabilities minus the one-hot
-# target. Over all rows at once: the matrix `P_rows − Y`.
+# $$
+# \frac{\partial p_i}{\partial x_j} = \frac{0 \cdot Z - b^{x_i} \cdot b^{x_j} \ln b}{Z^2} = -\ln b \cdot p_i p_j
+# $$
 #
-# **Why the same base on both sides.** The `ln b` from differentiating `b^x` (step 1) is
-# cancelled by the `1 / ln b` of `log_b` (step 2). Had we paired a base-3 softmax with a
+# **Step 2, the log.** $\ell = -\log_{b} p_i = -\ln p_i / \ln b$, so
+# $\frac{\partial \ell}{\partial x_j} = -\frac{1}{p_i \ln b} \cdot \frac{\partial p_i}{\partial x_j}$:
+#
+# * $j = i$: $-\frac{1}{p_i \ln b} \cdot \ln b \cdot p_i (1 - p_i) = p_i - 1$
+# * $j \ne i$: $-\frac{1}{p_i \ln b} \cdot \left( -\ln b \cdot p_i p_j \right) = p_j$
+#
+# Both cases in one line, the probabilities minus the one-hot target:
+#
+# $$
+# \frac{\partial \ell}{\partial x_j} = p_j - [i = j]
+# $$
+#
+# Over all rows at once: the matrix `P_rows − Y`.
+#
+# **Why the same base on both sides.** The $\ln b$ from differentiating $b^x$ (step 1) is
+# cancelled by the $1 / \ln b$ of $\log_{b}$ (step 2). Had we paired a base-3 softmax with a
 # natural log, every gradient would carry an extra factor `ln 3 ≈ 1.0986`. With matching
 # bases the gradient is exactly `P − Y` whatever the base.
 #
@@ -175,7 +202,9 @@ assert math.isclose(L, (L_rows + L_cols) / 2)
 # appears in exactly one row and one column, the two contributions add, and the final `/2`
 # averages the directions:
 #
-#     dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)
+# $$
+# \frac{\partial L}{\partial S} = \frac{(P_{\mathrm{rows}} - Y) + (P_{\mathrm{cols}} - Y)}{2N}
+# $$
 #
 # A check you can do by eye: every row of `P_rows − Y` and every column of `P_cols − Y` sums
 # to zero, so the gradient's entries sum to zero. That must be so: adding the same number to
@@ -193,9 +222,16 @@ assert abs(dS.sum()) < 1e-12  # a shift of all logits cannot change the loss
 # %% [markdown]
 # ## Checking it numerically, by hand
 #
-# The definition of a derivative, made symmetric: nudge one logit up by `ε`, then down, and
-# divide the change in loss by `2ε`. The error of this *central difference* shrinks like
-# `ε²`, so with `ε = 1e-6` in float64 it matches the formula to about eight digits.
+# The definition of a derivative, made symmetric: nudge one logit up by $\varepsilon$, then down,
+# and divide the change in loss by $2\varepsilon$:
+#
+# $$
+# \frac{\partial L}{\partial S_{ij}} \approx \frac{L(S + \varepsilon E_{ij}) - L(S - \varepsilon E_{ij})}{2 \varepsilon}
+# $$
+#
+# with $E_{ij}$ the matrix that is 1 at $(i, j)$ and 0 elsewhere. The error of this *central
+# difference* shrinks like $\varepsilon^2$, so with `eps = 1e-6` in float64 it matches the
+# formula to about eight digits.
 
 # %%
 eps = 1e-6
@@ -256,4 +292,24 @@ assert np.allclose(dS_mixed, dS * ln3)
 #
 # Outlook: when two captions in a batch are identical, the identity is the wrong target; lesson
 # 08 makes `Y` soft (label-aware) targets, and the same derivation still gives `(P − Y) / N`.
+
+# %%
 print("lesson 02 passed: dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N), checked twice")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/02_softmax_both_ways.py`.
+#
+# 1. **Derive: one row's gradient as fractions.** For caption 2's row `x = [−2, 2, 3]` (right
+#    column 2) and base 3, write $\partial \ell / \partial x_j$ as three exact fractions using
+#    $p_j - [i = j]$, check that they sum to zero, and compare them with central differences of
+#    $\ell(x) = -\log_{3} \mathrm{softmax}_3(x)_2$ (`miniclip.teaching.gradcheck.numerical_gradient`).
+# 2. **Write the backward first: `log_softmax` on its own.** Derive the backward of
+#    $y_j = \log_{b} \mathrm{softmax}_b(x)_j$ for any upstream gradient $g$ (not only a one-hot
+#    one): show that $\partial y_j / \partial x_k = [j = k] - p_k$, so the base cancels once more,
+#    and that $dx_k = g_k - p_k \sum_{j} g_j$. Write it as a `Module` (row-wise, keeping `p`) and
+#    check it with `gradcheck` in base 3 and base e.
+# 3. **Predict, then run: shift one column.** Add 5 to every logit of column 3 (`S[:, 2] += 5`).
+#    Before running, say which of `P_rows`, `P_cols`, `L_rows`, `L_cols` change, which diagonal
+#    entries of `P_rows` rise or fall, and what the gradient's entries sum to.

@@ -1,9 +1,10 @@
 # %% [markdown]
 # # Lesson 03 — Backprop through the encoders
 #
-# Lesson 02 ended with the gradient of the loss with respect to the logits:
-# `dL/dS = ((P_rows − Y) + (P_cols − Y)) / (2N)`. This lesson carries that gradient all the
-# way down the walkthrough model, one layer at a time, and names the rule each layer uses:
+# Lesson 02 ended with the gradient of the loss with respect to the logits,
+# $\frac{\partial L}{\partial S} = \frac{(P_{\mathrm{rows}} - Y) + (P_{\mathrm{cols}} - Y)}{2N}$.
+# This lesson carries that gradient all the way down the walkthrough model, one layer at a time,
+# and names the rule each layer uses:
 #
 #     text:   ids (N, L) ─lookup→ (N, L, E) ─linear→ ─ReLU→ (N, L, Ht) ─mean pool→ (N, Ht) ─project→ T (N, d)
 #     image:  images (N, C, H, W) ─patchify→ (N, P, C·p·p) ─linear→ ─ReLU→ (N, P, Hi) ─mean pool→ ─project→ I (N, d)
@@ -20,16 +21,16 @@
 # The code: the `backward` of each layer in `miniclip/layers/` that `miniclip/teaching/walkthrough_model.py` stacks.
 
 # %%
-import os
 from fractions import Fraction
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from miniclip import set_device
 from miniclip.layers import Patchify, softmax
 from miniclip.optim import SGD
 from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.lesson_output import show
 from miniclip.teaching.walkthrough import (
     CAPTIONS,
     VOCAB,
@@ -44,7 +45,7 @@ set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy
 np.set_printoptions(precision=4, suppress=True)
 
 
-def show(name: str, array: np.ndarray) -> None:
+def print_shape(name: str, array: np.ndarray) -> None:
     """Print a gradient's name and its shape."""
     print(f"{name:<34} {str(tuple(array.shape)):<14}")
 
@@ -97,8 +98,12 @@ print(f"loss = {loss:.4f}")
 # Derived in lesson 02: probabilities minus targets, both directions, divided by `2N = 6`.
 # One entry by hand, as exact fractions: "small dog" against image 3 (`S[1, 2] = 3`) has
 # `P_rows = 243/325` (lesson 02's row 2) and `P_cols = 243/271` (its column 3), both targets 0:
-# `dS[1, 2] = (243/325 + 243/271) / 6 ≈ 0.274`, the largest push of all — down, since gradient
-# descent moves against it.
+#
+# $$
+# \frac{\partial L}{\partial S_{23}} = \frac{1}{6} \left( \frac{243}{325} + \frac{243}{271} \right) \approx 0.274
+# $$
+#
+# (`dS[1, 2]` in the code), the largest push of all — down, since gradient descent moves against it.
 
 # %%
 model.zero_grad()
@@ -110,8 +115,9 @@ assert np.isclose(dS[1, 2], float((Fraction(243, 325) + Fraction(243, 271)) / 6)
 # %% [markdown]
 # ### 2. Similarity: a matrix product
 #
-# `S[i, j] = Σ_k T[i, k] I[j, k]`. Nudging `T[i, k]` moves every logit of row i, each by
-# `I[j, k]`; summing those effects gives `dT[i, k] = Σ_j dS[i, j] I[j, k]`, i.e.
+# $S_{ij} = \sum_{k} T_{ik} I_{jk}$. Nudging $T_{ik}$ moves every logit of row $i$, each by
+# $I_{jk}$; summing those effects gives
+# $\frac{\partial L}{\partial T_{ik}} = \sum_{j} \frac{\partial L}{\partial S_{ij}} I_{jk}$, i.e.
 #
 #     dT = dS @ I        (N, N) @ (N, d) → (N, d)
 #     dI = dSᵀ @ T       (N, N) @ (N, d) → (N, d)
@@ -155,9 +161,10 @@ assert np.allclose(image.project.weight.grad, i_pooled.T @ dI)
 # %% [markdown]
 # ### 4. Mean pool: equal shares
 #
-# `y[n] = (x[n, 0] + x[n, 1]) / 2`. Each position contributed half of the mean, so each gets
-# half of the gradient: `dx[n, l] = dy[n] / 2`. (With L positions, `1/L` each; with a
-# padding mask, padded positions get nothing and the real ones share by their count.)
+# $y_n = \frac{1}{2} \left( x_{n1} + x_{n2} \right)$. Each position contributed half of the mean, so
+# each gets half of the gradient: $\frac{\partial L}{\partial x_{nl}} = \frac{1}{2} \frac{\partial L}{\partial y_n}$.
+# (With $L$ positions, $\frac{1}{L}$ each; with a padding mask, padded positions get nothing and
+# the real ones share by their count.)
 
 # %%
 dt_hidden = text.pool.backward(dt_pooled)  # (N, L, 3)
@@ -169,7 +176,7 @@ assert np.allclose(di_hidden[:, 0], di_pooled / 2) and np.allclose(di_hidden[:, 
 # %% [markdown]
 # ### 5. ReLU: a gate
 #
-# `y = max(x, 0)` has slope 1 where `x > 0` and slope 0 elsewhere, so its backward is the
+# $y = \max(x, 0)$ has slope 1 where $x > 0$ and slope 0 elsewhere, so its backward is the
 # incoming gradient multiplied by the mask `[x > 0]` it saved in the forward. Where a unit
 # was off, nothing flows back: the weights feeding it learn nothing from this example. In
 # the walkthrough the ReLU cut one text unit ("small", unit 1: `x·W_t + b_t = [−1 1 3]`) and
@@ -311,9 +318,9 @@ dwords = text.encode.backward(dt_pre)  # 6. linear
 text.lookup.backward(dwords)  # 7a. lookup
 image.backward(dI)  # the image side in one call (ending in 7b., patchify)
 for name, array in [("dL/dS", dS), ("dL/dT", dT), ("dL/d(text pooled)", dt_pooled), ("dL/d(words)", dwords)]:
-    show(name, array)
+    print_shape(name, array)
 for name, p in model.parameters().items():
-    show(f"dL/d({name})", p.grad)
+    print_shape(f"dL/d({name})", p.grad)
 
 Ht = cfg.text_hidden
 assert np.allclose(dS, ((softmax(S, axis=1) - Y) + (softmax(S, axis=0) - Y)) / (2 * N))  # 1, base e
@@ -360,10 +367,10 @@ assert result.ok, result.report()
 # %% [markdown]
 # ## Using the gradient: a few dozen steps of SGD
 #
-# `w ← w − lr · dL/dw` for every parameter, 60 times, on the three pairs. We watch the loss
-# and the *diagonal share*: the probability each caption gives its own image (rows) and
-# each image gives its own caption (columns), averaged over the pairs. At the start both
-# are near 1/3, chance for three pairs.
+# $w \leftarrow w - \eta \, \frac{\partial L}{\partial w}$ for every parameter ($\eta$ = `lr` = 0.5),
+# 60 times, on the three pairs. We watch the loss and the *diagonal share*: the probability
+# each caption gives its own image (rows) and each image gives its own caption (columns),
+# averaged over the pairs. At the start both are near 1/3, chance for three pairs.
 
 
 # %%
@@ -421,25 +428,17 @@ assert wide_history[-1][1] < 0.1 * wide_history[0][1]
 assert min(np.diag(softmax(wide.logits, axis=1)).min(), np.diag(softmax(wide.logits, axis=0)).min()) > 0.9
 
 # %% [markdown]
-# Optional: set `MINICLIP_LESSON_OUT=some/folder` to save the loss curves as a PNG.
+# The two loss curves side by side (a notebook shows the figure here; a plain script run keeps
+# it as `03_loss.png` when `MINICLIP_LESSON_OUT` names a folder).
 
 # %%
-out = os.environ.get("MINICLIP_LESSON_OUT")
-if out:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for label, history in [("walkthrough sizes", small), ("wider", wide_history)]:
-        ax.plot([h[0] for h in history], [h[1] for h in history], marker="o", label=label)
-    ax.axhline(np.log(3), color="grey", linestyle=":", label="ln 3 (chance)")
-    ax.set(xlabel="SGD step", ylabel="loss", title="Lesson 03: three pairs")
-    ax.legend()
-    Path(out).mkdir(parents=True, exist_ok=True)
-    fig.savefig(Path(out) / "03_loss.png", dpi=120, bbox_inches="tight")
-    print("saved", Path(out) / "03_loss.png")
+fig, ax = plt.subplots(figsize=(5, 3))
+for label, history in [("walkthrough sizes", small), ("wider", wide_history)]:
+    ax.plot([h[0] for h in history], [h[1] for h in history], marker="o", label=label)
+ax.axhline(np.log(3), color="grey", linestyle=":", label="ln 3 (chance)")
+ax.set(xlabel="SGD step", ylabel="loss", title="Lesson 03: three pairs")
+ax.legend()
+show(fig, "03_loss.png")
 
 # %% [markdown]
 # ## What you should take away
@@ -452,5 +451,26 @@ if out:
 # * the rules do not care about the numbers: lesson 01's integers in base 3 and random weights
 #   in base e obey them alike;
 # * `gradcheck` turns "I think the maths is right" into a number.
+
+# %%
 print("lesson 03 passed: the backward chain, on lesson 01's numbers and on random ones, matches model.backward,")
 print("  the walkthrough printout and gradcheck, and the loss falls")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/03_backprop_through_the_encoders.py`.
+#
+# 1. **Derive: the diagonal entry of pair 1.** As for `dS[1, 2]` in step 1, compute
+#    $\partial L / \partial S_{11}$ ("big table" against image 1) as an exact fraction from row 1
+#    `[1 0 −2]` and column 1 `[1 −2 0]` in base 3. Is it the smallest of the three diagonal
+#    pulls, and why would you expect that?
+# 2. **Write the backward first: mean pooling with a padding mask.** With a mask $m$ (1 for a
+#    real position, 0 for padding), $y_n = \sum_{l} m_{nl} x_{nl} / \sum_{l} m_{nl}$. Derive
+#    $\partial L / \partial x_{nl}$, write a `Module` whose `forward(x, mask)` keeps each
+#    position's share, and check it with `gradcheck` (pass the mask as `kwargs={"mask": mask}`:
+#    it is not differentiated) and against `miniclip.layers.MeanPool`.
+# 3. **Predict, then run: zero projections.** In the random model of the second half, set both
+#    projection weights to zero (`model.text.project.weight.data[...] = 0`, the same for the
+#    image). Predict the loss, `dS`, `dT`, and every parameter's gradient, then run a few SGD
+#    steps. Why can training not start from there?

@@ -2,22 +2,27 @@
 # # Lesson 04 — Cosine similarity and the learned temperature
 #
 # The walkthrough's head scored caption `i` against image `j` with a raw dot product
-# `T[i] · I[j]`. Real CLIP changes two things before the softmax:
+# `T[i] · I[j]`. Real CLIP changes two things before the softmax: L2 normalisation (dot products
+# become cosines) and a learned scale ($s$ is a parameter, stored as a log):
 #
-#     T ← T / ‖T‖,  I ← I / ‖I‖          (L2 normalisation: dot products become cosines)
-#     logits = e^s · T Iᵀ                 (a learned scale; s is a parameter, stored as a log)
+# $$
+# T_i \leftarrow \frac{T_i}{\lVert T_i \rVert}, \quad I_j \leftarrow \frac{I_j}{\lVert I_j \rVert}, \qquad
+# \mathrm{logits} = e^{s} \, T I^{\top}
+# $$
 #
 # This lesson shows why each is there: what goes wrong with raw dot products, what the
 # normalisation buys, what the scale does to the softmax and the loss, why `s` is kept as a
 # logarithm and clamped, and it checks both layers' backward passes with `gradcheck`.
 #
+# As in lessons 01 to 03, captions, images and pairs are counted from 1 in the text and from 0
+# in the code: caption 2's row of the cosines is `C[1]`.
+#
 # The code: `miniclip/layers/l2_normalize.py` and `miniclip/layers/logit_scale.py`.
 
 # %%
 import math
-import os
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from miniclip import set_device
@@ -25,6 +30,7 @@ from miniclip.layers import ContrastiveLoss, softmax
 from miniclip.layers.l2_normalize import L2Normalize
 from miniclip.layers.logit_scale import INIT, MAX, LogitScale
 from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.lesson_output import show
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)
@@ -32,8 +38,8 @@ np.set_printoptions(precision=4, suppress=True)
 # %% [markdown]
 # ## Raw dot products reward length
 #
-# `a · b = ‖a‖ ‖b‖ cos θ`: the score mixes *direction* (how well the two agree) with
-# *length* (how loud each one is). Take a caption embedding for "a cat" and two images. The
+# $a \cdot b = \lVert a \rVert \, \lVert b \rVert \cos \theta$: the score mixes *direction* (how
+# well the two agree) with *length* (how loud each one is). Take a caption embedding for "a cat" and two images. The
 # cat photo points almost the same way as the caption but is short; the dog photo points
 # elsewhere but is five times longer. The dot product picks the dog.
 
@@ -68,8 +74,8 @@ assert np.allclose(norm(2 * images), norm(images))
 # %% [markdown]
 # ## L2 normalisation turns dot products into cosines
 #
-# `L2Normalize` divides each row by its length: `y = x / ‖x‖`. For unit vectors
-# `a · b = cos θ`, which lies in [−1, 1] (Cauchy–Schwarz), equals 1 only for the same
+# `L2Normalize` divides each row by its length: $y = x / \lVert x \rVert$. For unit vectors
+# $a \cdot b = \cos \theta$, which lies in [−1, 1] (Cauchy–Schwarz), equals 1 only for the same
 # direction and −1 for opposite ones. Eight random 5-D text and image embeddings:
 
 # %%
@@ -88,13 +94,16 @@ assert np.abs(raw).max() > 1.0  # the raw scores are not bounded at all
 # ## The temperature: how sharp is the softmax?
 #
 # Cosines live in [−1, 1]. Fed straight into a softmax over N = 4 images, even a perfect
-# match (cosine 1 against −1 everywhere else) gets at most `e / (e + 3/e) ≈ 0.71`: the loss
-# could never go near zero. So CLIP multiplies the cosines by a scale before the softmax:
+# match (cosine 1 against −1 everywhere else) gets at most $\frac{e}{e + 3/e} \approx 0.71$: the loss
+# could never go near zero. So CLIP multiplies the cosines $C$ (an $N \times N$ matrix) by a
+# scale before the softmax:
 #
-#     logits = e^s · C          C (N, N) cosines,   e^s = 1/τ  (τ is the "temperature")
+# $$
+# \mathrm{logits} = e^{s} \, C, \qquad e^{s} = \frac{1}{\tau}
+# $$
 #
-# This scale, the inverse temperature, is the *logit scale* (`LogitScale`; in a CLIP it is
-# `model.logit_scale`). It is *learned*, like any weight. CLIP stores `s = log(1/τ)` (the
+# where $\tau$ is the "temperature". This scale, the inverse temperature, is the *logit scale*
+# (`LogitScale`; in a CLIP it is `model.logit_scale`). It is *learned*, like any weight. CLIP stores `s = log(1/τ)` (the
 # parameter `log_scale`) rather than the scale itself: whatever value an optimiser step
 # gives `s`, `e^s` is positive, so the scale can never flip the sign of the logits or reach
 # zero. It starts at `s = log(1/0.07) ≈ 2.659`, that is a scale of 14.29, the value of the
@@ -128,7 +137,7 @@ C = np.array(
 N = C.shape[0]
 scales = [1.0, 5.0, math.exp(INIT), 50.0, 100.0]
 diagonals, losses = [], []
-print("scale    P[0,0]  P[1,1]  P[2,2]  P[3,3]   row 0 of P                         loss")
+print(f"{'scale':<9}{'diagonal of P, pairs 1-4':<29}{'caption 1: row 0 of P':<32}loss")
 for scale in scales:
     head.log_scale.data[...] = math.log(scale)  # s = ln(scale)
     logits = head(C)  # (N, N) = scale · C
@@ -143,9 +152,14 @@ for scale in scales:
 # *knows* the right answer but cannot say so. At 14.3 the right image gets 0.72–0.82. At 100
 # the softmax is nearly a hard maximum and the loss nearly zero.
 #
-# Why it must sharpen: write `p_j ∝ e^{a c_j}` with `a` the scale. Then
-# `d p_i / d a = p_i (c_i − Σ_j p_j c_j)`, and when `c_i` is the largest cosine of its row
-# it is larger than any average of the row, so `p_i` can only grow with the scale.
+# Why it must sharpen: write $p_j \propto e^{a c_j}$ with $a$ the scale. Then
+#
+# $$
+# \frac{\partial p_i}{\partial a} = p_i \left( c_i - \sum_{j} p_j c_j \right)
+# $$
+#
+# and when $c_i$ is the largest cosine of its row it is larger than any average of the row, so
+# $p_i$ can only grow with the scale.
 
 # %%
 diagonals = np.array(diagonals)  # (scales, N)
@@ -158,13 +172,13 @@ assert diagonals[-1].min() > 0.99  # scale 100: nearly certain
 # ## A large scale also punishes mistakes harder
 #
 # If the loss always fell with the scale, training would push `s` up without end. It does so
-# only while every pair is already right. Change one cosine so caption 1 now (slightly)
-# prefers image 2 over its own: a large scale turns that small mistake into a confident one,
+# only while every pair is already right. Change one cosine so caption 2 now (slightly)
+# prefers image 3 over its own image 2: a large scale turns that small mistake into a confident one,
 # and the loss rises again.
 
 # %%
 C_mistake = C.copy()
-C_mistake[1, 2] = 0.31  # caption 1: 0.31 for image 2 beats 0.28 for image 1
+C_mistake[1, 2] = 0.31  # caption 2 (row 1): 0.31 for image 3 beats 0.28 for its own image 2
 mistake_losses = [float(ContrastiveLoss()(scale * C_mistake)) for scale in scales]
 for scale, a, b in zip(scales, losses, mistake_losses, strict=True):
     print(f"scale {scale:6.2f}:  loss all right {a:.4f}   loss with one mistake {b:.4f}")
@@ -173,9 +187,14 @@ assert mistake_losses[-1] > min(mistake_losses)  # past some scale the mistake c
 # %% [markdown]
 # ## Learning the scale, and the clamp
 #
-# The backward of `logits = e^s · C` (see `miniclip/layers/logit_scale.py`):
+# The backward of $Z = e^{s} C$ (see `miniclip/layers/logit_scale.py`), with
+# $\frac{\partial L}{\partial Z}$ the gradient from the loss:
 #
-#     dC = e^s · dZ                 ds = Σ_ij dZ_ij · e^s · C_ij = Σ_ij dZ_ij · logits_ij
+# $$
+# \frac{\partial L}{\partial C} = e^{s} \frac{\partial L}{\partial Z} \qquad
+# \frac{\partial L}{\partial s} = \sum_{ij} \frac{\partial L}{\partial Z_{ij}} e^{s} C_{ij}
+# = \sum_{ij} \frac{\partial L}{\partial Z_{ij}} Z_{ij}
+# $$
 #
 # Gradient descent on `s` alone, the cosines held fixed, finds the balance for the matrix
 # with a mistake. For the matrix without one the loss keeps falling as `s` grows, so `s` would
@@ -210,40 +229,32 @@ assert math.isclose(scale_right, 100.0)  # pushed up to the clamp
 assert 14.3 < scale_mistake < 100.0  # an interior balance
 
 # %% [markdown]
-# Optional: set `MINICLIP_LESSON_OUT=some/folder` to save a plot of the diagonal
-# probabilities and the loss against the scale.
+# The diagonal probabilities and the loss against the scale, on a fine grid (a notebook shows
+# the figure here; a plain script run keeps it as `04_temperature.png` when
+# `MINICLIP_LESSON_OUT` names a folder).
 
 # %%
-out = os.environ.get("MINICLIP_LESSON_OUT")
-if out:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    grid = np.geomspace(1.0, 100.0, 200)
-    fig, (ax_p, ax_l) = plt.subplots(1, 2, figsize=(9, 3.2))
-    diag_curves = np.array([np.diag(softmax(a * C, axis=1)) for a in grid])  # (200, N)
-    for i in range(N):
-        ax_p.plot(grid, diag_curves[:, i], label=f"P[{i},{i}]")
-    ax_l.plot(grid, [float(ContrastiveLoss()(a * C)) for a in grid], label="all pairs right")
-    ax_l.plot(grid, [float(ContrastiveLoss()(a * C_mistake)) for a in grid], label="one mistake")
-    for ax in (ax_p, ax_l):
-        ax.axvline(math.exp(INIT), color="grey", linestyle=":", label="initial scale 14.3")
-        ax.set_xscale("log")
-        ax.set_xlabel("scale e^s")
-        ax.legend(fontsize=7)
-    ax_p.set(ylabel="diagonal row probability", title="the softmax sharpens")
-    ax_l.set(ylabel="CLIP loss", title="the loss")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    fig.savefig(Path(out) / "04_temperature.png", dpi=120, bbox_inches="tight")
-    print("saved", Path(out) / "04_temperature.png")
+grid = np.geomspace(1.0, 100.0, 200)
+fig, (ax_p, ax_l) = plt.subplots(1, 2, figsize=(9, 3.2))
+diag_curves = np.array([np.diag(softmax(a * C, axis=1)) for a in grid])  # (200, N)
+for i in range(N):
+    ax_p.plot(grid, diag_curves[:, i], label=f"pair {i + 1}")
+ax_l.plot(grid, [float(ContrastiveLoss()(a * C)) for a in grid], label="all pairs right")
+ax_l.plot(grid, [float(ContrastiveLoss()(a * C_mistake)) for a in grid], label="one mistake")
+for ax in (ax_p, ax_l):
+    ax.axvline(math.exp(INIT), color="grey", linestyle=":", label="initial scale 14.3")
+    ax.set_xscale("log")
+    ax.set_xlabel("scale e^s")
+    ax.legend(fontsize=7)
+ax_p.set(ylabel="diagonal row probability", title="the softmax sharpens")
+ax_l.set(ylabel="CLIP loss", title="the loss")
+show(fig, "04_temperature.png")
 
 # %% [markdown]
 # ## Gradient checks
 #
 # Both layers' backward passes against central differences, in float64. For `L2Normalize`
-# the backward `dx = (dy − y (y · dy)) / ‖x‖` removes the part of `dy` along `y` (moving
+# the backward $dx = \frac{dy - y \, (y \cdot dy)}{\lVert x \rVert}$ removes the part of $dy$ along $y$ (moving
 # along `y` only changes the length, which is thrown away). One consequence is checked too:
 # the gradient is orthogonal to the input.
 
@@ -271,4 +282,24 @@ assert np.allclose((dx * x).sum(axis=1), 0.0)  # no gradient along the input: le
 #   scale `e^s` (kept positive by storing `s`), starting at 1/0.07 ≈ 14.3;
 # * a larger scale sharpens the softmax, which lowers the loss while the pairs are right and
 #   raises it for mistakes; the clamp to [0, ln 100] stops `s` growing without end.
+
+# %%
 print("lesson 04 passed: cosines are bounded, the scale sharpens the softmax, both backwards check out")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/04_cosine_similarity_and_temperature.py`.
+#
+# 1. **Write the backward first: the whole head.** Write one `Module` that computes the logits
+#    $Z_{ij} = e^{s} \, \frac{T_i \cdot I_j}{\lVert T_i \rVert \, \lVert I_j \rVert}$ with $s$ a
+#    `Parameter`, and derive its backward before looking at `L2Normalize` and `LogitScale`:
+#    $\partial L / \partial s$, then the cosines' gradient, then $\partial L / \partial T$ and
+#    $\partial L / \partial I$ through the normalisation. Check all three with `gradcheck` on
+#    random float64 `T` and `I`.
+# 2. **Derive: how large must the scale be?** A perfect match among N = 4 images has cosine 1
+#    against −1 for the other three. Derive its row probability at scale $a$ and the scale at
+#    which it reaches 0.99; check with `softmax`. How close to 1 is it at the initial 14.29?
+# 3. **Predict, then run: a smaller mistake.** Set `C_mistake[1, 2] = 0.27` instead of 0.31.
+#    Before running `learn_scale(C_mistake)`, say whether the learned scale stays inside
+#    [1, 100] or runs to the clamp, and why.

@@ -15,9 +15,6 @@
 # The code: `miniclip/model/tokenizer.py`, `miniclip/layers/embedding.py` and `miniclip/layers/positional_embedding.py`.
 
 # %%
-import os
-from pathlib import Path
-
 import numpy as np
 
 from miniclip import set_device
@@ -26,6 +23,7 @@ from miniclip.layers import Embedding, MeanPool
 from miniclip.layers.attention import MultiHeadSelfAttention
 from miniclip.layers.positional_embedding import PositionalEmbedding
 from miniclip.model.tokenizer import END, PAD, SPECIALS, START, UNK, Tokenizer, words
+from miniclip.teaching.lesson_output import lesson_out, scratch_folder
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True)
@@ -101,17 +99,18 @@ assert np.array_equal(mask, (ids != PAD).astype(np.float32))
 
 # %% [markdown]
 # The vocabulary is part of a trained model (the embedding table's rows mean nothing without
-# it), so it is saved beside the weights, as plain JSON. With `MINICLIP_LESSON_OUT` set, the
-# lesson writes it there and reads it back.
+# it), so it is saved beside the weights, as plain JSON. The lesson writes it and reads it back:
+# into `05_tokenizer/` under `MINICLIP_LESSON_OUT` when that names a folder, otherwise into a
+# scratch folder that lasts as long as the kernel.
 
 # %%
-out = os.environ.get("MINICLIP_LESSON_OUT")
-if out:
-    Path(out).mkdir(parents=True, exist_ok=True)
-    tokenizer.save(Path(out) / "05_vocab.json")
-    again = Tokenizer.load(Path(out) / "05_vocab.json")
-    assert again.tokens == tokenizer.tokens
-    print("saved and reloaded", Path(out) / "05_vocab.json")
+vocab_folder = (lesson_out() or scratch_folder("05")) / "05_tokenizer"
+vocab_folder.mkdir(exist_ok=True)
+vocab_file = vocab_folder / "vocab.json"
+tokenizer.save(vocab_file)
+again = Tokenizer.load(vocab_file)
+assert again.tokens == tokenizer.tokens
+print("saved and reloaded", vocab_file)
 
 # %% [markdown]
 # ## The embedding lookup, and why its backward adds
@@ -119,7 +118,13 @@ if out:
 # An embedding is a table with one learned row per token: `vectors[n, l] = table[ids[n, l]]`.
 # It is the same as multiplying a one-hot row by the table, without building the one-hot.
 #
-# Its backward sends each position's gradient to the row it came from. "a photo of a cat"
+# Its backward sends each position's gradient to the row it came from, and adds up what arrives
+# at the same row: with $E$ the table and $x_{nl} = E_{\mathrm{ids}[n, l]}$ the looked-up vectors,
+#
+# $$
+# \frac{\partial \ell}{\partial E_v} = \sum_{(n, l) : \mathrm{ids}[n, l] = v} \frac{\partial \ell}{\partial x_{nl}}
+# $$
+# "a photo of a cat"
 # uses the row of "a" *twice*, so that row must receive the sum of both gradients (a value
 # used twice gets the sum of its gradients, as in lesson 03). NumPy's `g[ids] += d` does not
 # do that: with a repeated index it writes twice and the second write wins. The layer uses a
@@ -150,12 +155,19 @@ assert np.allclose(lookup.table.grad.sum(axis=0), d_vectors.sum(axis=(0, 1)))  #
 # %% [markdown]
 # ## Word order: "dog bites man" is not "man bites dog"
 #
+# **A preview.** This part uses two layers the next lessons build: `MultiHeadSelfAttention`
+# with its `key_padding_mask` (lesson 06 writes attention out by hand, forward and backward) and
+# `TextTransformer` (the transformer block around it is lesson 06a's). Here they are black
+# boxes; all we need from attention is that it mixes every token with every other, by scores
+# computed from the token vectors themselves, and that the mask makes it ignore padding.
+#
 # The two captions have the same words, so the same multiset of rows of the table. Anything
 # that treats the tokens as a *set* cannot tell them apart:
 #
 # * **mean pooling** of the word vectors (the walkthrough's bag of words) adds them up;
-# * **adding positions and then mean pooling** still cannot: `mean(x + p) = mean(x) + mean(p)`,
-#   and `mean(p)` is the same for every caption of the same length;
+# * **adding positions and then mean pooling** still cannot:
+#   $\frac{1}{L} \sum_{l} \left( x_l + p_l \right) = \frac{1}{L} \sum_{l} x_l + \frac{1}{L} \sum_{l} p_l$,
+#   and the mean of the positions $p_l$ is the same for every caption of the same length;
 # * **self-attention without positions** is permutation-equivariant: shuffle the tokens and
 #   its outputs shuffle the same way (every score is between two token vectors, never
 #   between positions), so their mean is unchanged.
@@ -244,4 +256,26 @@ assert gap(with_positions) > 1e-4 and gap(without_positions) < 1e-12
 #   collect every gradient it caused;
 # * neither mean pooling nor attention knows the order of the tokens; learned positions
 #   added to the word vectors, mixed by attention, give the model word order.
+
+# %%
 print("lesson 05 passed: ids, masks and <unk>, scatter-add, and word order needs positions + attention")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/05_words_to_vectors.py`.
+#
+# 1. **Write the backward first: the lookup's scatter-add.** Write a `Module` holding the table as
+#    a `Parameter`, whose `forward(ids)` looks the rows up and whose `backward` adds each
+#    position's gradient into its token's row (`np.add.at`). Check it with `gradcheck` on the
+#    ids of "a photo of a cat." and "a cat sleeping on a red sofa" (ids are integers: only the
+#    table is checked), show that the lookup is `onehot(ids) @ table` and its backward
+#    `onehotᵀ @ d`, and compare with `Embedding`. How many contributions does the row of "a"
+#    collect?
+# 2. **Predict, then run: a context of 5.** Encode "a photo of a cat.", "dog bites man" and
+#    "a cat" with `context_length=5`. Write down the ids (as tokens), the masks and the decoded
+#    captions before running.
+# 3. **Derive: what "positions, then mean" adds.** Show that
+#    `pool(positions(x), mask) − pool(x, mask)` is the same vector for "dog bites man" and
+#    "man bites dog", and say which one: the mean of which rows of the position table? Check it
+#    with the lesson's layers.

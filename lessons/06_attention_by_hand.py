@@ -2,13 +2,20 @@
 # # Lesson 06 — Attention by hand
 #
 # Self-attention lets every token gather information from every other token, with weights
-# it computes itself. One head, for one sequence `X` of `L` tokens of width `D`:
+# it computes itself. One head, for one sequence $X$ of $L$ tokens of width $D$:
 #
-#     Q = X Wq,   K = X Wk,   V = X Wv          (L, D) @ (D, d) → (L, d)   queries, keys, values
-#     S = Q Kᵀ / √d                              (L, L)  how well query i matches key j
-#     P = softmax of each row of S               (L, L)  attention weights, each row sums to 1
-#     O = P V                                    (L, d)  each token: a weighted mean of the values
-#     Y = O Wo                                   (L, D)  back to the model's width
+# $$
+# Q = X W_q, \quad K = X W_k, \quad V = X W_v, \qquad S = \frac{Q K^{\top}}{\sqrt{d}}, \qquad
+# P_{ij} = \frac{\exp(S_{ij})}{\sum_{k} \exp(S_{ik})}, \qquad O = P V, \qquad Y = O W_o
+# $$
+#
+# with the shapes
+#
+#     Q, K, V   (L, D) @ (D, d) → (L, d)   queries, keys, values
+#     S         (L, L)  how well query i matches key j
+#     P         (L, L)  attention weights, each row sums to 1
+#     O         (L, d)  each token: a weighted mean of the values
+#     Y         (L, D)  back to the model's width
 #
 # This lesson writes that forward pass and its whole backward pass out in NumPy, checks the
 # backward against central differences, then shows that the package's
@@ -63,9 +70,11 @@ print("output Y:\n", Y)
 assert np.allclose(P.sum(axis=1), 1.0) and np.all(P > 0)
 
 # %% [markdown]
-# Why divide by `√d`: a score is a sum of `d` products. For entries of order one its spread
-# grows like `√d`, and wide heads would then give scores so large that the softmax picks one
-# key and its gradient vanishes. Dividing by `√d` keeps the scores of order one at any width.
+# Why divide by $\sqrt{d}$: a score $q \cdot k = \sum_{m} q_m k_m$ is a sum of $d$ products. For
+# independent entries of mean 0 and variance 1 each product has variance 1, so the sum has
+# variance $d$ and spread $\sqrt{d}$, and wide heads would then give scores so large that the
+# softmax picks one key and its gradient vanishes. Dividing by $\sqrt{d}$ keeps the scores of
+# order one at any width.
 
 # %%
 for d in (4, 64, 1024):
@@ -90,10 +99,14 @@ for d in (4, 64, 1024):
 #
 # `X` is used three times (for Q, K and V), so its gradient is the sum of three terms.
 #
-# **The softmax backward.** One row: `p = softmax(s)`. From lesson 02,
-# `∂p_j/∂s_k = p_j (δ_jk − p_k)`. The chain rule sums over every `p_j` that `s_k` moves:
+# **The softmax backward.** One row: $p = \mathrm{softmax}(s)$. From lesson 02,
+# $\frac{\partial p_j}{\partial s_k} = p_j (\delta_{jk} - p_k)$. The chain rule sums over every
+# $p_j$ that $s_k$ moves (writing $dp_j$ for $\partial \ell / \partial p_j$):
 #
-#     ds_k = Σ_j dp_j · p_j (δ_jk − p_k) = p_k dp_k − p_k Σ_j dp_j p_j = p_k (dp_k − Σ_j dp_j p_j)
+# $$
+# ds_k = \sum_{j} dp_j \, p_j (\delta_{jk} - p_k) = p_k \, dp_k - p_k \sum_{j} dp_j \, p_j
+# = p_k \left( dp_k - \sum_{j} dp_j \, p_j \right)
+# $$
 #
 # For the whole matrix, row by row: `dS = P ⊙ (dP − rowsum(dP ⊙ P))`. No `L × L` Jacobian
 # per row is ever built.
@@ -207,7 +220,7 @@ Y_heads = np.concatenate(heads_out, axis=1) @ multi.out.weight.data  # (L, D)
 Y_multi = multi(X[None])  # (1, L, D)
 print(f"attention weights: shape {multi.attention_weights.shape} = (N, H, L, L)")
 for h in range(H):
-    print(f"head {h}:\n", multi.attention_weights[0, h])
+    print(f"head {h + 1}:\n", multi.attention_weights[0, h])
 assert np.allclose(Y_multi[0], Y_heads)
 assert not np.allclose(multi.attention_weights[0, 0], multi.attention_weights[0, 1])  # each head its own pattern
 
@@ -215,16 +228,18 @@ assert not np.allclose(multi.attention_weights[0, 0], multi.attention_weights[0,
 # ## The key padding mask
 #
 # In a batch, short captions are padded (lesson 05). A real token must not take anything
-# from padding, so the score of every padded *key* is set to −∞ before the softmax: `e^−∞ = 0`
+# from padding, so the score of every padded *key* is set to −∞ before the softmax: $e^{-\infty} = 0$
 # gives it exactly zero weight, and the remaining weights of the row still sum to 1. Below,
-# the second sequence has 2 real tokens and 2 padded ones.
+# the second sequence (sequence 2, `X_batch[1]`) has 2 real tokens and 2 padded ones (tokens 3
+# and 4). As in the earlier lessons, the text and the printout count sequences, heads and tokens
+# from 1, the code from 0.
 
 # %%
 X_batch = rng.standard_normal((2, L, D))  # (N, L, D)
 pad_mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=np.float64)  # (N, L): 1 = real, 0 = padding
 Y_masked = multi(X_batch, key_padding_mask=pad_mask)  # (N, L, D)
 weights = multi.attention_weights  # (N, H, L, L)
-print("sequence 1, head 0 (rows: queries, columns: keys; keys 2 and 3 are padding):\n", weights[1, 0])
+print("sequence 2, head 1 (rows: queries, columns: keys; keys 3 and 4 are padding):\n", weights[1, 0])
 assert np.all(weights[1, :, :, 2:] == 0.0)  # padded keys: exactly zero weight, every head, every query
 assert np.allclose(weights.sum(axis=-1), 1.0)
 assert np.all(weights[0] > 0)  # the unpadded sequence attends everywhere
@@ -237,7 +252,7 @@ assert np.all(weights[0] > 0)  # the unpadded sequence attends everywhere
 X_other = X_batch.copy()
 X_other[1, 2:] = 100.0 * rng.standard_normal((2, D))  # different garbage in the padding
 Y_other = multi(X_other, key_padding_mask=pad_mask)
-print(f"change at the real tokens of sequence 1: {np.abs(Y_other[1, :2] - Y_masked[1, :2]).max():.1e}")
+print(f"change at the real tokens of sequence 2: {np.abs(Y_other[1, :2] - Y_masked[1, :2]).max():.1e}")
 assert np.allclose(Y_other[1, :2], Y_masked[1, :2])
 assert np.allclose(Y_other[0], Y_masked[0])  # the other sequence is untouched too
 
@@ -262,4 +277,24 @@ assert result.ok and len(result.tensors) == 5
 # * a token that feeds queries, keys and values collects all three gradients;
 # * several heads are the same computation on slices of the width; the padding mask gives
 #   padded keys exactly zero weight, so padding cannot leak into real tokens.
+
+# %%
 print("lesson 06 passed: attention by hand = MultiHeadSelfAttention, forward and backward")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/06_attention_by_hand.py`.
+#
+# 1. **Write the backward first: one causal head.** A causal head sets the score of every key
+#    later than its query to −∞ (token $i$ sees tokens 1 to $i$). Write a `Module` for one head
+#    with this mask (weights `Wq`, `Wk`, `Wv`, `Wo` as `Parameter`s, no biases), derive what its
+#    backward must change compared with `attention_backward` above, write it, and check it with
+#    `gradcheck` and against `MultiHeadSelfAttention(D, heads=1, causal=True)`. Which inputs does
+#    a gradient at token 1's output reach?
+# 2. **Predict, then run: queries of zero.** Set `Wq` to zero. Predict every attention weight and
+#    how the four rows of the output compare, for the lesson's head and for the causal head of
+#    exercise 1.
+# 3. **Change a number: one real token.** Change sequence 2's mask to `[1, 0, 0, 0]`. Predict its
+#    attention weights in every head and its four output rows (in terms of token 1's value and
+#    the layer's weights and biases), then run.

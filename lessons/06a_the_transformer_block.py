@@ -41,7 +41,10 @@ def central_differences(layer: Module, x: np.ndarray, dy: np.ndarray) -> np.ndar
 # A token's vector can drift to any size as it passes through many layers. LayerNorm puts
 # each token back on a common scale, using only that token's own `D` numbers:
 #
-#     μ = mean(x)      σ = √(mean((x − μ)²) + ε)      x̂ = (x − μ) / σ      y = γ ⊙ x̂ + β
+# $$
+# \mu = \frac{1}{D} \sum_{i} x_i \qquad \sigma = \sqrt{\frac{1}{D} \sum_{i} (x_i - \mu)^2 + \epsilon} \qquad \hat{x}_i
+# = \frac{x_i - \mu}{\sigma} \qquad y_i = \gamma_i \hat{x}_i + \beta_i
+# $$
 #
 # `γ` (the layer's `weight`, ones at the start) and `β` (`bias`, zeros) are learned, so the
 # network can undo the normalisation where it helps. `ε = 10⁻⁵` only guards against a
@@ -88,13 +91,19 @@ norm.weight.data[...], norm.bias.data[...] = 1.0, 0.0  # back to γ = 1, β = 0 
 #
 # The input is the interesting part, because moving one entry `x_j` moves *every* `x̂_i`:
 # through its own numerator (if i = j), through the mean, and through σ. With
-# `∂μ/∂x_j = 1/D` and `∂σ/∂x_j = (x_j − μ)/(D σ) = x̂_j / D`,
+# $\partial \mu / \partial x_j = 1/D$ and $\partial \sigma / \partial x_j = (x_j - \mu)/(D \sigma) = \hat{x}_j / D$,
 #
-#     ∂x̂_i/∂x_j = (δ_ij − 1/D)/σ − (x_i − μ)/σ² · x̂_j/D = (1/σ) (δ_ij − 1/D − x̂_i x̂_j / D)
+# $$
+# \frac{\partial \hat{x}_i}{\partial x_j} = \frac{\delta_{ij} - 1/D}{\sigma} - \frac{x_i - \mu}{\sigma^2} \cdot
+# \frac{\hat{x}_j}{D} = \frac{1}{\sigma} \left( \delta_{ij} - \frac{1}{D} - \frac{\hat{x}_i \hat{x}_j}{D} \right)
+# $$
 #
-# and summing `ĝ_i ∂x̂_i/∂x_j` over i:
+# and summing $\hat{g}_i \, \partial \hat{x}_i / \partial x_j$ over i:
 #
-#     dx_j = (1/σ) (ĝ_j − mean(ĝ) − x̂_j · mean(ĝ ⊙ x̂))
+# $$
+# dx_j = \frac{1}{\sigma} \left( \hat{g}_j - \frac{1}{D} \sum_{i} \hat{g}_i - \hat{x}_j \cdot \frac{1}{D} \sum_{i}
+# \hat{g}_i \hat{x}_i \right)
+# $$
 #
 # Read it as: take the incoming gradient, remove its mean (shifting the whole token changes
 # nothing, so that direction gets no gradient), remove its component along x̂ (scaling the
@@ -151,11 +160,16 @@ assert np.array_equal(norm.bias.grad, dy.sum(axis=0))
 # inputs still pass a gradient. NumPy has no `erf`, so the layer uses the tanh approximation
 # of GPT-2 (and PyTorch's `approximate="tanh"`):
 #
-#     u = √(2/π) (x + 0.044715 x³)      t = tanh(u)      y = ½ x (1 + t)
+# $$
+# u = \sqrt{2/\pi} \left( x + 0.044715 \, x^3 \right) \qquad t = \tanh(u) \qquad y = \frac{1}{2} x (1 + t)
+# $$
 #
-# Its derivative, by the product rule with `dt/du = 1 − t²`:
+# Its derivative, by the product rule with $dt/du = 1 - t^2$:
 #
-#     dy/dx = ½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3 · 0.044715 x²)
+# $$
+# \frac{dy}{dx} = \frac{1}{2} (1 + t) + \frac{1}{2} x (1 - t^2) \cdot \sqrt{2/\pi} \left( 1 + 3 \cdot 0.044715 \, x^2
+# \right)
+# $$
 #
 # At x = 0: t = 0, so y = 0 and dy/dx = ½ exactly. At x = 1: u = 0.7979 · 1.0447 = 0.8336,
 # t = 0.6824, y = ½ · 1.6824 = 0.8412 (the exact x Φ(x) is 0.8413), and
@@ -221,13 +235,26 @@ assert result.ok
 # inside f — so its gradient is the sum of both uses (lesson 03's rule for a value used
 # twice):
 #
-#     dx = dy + fᵀ(dy)              fᵀ(g): f's backward applied to g
+# $$
+# dx = dy + f^{\top}(dy)
+# $$
 #
-# The first term reaches `x` untouched, however many layers sit in between. Without it, the
-# gradient is multiplied by every layer's Jacobian in turn, and with weights initialised to
-# keep activations small it shrinks with every layer. Twelve MLPs stacked plainly,
-# `x → f₁ → f₂ → …`, against twelve residual ones, `h ← h + fₖ(LayerNorm(h))`, the same
-# weights in both:
+# where $f^{\top}(g)$ is f's backward applied to g. The first term reaches `x` untouched,
+# however many layers sit in between. Without it, the gradient is multiplied by every layer's
+# Jacobian in turn. Twelve MLPs of width 8, the same weights throughout, changed one thing at
+# a time:
+#
+# 1. **plain**, `h ← fₖ(h)`: with weights initialised to keep activations small, every layer
+#    shrinks the activations and the gradient with them;
+# 2. **LayerNorm, no skip**, `h ← fₖ(LayerNorm(h))`: each LayerNorm puts its input back on
+#    the unit scale (and its backward divides by the small σ), so the gradient keeps its
+#    *size* — but it is still a product of twelve Jacobians, so its *direction* has nothing
+#    left of the gradient that arrived;
+# 3. **LayerNorm and skip**, `h ← h + fₖ(LayerNorm(h))`, the pre-norm residual: the skip
+#    alone is what changed from 2, and it hands `dy` itself down to `x`.
+#
+# For each, the size `|dx| / |dy|` and the cosine between `dx` and `dy` (1: the arriving
+# gradient came through unchanged in direction; near 0: unrelated to it):
 
 # %%
 depth, width = 12, 8
@@ -236,23 +263,42 @@ stack = [(LayerNorm(width, dtype=np.float64), MLP(width, 4 * width, rng=rng, dty
 x0 = rng.standard_normal((5, width))  # (tokens, D)
 dy0 = rng.standard_normal((5, width))  # the gradient arriving at the top
 
-h = x0
-for _, f in stack:
-    h = f(h)  # plain: x → f₁(x) → f₂(f₁(x)) → ...
-g = dy0
-for _, f in reversed(stack):
-    g = f.backward(g)
-plain = np.linalg.norm(g) / np.linalg.norm(dy0)
 
-h = x0
-for ln, f in stack:
-    h = h + f(ln(h))  # residual, pre-norm
-g = dy0
-for ln, f in reversed(stack):
-    g = g + ln.backward(f.backward(g))  # dx = dy + fᵀ(dy), block by block
-residual = np.linalg.norm(g) / np.linalg.norm(dy0)
-print(f"|dx| / |dy| through {depth} layers: plain {plain:.1e}   residual {residual:.2f}")
-assert plain < 1e-6 and 0.5 < residual < 2.0  # the plain stack's gradient has all but vanished
+def through_the_stack(norm: bool, skip: bool) -> tuple[float, float]:
+    """Forward and backward through the 12 layers; returns |dx| / |dy| and the cosine of dx with dy."""
+    h = x0
+    for ln, f in stack:
+        branch = f(ln(h)) if norm else f(h)  # (tokens, D)
+        h = h + branch if skip else branch
+    g = dy0
+    for ln, f in reversed(stack):
+        back = f.backward(g)
+        if norm:
+            back = ln.backward(back)
+        g = g + back if skip else back  # with the skip: dx = dy + fᵀ(dy), block by block
+    size = np.linalg.norm(g) / np.linalg.norm(dy0)
+    cosine = (g * dy0).sum() / (np.linalg.norm(g) * np.linalg.norm(dy0))
+    return float(size), float(cosine)
+
+
+variants = {"plain": (False, False), "LayerNorm, no skip": (True, False), "LayerNorm and skip": (True, True)}
+through = {name: through_the_stack(*flags) for name, flags in variants.items()}
+print(f"through {depth} layers:       |dx| / |dy|   cosine(dx, dy)")
+for name, (size, cosine) in through.items():
+    print(f"  {name:<20} {size:12.1e} {cosine:15.2f}")
+assert through["plain"][0] < 1e-6  # the plain stack's gradient has all but vanished
+assert (
+    0.5 < through["LayerNorm, no skip"][0] < 2.0 and abs(through["LayerNorm, no skip"][1]) < 0.3
+)  # size, no direction
+assert 0.5 < through["LayerNorm and skip"][0] < 2.0 and through["LayerNorm and skip"][1] > 0.7  # both kept
+
+# %% [markdown]
+# LayerNorm alone rescued the gradient's size, not its message: what reaches `x` through
+# twelve Jacobians is as good as a random direction. Adding the skip — the only change from
+# the second line to the third — puts `dy` itself into `dx`, and the cosine jumps from about
+# 0 to near 1. (The skip without LayerNorm keeps the size here too; the pre-norm block has
+# both, so that each branch reads its input at a known scale however the sum
+# `x + f₁ + f₂ + …` has grown.)
 
 # %% [markdown]
 # ## The pre-norm transformer block
@@ -351,4 +397,23 @@ assert len(results[2].tensors) == 1 + len(block_check.parameters())  # the input
 # * a residual `x + f(x)` hands the gradient to x unchanged as well as through f, which is
 #   what keeps a deep stack trainable; the pre-norm block is two such residuals, attention
 #   then MLP, each reading a LayerNorm of its input.
+#
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/06a_the_transformer_block.py`.
+#
+# 1. **Write the backward first: the exact GELU.** The layer uses the tanh approximation; the
+#    exact one is $y = x \Phi(x)$ with $\Phi(x) = \frac{1}{2} \left( 1 + \mathrm{erf}(x / \sqrt{2}) \right)$.
+#    Derive $dy/dx$ by hand (the product rule, and $\Phi'(x) = \exp(-x^2/2) / \sqrt{2 \pi}$), then
+#    write a `Module` `ExactGELU` with `forward` (keep what the backward needs) and `backward`,
+#    and check it with `gradcheck` on a few random inputs in float64. What are the exact slopes
+#    at x = 0 and x = 1, and how far is the second from the tanh form's 1.0830?
+# 2. **Predict, then run: gradients LayerNorm ignores.** For the first token of the lesson,
+#    `[2, 4, 5, 6, 8]`, take the upstream gradient `dy = 3 x̂ + 2` (γ = 1). Say what
+#    `LayerNorm.backward` returns before running it, and why. Then take `dy = [1, 0, 0, 0, 0]`
+#    and predict the sum of dx's entries.
+# 3. **Change a number: deeper.** The plain stack took the gradient from 1 to about 2 · 10⁻¹⁰
+#    in 12 layers. Predict its size after 24 layers (same construction, `depth = 24`, the same
+#    seed), then run it; run the pre-norm residual stack at 24 too and compare its size and
+#    cosine with the 12-layer ones.
 print("lesson 06a passed: LayerNorm, GELU, the MLP, residuals and the pre-norm block, each backward checked")

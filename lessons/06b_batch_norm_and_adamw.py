@@ -17,15 +17,15 @@
 
 # %%
 import math
-import os
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from miniclip import Module, Parameter, set_device
 from miniclip.layers import BatchNorm2d, LayerNorm, TransformerBlock
 from miniclip.optim import AdamW, decays, warmup_cosine
 from miniclip.teaching.gradcheck import gradcheck, numerical_gradient
+from miniclip.teaching.lesson_output import show
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
@@ -38,8 +38,12 @@ np.set_printoptions(precision=4, suppress=True, linewidth=120)
 # in the batch, one column per channel. LayerNorm would normalise each *row* (one pixel's C
 # numbers); BatchNorm normalises each *column* — channel c over all M pixels of the batch:
 #
-#     μ_c = mean of column c      σ²_c = mean of (x − μ_c)² over column c (divide by M)
-#     x̂ = (x − μ) / √(σ² + ε)      y = γ ⊙ x̂ + β                     γ, β: (C,), learned
+# $$
+# \mu_c = \frac{1}{M} \sum_{m} x_{mc} \qquad \sigma_c^2 = \frac{1}{M} \sum_{m} (x_{mc} - \mu_c)^2 \qquad \hat{x}_{mc}
+# = \frac{x_{mc} - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}} \qquad y_{mc} = \gamma_c \hat{x}_{mc} + \beta_c
+# $$
+#
+# with γ and β of shape (C,), learned.
 #
 # A batch of N = 2 images of 1×2 pixels with C = 2 channels, so M = 4 rows, chosen so that
 # the two columns have σ = 2 and σ = 3:
@@ -165,9 +169,13 @@ assert pair.train().second.training
 #
 # In training μ and σ² are functions of every value in the column, so the derivation is
 # LayerNorm's (lesson 06a) with the mean taken down a column of M values instead of across a
-# row of D: with `ĝ = dy · γ`,
+# row of D: with $\hat{g} = dy \cdot \gamma$, for each channel c,
 #
-#     dβ = Σ dy      dγ = Σ dy ⊙ x̂      dx = (ĝ − mean(ĝ) − x̂ ⊙ mean(ĝ ⊙ x̂)) / √(σ² + ε)
+# $$
+# d\beta_c = \sum_{m} dy_{mc} \qquad d\gamma_c = \sum_{m} dy_{mc} \hat{x}_{mc} \qquad dx_{mc} =
+# \frac{1}{\sqrt{\sigma_c^2 + \epsilon}} \left( \hat{g}_{mc} - \frac{1}{M} \sum_{k} \hat{g}_{kc} - \hat{x}_{mc}
+# \frac{1}{M} \sum_{k} \hat{g}_{kc} \hat{x}_{kc} \right)
+# $$
 #
 # the sums and means over the M pixels of each channel. By hand, with γ = 1 and an upstream
 # gradient that is 1 at the first pixel of channel 0 and 3 at the last pixel of channel 1:
@@ -242,9 +250,17 @@ for result in (trained, evaluated):
 #     m̂ = m / (1 − β₁ᵗ),   v̂ = v / (1 − β₂ᵗ)      bias correction
 #     w ← w − lr · m̂ / (√v̂ + ε)
 #
+# the step itself, as an equation:
+#
+# $$
+# w \leftarrow w - \mathrm{lr} \cdot \frac{\hat{m}}{\sqrt{\hat{v}} + \epsilon} \qquad \hat{m} = \frac{m}{1 -
+# \beta_1^t} \qquad \hat{v} = \frac{v}{1 - \beta_2^t}
+# $$
+#
 # At t = 1: `m = 0.1 g`, `v = 0.001 g²`, and the corrections divide by exactly 0.1 and 0.001,
-# so `m̂ = g`, `v̂ = g²` and the step is `lr · g / |g| = lr · sign(g)`: **every weight moves by
-# lr, whatever the size of its gradient** (a zero gradient: no move). With lr = 0.1 and
+# so `m̂ = g`, `v̂ = g²` and the step is
+# $\mathrm{lr} \cdot g / |g| = \mathrm{lr} \cdot \mathrm{sign}(g)$: **every weight moves by lr,
+# whatever the size of its gradient** (a zero gradient: no move). With lr = 0.1 and
 # λ = 0.1, a 2×2 weight and a bias:
 #
 #     weight  w = [[1, −2], [0.5, 3]]   g = [[0.5, −0.01], [0, 4]]
@@ -314,8 +330,8 @@ assert optimizer.t == 2 and np.allclose(optimizer.m["layer.bias"], [0.38, 0.02])
 # **Why the bias correction.** Without it, `m` and `v` are pulled towards the zeros they
 # started from, and `v` (β₂ = 0.999, a memory of about a thousand steps) far more than `m`
 # (β₁ = 0.9, about ten). For a constant gradient the uncorrected step is
-# `lr · (1 − β₁ᵗ) / √(1 − β₂ᵗ)` instead of lr: 3.2 lr at the first step, 6.5 lr at the tenth,
-# still 1.3 lr after a thousand steps.
+# $\mathrm{lr} \cdot (1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$ instead of lr: 3.2 lr at the first step,
+# 6.5 lr at the tenth, still 1.3 lr after a thousand steps.
 
 # %%
 for t in (1, 10, 100, 1000):
@@ -368,13 +384,23 @@ assert decayed == ["attn.qkv.weight", "attn.out.weight", "mlp.fc1.weight", "mlp.
 # For step `s` (counting from 0) of `S`, with `W` warm-up steps, a peak rate `base` and a
 # floor `min`:
 #
-#     s < W:    lr = base · s / W                                          0 → base
-#     s ≥ W:    lr = min + (base − min) · ½ (1 + cos(π (s − W) / (S − W)))  base → min
+# $$
+# \mathrm{lr}(s) = \mathrm{base} \cdot \frac{s}{W} \quad (s < W) \qquad \mathrm{lr}(s) = \mathrm{min} + (\mathrm{base}
+# - \mathrm{min}) \cdot \frac{1}{2} \left( 1 + \cos \left( \pi \frac{s - W}{S - W} \right) \right) \quad (s \ge W)
+# $$
 #
-# The warm-up exists because of what the first AdamW steps do (above): each moves every
-# weight by a full `lr`, on moment estimates made from one or two gradients. A small rate at
-# first keeps those poorly informed steps short. The cosine then keeps the rate near its
-# peak for a long time and lowers it gently at the end.
+# climbing from 0 to `base` during the warm-up, then falling from `base` to `min`.
+#
+# **Why the warm-up starts at lr = 0.** Look again at what the first AdamW steps do (above).
+# At step 1, `m̂ = g` and `v̂ = g²` exactly, so the update is `lr · sign(g)`: every weight
+# moves by the full `lr`, whatever the size of its gradient — a weight whose gradient is
+# 10⁻⁶ (pure noise from one batch) moves as far as one whose gradient is 4. For the next few
+# steps the moments are still averages of one or two batches' gradients, so the steps stay
+# close to `±lr` and point wherever those batches happened to point. Adam's usual safeguard,
+# small steps where the gradient is noisy, needs many batches in `v` to work. Starting the
+# rate at 0 and raising it linearly makes those first blind steps tiny (the very first is
+# exactly zero); by the time the rate is large, `m` and `v` average many batches. The cosine
+# then keeps the rate near its peak for a long time and lowers it gently at the end.
 #
 # By hand, S = 100, W = 10, base = 1e-3, min = 0: step 5 is half-way up, 5e-4; at step 40 a
 # third of the cosine has passed, `½ (1 + cos(π/3)) = 0.75`, so 7.5e-4; at step 55, half of
@@ -394,27 +420,18 @@ assert curve.index(max(curve)) == W and np.all(np.diff(curve[: W + 1]) > 0)  # c
 assert np.all(np.diff(curve[W:]) <= 0)  # and never rises again
 
 # %% [markdown]
-# Optional: set `MINICLIP_LESSON_OUT=some/folder` to save the curve, with and without a floor.
+# The curve, with and without a floor (saved as `06b_schedule.png` when `MINICLIP_LESSON_OUT`
+# names a folder):
 
 # %%
-out = os.environ.get("MINICLIP_LESSON_OUT")
-if out:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(range(S + 1), curve, label="min_lr = 0")
-    ax.plot(range(S + 1), [warmup_cosine(s, S, W, base, min_lr=1e-4) for s in range(S + 1)], label="min_lr = 1e-4")
-    ax.axvline(W, color="grey", linestyle=":", label="end of warm-up")
-    ax.scatter(list(by_hand), list(by_hand.values()), color="black", s=12, zorder=3, label="by hand")
-    ax.set(xlabel="step", ylabel="learning rate", title="warm-up + cosine (S = 100, W = 10)")
-    ax.legend(fontsize=7)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    fig.savefig(Path(out) / "06b_schedule.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    print("saved", Path(out) / "06b_schedule.png")
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.plot(range(S + 1), curve, label="min_lr = 0")
+ax.plot(range(S + 1), [warmup_cosine(s, S, W, base, min_lr=1e-4) for s in range(S + 1)], label="min_lr = 1e-4")
+ax.axvline(W, color="grey", linestyle=":", label="end of warm-up")
+ax.scatter(list(by_hand), list(by_hand.values()), color="black", s=12, zorder=3, label="by hand")
+ax.set(xlabel="step", ylabel="learning rate", title="warm-up + cosine (S = 100, W = 10)")
+ax.legend(fontsize=7)
+show(fig, "06b_schedule.png")
 
 # %% [markdown]
 # ## What you should take away
@@ -429,5 +446,23 @@ if out:
 #   that, agreeing gradients keep the step near `lr` and flipping ones shrink it; the bias
 #   correction removes the pull of the zero start, and the decay `lr · λ · w` is applied to
 #   the weights directly, so Adam's rescaling cannot cancel it;
-# * the learning rate climbs linearly during the warm-up and then follows half a cosine down.
+# * the learning rate climbs linearly from 0 during the warm-up, so that AdamW's first
+#   full-size, poorly informed steps are small, and then follows half a cosine down.
+#
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/06b_batch_norm_and_adamw.py`.
+#
+# 1. **Write the backward first: a BatchNorm without the mean.** Some networks normalise a
+#    channel by its root mean square over the batch only, with no centring:
+#    $y_{mc} = x_{mc} / r_c$ with $r_c = \sqrt{\frac{1}{M} \sum_{m} x_{mc}^2 + \epsilon}$ (no γ, β).
+#    Derive $dx$ by hand — every value of the column moves $r_c$ — as LayerNorm's formula with
+#    one term fewer, write it as a `Module`'s `backward`, and check it with `gradcheck` on a
+#    random `(2, 3, 3, 2)` batch. Then check that its gradient, like BatchNorm's, has no
+#    component along $y$ in each channel.
+# 2. **Predict, then run: a tiny gradient.** AdamW's first step is `lr · sign(g)` only while
+#    |g| is much larger than ε = 10⁻⁸. Predict the first step of a weight (lr = 0.1, no decay)
+#    whose gradient is 10⁻⁶, then 10⁻⁸, then run `AdamW` to see.
+# 3. **Change a number: a longer warm-up.** With S = 100 and base = 10⁻³, set W = 20 instead of
+#    10. Predict the rate at steps 5, 20 and 60 by hand, then compute them with `warmup_cosine`.
 print("lesson 06b passed: BatchNorm in both modes, one AdamW step by hand, the warm-up + cosine schedule")

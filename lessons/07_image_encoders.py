@@ -19,10 +19,9 @@
 # `miniclip/encoders/vit.py`; the counts and timings: `miniclip/measure/cost.py` and `miniclip/measure/bench.py`.
 
 # %%
-import os
 import time
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
@@ -34,10 +33,11 @@ from miniclip.layers.conv2d import Conv2d
 from miniclip.layers.im2col import col2im, im2col
 from miniclip.measure.cost import ModelCost, image_encoder_cost
 from miniclip.model.config import ModelConfig, build_image_encoder
+from miniclip.teaching.lesson_output import show
+from miniclip.training.configs import CONFIGS
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # plots are saved only when this names a folder
 
 # %% [markdown]
 # ## A photograph
@@ -79,8 +79,14 @@ assert photo.shape == (64, 64) and photo.min() >= 0.0 and photo.max() <= 1.0
 # ## One convolution, filters set by hand
 #
 # A convolution slides a small filter over the image; at each position it multiplies the
-# filter with the 3×3 window under it and adds up: `y[i, j] = Σ_ab w[a, b] · x[i+a−1, j+b−1]`
-# (with `padding=1`, a border of zeros keeps the output 64×64). The same 9 weights are used
+# filter with the 3×3 window under it and adds up
+# (with `padding=1`, a border of zeros keeps the output 64×64),
+#
+# $$
+# y_{ij} = \sum_{a} \sum_{b} w_{ab} \, x_{i+a-1, j+b-1}
+# $$
+#
+# The same 9 weights are used
 # at every position, which is why a convolution has so few parameters.
 #
 # Strictly, that sum is a *cross-correlation*: the kernel is laid on the image as it is,
@@ -140,12 +146,13 @@ assert stripe_strength[0] > 1.0 and stripe_strength[1] == 0.0
 # %% [markdown]
 # Now the photograph. A portrait has edges in every direction (the outline of the face and
 # the cap, the collar, the medals), so the two filters' *averages* over the whole picture come
-# out close; what differs is *where* they fire. Save the picture with `MINICLIP_LESSON_OUT`:
-# the horizontal filter picks out the glasses, the mouth and the rows of medal ribbons, the
-# vertical one the tie and the lapels (both also light up the frame, where the zero padding
-# meets the picture, which is why the border is left out of the averages). Turn the photo a
-# quarter turn and the horizontal edges become vertical ones: the two numbers swap, which is
-# the whole difference between the filters.
+# out close; what differs is *where* they fire. In the picture below (saved as
+# `07_edges.png` when `MINICLIP_LESSON_OUT` names a folder) the horizontal filter picks out
+# the glasses, the mouth and the rows of medal ribbons, the vertical one the tie and the
+# lapels (both also light up the frame, where the zero padding meets the picture, which is
+# why the border is left out of the averages). Turn the photo a quarter turn and the
+# horizontal edges become vertical ones: the two numbers swap, which is the whole difference
+# between the filters.
 
 # %%
 strength = edge_strength(photo)
@@ -154,25 +161,17 @@ print(f"photo:        mean |response| horizontal filter {strength[0]:.4f}, verti
 print(f"photo turned: mean |response| horizontal filter {turned[0]:.4f}, vertical filter {turned[1]:.4f}")
 assert np.allclose(turned, strength[::-1])
 
-if out:
-    maps = conv(photo[None, :, :, None])[0].transpose(2, 0, 1)  # (2, 64, 64): one map per filter
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    for ax, image, title in [
-        (axes[0], photo, f"{source}, 64×64 grey"),
-        (axes[1], np.abs(maps[0]), "|horizontal-edge filter|"),
-        (axes[2], np.abs(maps[1]), "|vertical-edge filter|"),
-    ]:
-        ax.imshow(image, cmap="gray")
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    fig.savefig(Path(out) / "07_edges.png", dpi=120, bbox_inches="tight")
-    print("saved", Path(out) / "07_edges.png")
+maps = conv(photo[None, :, :, None])[0].transpose(2, 0, 1)  # (2, 64, 64): one map per filter
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+for ax, image, title in [
+    (axes[0], photo, f"{source}, 64×64 grey"),
+    (axes[1], np.abs(maps[0]), "|horizontal-edge filter|"),
+    (axes[2], np.abs(maps[1]), "|vertical-edge filter|"),
+]:
+    ax.imshow(image, cmap="gray")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+show(fig, "07_edges.png")
 
 # %% [markdown]
 # ## im2col: a convolution is one matrix product
@@ -248,7 +247,10 @@ assert np.array_equal(coverage[0, :, :, 0], [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 
 # coordinates: `y[i, j] = Σ_ab x[i+a, j+b] · W[a, b]`. A pixel `x[u, v]` meets the weight
 # `W[a, b]` through the output `y[u−a, v−b]`, so
 #
-#     dx[u, v] = Σ_ab dy[u−a, v−b] · W[a, b]  =  Σ_a'b' dy[u−(k−1)+a', v−(k−1)+b'] · W[k−1−a', k−1−b']
+# $$
+# dx_{uv} = \sum_{a} \sum_{b} dy_{u-a, v-b} \, W_{ab} = \sum_{a'} \sum_{b'} dy_{u-(k-1)+a', v-(k-1)+b'} \, W_{k-1-a',
+# k-1-b'}
+# $$
 #
 # (with `a' = k−1−a`, `b' = k−1−b`): a plain convolution of `dy`, padded with k−1 zeros
 # (k−1−padding when the forward was padded), with the kernel **turned by 180°**. With several
@@ -347,6 +349,47 @@ print("per stage:", ", ".join(f"{name} {macs:,}" for name, macs in stages.items(
 stem = cnn.stem_conv.weight.data  # (32, 3, 3, 3)
 assert cnn_cost.by_name()["image.stem_conv"].multiply_adds == 32 * 32 * stem.size  # every pixel, every weight
 assert cnn_cost.parameters == count(cnn)
+
+# %% [markdown]
+# **The patchify stem.** The stem above runs a 3×3 convolution at full resolution, 32×32.
+# The CNN that `miniclip train` uses on the CPU (the `cpu` configuration, and the shapes
+# configurations of lessons 09–14) replaces it with a **p×p convolution of stride p**, p = 2:
+# its windows tile the image without overlap, so each output pixel reads exactly one 2×2
+# patch. That *is* the walkthrough's patchify followed by a linear layer — cut the image into
+# patches of p·p·C numbers, multiply each by the same (p·p·C, O) matrix — written as a
+# convolution; `im2col` with kernel = stride = p is the patchify. The image leaves the stem as
+# a (H/p)×(W/p) grid, 16×16 here, and the 3×3 stages run on that, so every later layer works
+# on a quarter of the pixels. A check on a random 4×4 image with 3 channels:
+
+# %%
+rng = np.random.default_rng(5)
+patchify_conv = Conv2d(3, 4, kernel=2, stride=2, bias=False, rng=rng, dtype=np.float64)
+image4 = rng.standard_normal((1, 4, 4, 3))  # (N, H, W, C)
+patches = image4.reshape(1, 2, 2, 2, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(4, 12)  # (2·2 patches, p·p·C)
+linear = patchify_conv.weight.data.transpose(2, 3, 1, 0).reshape(12, 4)  # (p·p·C, O), rows as in a patch
+print("patches (one 2×2×3 patch per row):", patches.shape, "→ output grid", patchify_conv(image4).shape)
+assert np.allclose(patches @ linear, patchify_conv(image4).reshape(4, 4))  # patchify + linear = the convolution
+assert np.array_equal(im2col(image4, kernel=2, stride=2), patches)  # kernel = stride: im2col is patchify
+
+# %% [markdown]
+# The `cpu` configuration's CNN is the one above with only that change (its channels, blocks
+# and width are the same). Its cost, stage by stage, beside the 3×3 stem's:
+
+# %%
+cpu_cfg = ModelConfig(**CONFIGS["cpu"].model)  # image_encoder "cnn", cnn_stem_patch 2
+patch_cost = ModelCost(image_encoder_cost(cpu_cfg))
+patch_stages = {"stem": patch_cost.part("image.stem_").multiply_adds}
+patch_stages.update(
+    {f"blocks.{i}": patch_cost.part(f"image.blocks.{i}.").multiply_adds for i in range(len(cnn.blocks))}
+)
+print(f"{'stage':<10} {'3×3 stem, 32×32':>16} {'2×2 patchify stem, 16×16':>25}")
+for name in stages:
+    print(f"{name:<10} {stages[name]:>16,} {patch_stages[name]:>25,}")
+print(f"{'total':<10} {cnn_cost.multiply_adds:>16,} {patch_cost.multiply_adds:>25,}")
+assert cpu_cfg.cnn_stem_patch == 2 and cpu_cfg.cnn_channels == cnn_cfg.cnn_channels and cpu_cfg.cnn_blocks == 1
+assert patch_cost.by_name()["image.stem_conv"].multiply_adds == 16 * 16 * 32 * (2 * 2 * 3)  # one patch per output pixel
+assert 3.5 < cnn_cost.multiply_adds / patch_cost.multiply_adds < 4.5  # about a quarter: a quarter of the pixels
+assert patch_stages["blocks.0"] == max(patch_stages.values())  # the first stage still costs the most
 
 # %% [markdown]
 # **Cost of the ViT, by hand.** With `P` patches of `C·p²` numbers, width `D`, MLP width
@@ -492,28 +535,52 @@ assert 0.5 < vit_macs / cnn_cost.multiply_adds < 2.0  # the same order of cost
 # Counting multiply-adds says what a layer *should* cost; a clock says what it does. `miniclip
 # bench` (also a function, `run_bench`) times the very training step `miniclip train` takes
 # and then times every layer on its own, forward and backward. Here on a small batch of the
-# `cpu` configuration — the CNN with the walkthrough's bag-of-words text encoder — without
-# the PyTorch comparison (run `miniclip bench` for that, on an idle machine). The layers are
-# listed by module path, largest first:
+# `cpu` configuration — the patchify-stem CNN just counted, with the walkthrough's
+# bag-of-words text encoder — without the PyTorch comparison (run `miniclip bench` for that,
+# on an idle machine). The layers are listed by module path, largest first:
 
 # %%
 from miniclip.measure.bench import run_bench
 
 bench = run_bench("cpu", batch_size=32, warmup=1, steps=2, compare_torch=False, layer_steps=2, gemm_size=256)
 layer_rows = sorted(bench["layers"]["rows"], key=lambda r: -(r["forward_ms"] + r["backward_ms"]))
-print(f"{'layer':<26} {'forward ms':>10} {'backward ms':>11} {'share':>6}")
+print(f"{'layer':<26} {'forward ms':>10} {'backward ms':>11} {'share':>6} {'multiply-adds/image':>20}")
+patch_by_name = patch_cost.by_name()
 for r in layer_rows[:8]:
-    print(f"{r['name']:<26} {r['forward_ms']:10.2f} {r['backward_ms']:11.2f} {r['share']:6.1%}")
-conv_share = sum(r["share"] for r in bench["layers"]["rows"] if "conv" in r["name"])
+    macs = f"{patch_by_name[r['name']].multiply_adds:,}" if r["name"] in patch_by_name else "—"
+    print(f"{r['name']:<26} {r['forward_ms']:10.2f} {r['backward_ms']:11.2f} {r['share']:6.1%} {macs:>20}")
+conv_rows = [r for r in bench["layers"]["rows"] if "conv" in r["name"]]
+conv_share = sum(r["share"] for r in conv_rows)
 print(f"all convolutions together: {conv_share:.0%} of the step")
+stage_ms = {
+    name: sum(r["forward_ms"] + r["backward_ms"] for r in bench["layers"]["rows"] if r["name"].startswith(prefix))
+    for name, prefix in [("stem", "image.stem_"), *[(f"blocks.{i}", f"image.blocks.{i}.") for i in range(3)]]
+}
+print("per stage, ms:", ", ".join(f"{name} {ms:.1f}" for name, ms in stage_ms.items()))
+print("per stage, multiply-adds:", ", ".join(f"{name} {macs:,}" for name, macs in patch_stages.items()))
+faster_backward = [r["name"] for r in conv_rows if r["backward_ms"] < r["forward_ms"]]
+print("convolutions whose backward took less time than their forward in this run:", faster_backward or "none")
 
 # %% [markdown]
-# The convolutions take most of the step, and the backward of each costs more than its
-# forward: it makes two matrix products (the weight gradient and the input gradient) where
-# the forward makes one. The first stage, at the highest resolution, costs the most — as
-# the multiply-adds above predicted. Batch norm and ReLU do almost no arithmetic, but each
-# reads and writes the whole activation, so they are not free either: at these sizes a
-# layer's time is as much about how many bytes it moves as how many multiply-adds it does.
+# Read the table against the patchify-stem column of the cost table above — the same
+# network. The convolutions take most of the step. The backward of a convolution makes two
+# matrix products (the weight gradient and the input gradient), where the forward makes one,
+# so it should take about twice as long, and for the big 3×3 convolutions it does. The
+# small ones need not follow the rule, and the last line above names any that broke it in
+# this run (a learner's run found the stem's backward faster than its forward). The stem's
+# products are thin (a patch is only 2·2·3 = 12 numbers, so its weight is 12 × 32) and so are
+# the 1×1 shortcuts'; their time goes mostly into moving data — the stem's forward `im2col`
+# reads the batch through the channels-first to channels-last transpose, a strided view that
+# gathers slowly — and, with two timed steps, into noise. (It is not that the stem skips the
+# images' gradient: `CNNEncoder.backward` computes and returns it, and the timing cell above
+# checked its shape, though training never uses it; a framework that knows the images need
+# no gradient, as PyTorch does, skips that product.)
+# The first stage, at the highest resolution, has the most multiply-adds; compare the two
+# per-stage lines to see whether the clock agrees on this machine (on a busy one, with two
+# timed steps, it can put another stage first). Batch norm and ReLU do almost no arithmetic,
+# but each reads and writes the whole activation, so they are not free either: at these
+# sizes a layer's time is as much about how many bytes it moves as how many multiply-adds
+# it does.
 
 # %%
 assert conv_share > 0.3  # on any machine the convolutions are a large part of the step
@@ -532,5 +599,25 @@ assert all(r["forward_ms"] >= 0 and r["backward_ms"] >= 0 for r in bench["layers
 #   (in and out channels swapped), one matrix product with no `col2im`;
 # * the CNN and the ViT both turn an image into one `embed_dim` vector; their parameters and
 #   multiply-adds can be counted from the configuration before anything runs;
+# * a p×p convolution of stride p is patchify + linear: the `cpu` CNN's 2×2 stem hands the
+#   3×3 stages a 16×16 grid, a quarter of the pixels and about a quarter of the cost;
 # * `miniclip bench` shows where a training step's time really goes, layer by layer.
+#
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/07_image_encoders.py`.
+#
+# 1. **Write the backward first: the patchify stem.** Treat the 2×2 stride-2 convolution as
+#    patchify + linear, $Y = P W$ with P the (patches, p·p·C) matrix and W the (p·p·C, O)
+#    weight. Derive $dW = P^{\top} dY$ and $dP = dY W^{\top}$, and un-patchify dP back to an
+#    image (the windows do not overlap, so no pixel receives two contributions). Write it in
+#    NumPy, compare with `Conv2d(3, 4, kernel=2, stride=2).backward` (input and weight
+#    gradients), and check the layer with `gradcheck`.
+# 2. **Predict, then run: a bigger patch.** Predict the stem's multiply-adds per image for a
+#    4×4 patchify stem (`cnn_stem_patch=4`) on 32×32 images with 32 channels, and whether it
+#    is more or less than the 2×2 stem's 98,304. Then predict the whole CNN's total relative
+#    to the 2×2 one. Check with `image_encoder_cost`.
+# 3. **Change a number: overlapping windows.** `col2im` of ones counted how many windows cover
+#    each pixel for a 3×3 kernel of stride 1 on a 4×4 image. Predict the counts for a 2×2
+#    kernel of stride 2, then for a 2×2 kernel of stride 1, and run `col2im` to check.
 print("lesson 07 passed: edge filters, channels-last im2col, the flipped-kernel gradient, and the CNN and ViT counted")

@@ -16,10 +16,6 @@
 # `miniclip/model/targets.py`.
 
 # %%
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
@@ -43,10 +39,11 @@ from miniclip.data.cifar10 import RECORD, read_batch, read_class_names
 from miniclip.data.shapes import COLOURS, HELDOUT, SHAPES, SIZES
 from miniclip.layers.contrastive_loss import ContrastiveLoss
 from miniclip.model.targets import label_aware_targets
+from miniclip.plots import plot_image_grid
+from miniclip.teaching.lesson_output import figure_folder, scratch_folder, show
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # plots are saved only when this names a folder
 
 # %% [markdown]
 # ## The shapes dataset
@@ -54,7 +51,9 @@ out = os.environ.get("MINICLIP_LESSON_OUT")  # plots are saved only when this na
 # Every image is one shape of one colour and one size on a noisy grey background. The class
 # name says all three, so there are 2 sizes × 6 colours × 4 shapes = 48 classes, numbered
 #
-#     label = (size · 6 + colour) · 4 + shape
+# $$
+# \mathrm{label} = (\mathrm{size} \cdot 6 + \mathrm{colour}) \cdot 4 + \mathrm{shape}
+# $$
 #
 # "small red triangle" is size 0, colour 0, shape 2: label 2.
 
@@ -109,15 +108,12 @@ print(image[:, r - 1 : r + 3, c - 1 : c + 3])
 print(as_text(image))
 assert image[2, r, c] > image[0, r, c] + 100  # blue: the blue plane is much brighter than the red one
 
-if out:
-    from miniclip.plots import plot_image_grid
-
-    path = plot_image_grid(
-        shapes.train_images[:16],
-        [shapes.class_names[k] for k in shapes.train_labels[:16]],
-        Path(out) / "08_shapes.png",
-    )
-    print("saved", path)
+grid_path = plot_image_grid(
+    shapes.train_images[:16],
+    [shapes.class_names[k] for k in shapes.train_labels[:16]],
+    figure_folder() / "08_shapes.png",
+)
+show(grid_path, "08_shapes.png")  # the first 16 training images, with their class names
 
 # %% [markdown]
 # ## CIFAR-10's binary files
@@ -133,8 +129,9 @@ if out:
 # so reading a whole file as one (N, 3073) uint8 array gives the labels in column 0, and the
 # other 3072 columns reshape straight into (N, 3, 32, 32). No pickle, no decoding: that is all
 # `miniclip.data.cifar10.read_batch` does. We write a tiny file of three records in a
-# temporary folder and read it back. (The real files: `miniclip train` downloads the 170 MB
-# archive to `./datasets` — or `$MINICLIP_DATA` — checks its MD5 and unpacks it.)
+# scratch folder (removed when the lesson's process ends) and read it back. (The real
+# files: `miniclip train` downloads the 170 MB (162 MiB) archive `cifar-10-binary.tar.gz`
+# to `./datasets` — or `$MINICLIP_DATA` — checks its MD5 and unpacks it.)
 
 # %%
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -145,19 +142,19 @@ written[2, :, 10:20, 10:20] = 255  # image 2: a white square in the middle
 written[2, 2, 0, 0] = 7  # and one blue pixel of value 7 in the top-left corner
 labels_written = [3, 8, 0]  # cat, ship, airplane
 
-with tempfile.TemporaryDirectory() as folder:
-    batch_file = Path(folder) / "tiny_batch.bin"
-    records = [bytes([lab]) + img.tobytes() for lab, img in zip(labels_written, written, strict=True)]  # R, G, B
-    batch_file.write_bytes(b"".join(records))
-    (Path(folder) / "batches.meta.txt").write_text("\n".join(CIFAR_NAMES) + "\n")
-    raw = batch_file.read_bytes()
-    images, labels = read_batch(batch_file)  # (3, 3, 32, 32) uint8, (3,) int64
-    names = read_class_names(Path(folder) / "batches.meta.txt")
-    batch_file.write_bytes(raw[:-1])  # one byte short: no longer whole records
-    try:
-        read_batch(batch_file)
-    except ValueError as error:
-        print("a truncated file is refused:", str(error)[:110], "...")
+folder = scratch_folder("08_cifar")
+batch_file = folder / "tiny_batch.bin"
+records = [bytes([lab]) + img.tobytes() for lab, img in zip(labels_written, written, strict=True)]  # R, G, B
+batch_file.write_bytes(b"".join(records))
+(folder / "batches.meta.txt").write_text("\n".join(CIFAR_NAMES) + "\n")
+raw = batch_file.read_bytes()
+images, labels = read_batch(batch_file)  # (3, 3, 32, 32) uint8, (3,) int64
+names = read_class_names(folder / "batches.meta.txt")
+batch_file.write_bytes(raw[:-1])  # one byte short: no longer whole records
+try:
+    read_batch(batch_file)
+except ValueError as error:
+    print("a truncated file is refused:", str(error)[:110], "...")
 
 print(f"{len(raw):,} bytes = 3 records of {RECORD}")
 print("byte 0 (label of image 0):", raw[0], f"= {names[raw[0]]}")
@@ -180,18 +177,18 @@ assert images[2, 2, 0, 0] == raw[2 * RECORD + 1 + 2048] == 7
 # fixed test set of your own photos. Here, twelve shapes saved as PNG files in two folders:
 
 # %%
-with tempfile.TemporaryDirectory() as folder:
-    drawn = load_shapes(n_train=240, n_test=0, seed=2)  # 6 images of each of the 40 seen classes
-    for name in ("large red circle", "large blue square"):
-        (Path(folder) / name.removeprefix("large ").replace(" ", "_")).mkdir()
-    saved = 0
-    for k, (image, label) in enumerate(zip(drawn.train_images, drawn.train_labels, strict=True)):
-        name = drawn.class_names[label]
-        if name in ("large red circle", "large blue square"):
-            Image.fromarray(image.transpose(1, 2, 0)).save(Path(folder) / name[6:].replace(" ", "_") / f"{k}.png")
-            saved += 1
-    own = load_dataset(folder, test_fraction=0.25, seed=0)
-    smaller = load_dataset(folder, test_fraction=0.25, seed=0, n_train=2)
+folder = scratch_folder("08_own_images")
+drawn = load_shapes(n_train=240, n_test=0, seed=2)  # 6 images of each of the 40 seen classes
+for name in ("large red circle", "large blue square"):
+    (folder / name.removeprefix("large ").replace(" ", "_")).mkdir(exist_ok=True)
+saved = 0
+for k, (image, label) in enumerate(zip(drawn.train_images, drawn.train_labels, strict=True)):
+    name = drawn.class_names[label]
+    if name in ("large red circle", "large blue square"):
+        Image.fromarray(image.transpose(1, 2, 0)).save(folder / name[6:].replace(" ", "_") / f"{k}.png")
+        saved += 1
+own = load_dataset(folder, test_fraction=0.25, seed=0)
+smaller = load_dataset(folder, test_fraction=0.25, seed=0, n_train=2)
 print(f"{saved} files → classes {own.class_names}, {len(own.train_labels)} training, {len(own.test_labels)} test")
 print("test images per class:", np.bincount(own.test_labels).tolist(), "| with n_train=2:", len(smaller.train_labels))
 assert own.class_names == ["blue square", "red circle"] and len(own.train_labels) + len(own.test_labels) == saved
@@ -272,7 +269,7 @@ assert all(any(np.array_equal(crop[0], w) for w in windows) for crop in crops)
 # **Horizontal flip**: mirror each image with probability ½ (a cat facing left is still a
 # cat; a shape is still the same shape). `p = 1` flips all, and flipping twice gives the
 # image back. **Normalise**: uint8 pixels to floats with zero mean and unit variance per
-# channel, `x = (pixels / 255 − mean[c]) / std[c]`. CIFAR-10 uses its published channel
+# channel, $x = (\mathrm{pixels} / 255 - \mu_c) / \sigma_c$. CIFAR-10 uses its published channel
 # statistics; shapes measures its own with `channel_stats`.
 
 # %%
@@ -298,10 +295,14 @@ assert np.allclose(x.mean(axis=(0, 2, 3)), 0, atol=1e-3) and np.allclose(x.std(a
 # "the" one for each of them.
 #
 # `miniclip.model.targets` derives what that costs. A group of `m` identical captions shares one
-# softmax row `p`; their loss `Σ_k −log p_k` over their `m` images, whose probabilities sum
-# to at most 1, is at least `m ln m` (the best is `p_k = 1/m`); the columns likewise. So
+# softmax row `p`; their loss $\sum_{k} -\log p_k$ over their `m` images, whose probabilities sum
+# to at most 1, is at least $m \log m$ (the best is $p_k = 1/m$); the columns likewise. So
 #
-#     L ≥ (1/N) Σ_classes n_c ln n_c  ≥  ln(N / C)          (equal when the classes are balanced)
+# $$
+# L \ge \frac{1}{N} \sum_{c} n_c \log n_c \ge \log \frac{N}{C}
+# $$
+#
+# (log is the natural logarithm, ln; the second bound is an equality when the classes are balanced).
 #
 # We draw the labels of one batch of 256 with 10 classes and compute the floor.
 
@@ -424,7 +425,12 @@ assert group_floor <= final_loss["identity"] < floor
 # ## Label-aware targets
 #
 # The fix: count every same-class pair as a match, each row normalised,
-# `Y_ij = [c_i = c_j] / n_{c_i}`. Rows and columns of `Y` each sum to 1, so the loss's
+#
+# $$
+# Y_{ij} = \frac{[c_i = c_j]}{n_{c_i}}
+# $$
+#
+# Rows and columns of `Y` each sum to 1, so the loss's
 # gradient is still `(P − Y)/N` — and at the perfect logits `P` equals `Y`: every caption
 # spreads its probability evenly over the images of its class, which is exactly what it is
 # asked for. The gradient is zero. (The loss is not zero: its minimum is the entropy of the
@@ -456,4 +462,21 @@ assert np.abs(grad_aware).max() < 1e-15
 # * with captions made from labels, a batch repeats its captions: identity targets then put a
 #   floor of `(1/N) Σ n_c ln n_c` (≈ ln 25.6 for CIFAR-10) under the loss and keep pushing
 #   same-class images apart; label-aware targets have zero gradient at the perfect answer.
+#
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/08_data_and_captions.py`.
+#
+# 1. **Write the backward first: the loss with soft targets.** With row softmax
+#    $P^{r}_{ij} = \exp(Z_{ij}) / \sum_{k} \exp(Z_{ik})$, column softmax $P^{c}$ (the same down each
+#    column) and targets Y whose rows and columns sum to 1, CLIP's loss is
+#    $L = -\frac{1}{2N} \sum_{i} \sum_{j} Y_{ij} \left( \log P^{r}_{ij} + \log P^{c}_{ij} \right)$.
+#    Derive $\partial L / \partial Z$ by hand, write it as a function of Z and Y, and check it
+#    against central differences (`miniclip.teaching.gradcheck.numerical_gradient`) and against
+#    `ContrastiveLoss.backward`, for random logits and the label-aware targets of a batch of 8.
+# 2. **Derive, then check: an unbalanced batch.** Four captions of classes `[0, 0, 0, 1]`: what
+#    is the floor $\frac{1}{N} \sum_{c} n_c \log n_c$, and how does it compare with
+#    $\log(N / C)$? Check with `ContrastiveLoss` at the logits `100 · S`.
+# 3. **Change a number: a bigger batch.** With N = 512 images of CIFAR-10's 10 classes, predict
+#    the floor (about what logarithm?), then draw the labels and compute it.
 print("lesson 08 passed: shapes and CIFAR-10 read, captions drawn, the duplicate-caption floor and its fix checked")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from miniclip.atomic import write_atomically
 from miniclip.backend import to_host
@@ -83,7 +84,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str])
         if points:
             loss_ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
     loss_ax.set(xlabel="epoch", ylabel="contrastive loss", title="loss")
-    loss_ax.legend()
+    loss_ax.legend(loc="best", framealpha=0.8)
     names = list(dict.fromkeys(name for m in metrics for name in m.get("zero_shot", {})))
     for colour, name in enumerate(names):
         for key, style, suffix in (("top1", "-", ""), ("heldout_top1", "--", " (held-out classes)")):
@@ -96,10 +97,11 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: str | os.PathLike[str])
                 xs, ys = zip(*points, strict=True)
                 acc_ax.plot(xs, ys, style, color=f"C{colour}", marker="o", markersize=3, label=name + suffix)
     acc_ax.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="zero-shot accuracy on the test split")
-    if names:
-        acc_ax.legend()
+    if names:  # beside the axes, not over them: with several accuracies the legend would hide a curve
+        acc_ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: no 1.5, 2.5 on the axis
     return save_figure(fig, path)
 
 
