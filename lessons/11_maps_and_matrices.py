@@ -24,11 +24,8 @@
 # and `miniclip/probe/figures.py` for the command.
 
 # %%
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from miniclip import set_device
@@ -38,6 +35,7 @@ from miniclip.evaluation.zeroshot import caption_embeddings, encode_images, prom
 from miniclip.layers.contrastive_loss import ContrastiveLoss
 from miniclip.model.targets import label_aware_targets
 from miniclip.probe.embeddings import embed_run
+from miniclip.probe.figures import plot_map
 from miniclip.probe.maps import (
     choose_k,
     conditional_affinities,
@@ -51,13 +49,14 @@ from miniclip.probe.maps import (
     student_t_similarities,
     tsne,
 )
+from miniclip.teaching.lesson_output import figure_folder, scratch_folder, show
+from miniclip.teaching.lesson_runs import tiny_run  # trained once, reused by 11–14
 from miniclip.training.configs import named_config
 from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the run and the figures go here when set
-scratch = tempfile.TemporaryDirectory()
+
 
 # %% [markdown]
 # ## 1. PCA by hand: six points near a tilted plane
@@ -65,12 +64,14 @@ scratch = tempfile.TemporaryDirectory()
 # Six points whose (x, y) are spread out and whose height is z ≈ x/2, give or take 0.1: a
 # sheet of paper tilted up along x, with the points lying almost on it. PCA should find two
 # directions inside the sheet that carry nearly all the variance, and a third — the sheet's
-# normal, ∝ (−1/2, 0, 1) — that carries almost none.
+# normal, ∝ (−1/2, 0, 1) — that carries almost none. Centre the points (PCA describes the
+# spread, not the position), $\tilde{X} = X - \mathrm{mean}(X)$, and take the thin SVD
+# $\tilde{X} = U S V^\top$: the rows of $V^\top$ are the principal directions, and the variance
+# of the points' coordinates along direction k, and its share of the whole, are
 #
-#     X̃ = X − mean(X)                 centre: PCA describes the spread, not the position
-#     X̃ = U S Vᵀ                      thin SVD; the rows of Vᵀ are the principal directions
-#     variance_k = S_k² / (N − 1)     the variance of the points' coordinates along direction k
-#     ratio_k = variance_k / Σ_j variance_j
+# $$\mathrm{variance}_k = \frac{S_k^2}{N - 1}$$
+#
+# $$\mathrm{ratio}_k = \frac{\mathrm{variance}_k}{\sum_j \mathrm{variance}_j}$$
 
 # %%
 xy = np.array([[-2.0, -1.0], [-1.0, 1.0], [0.0, -2.0], [0.0, 2.0], [1.0, -1.0], [2.0, 1.0]])  # (6, 2)
@@ -153,7 +154,10 @@ print("squared distances from point 0:", d2[0])
 
 # %% [markdown]
 # **One row's affinities.** Point i weighs every other point j by a Gaussian of the distance,
-# `p_j|i = exp(−β_i D_ij) / Σ_k≠i exp(−β_i D_ik)`. The precision β_i (= 1/2σ_i²) is not
+#
+# $$p_{j|i} = \frac{\exp(-\beta_i D_{ij})}{\sum_{k \neq i} \exp(-\beta_i D_{ik})}$$
+#
+# The precision $\beta_i = 1 / 2\sigma_i^2$ is not
 # chosen by hand: it is set so that the row's *perplexity* 2^H, with H its entropy in bits,
 # equals a target — "the effective number of neighbours". Large β: only the nearest counts,
 # perplexity near 1; β → 0: all eleven count equally, perplexity 11. The perplexity falls as
@@ -189,9 +193,11 @@ assert p_row[:3].sum() > 0.99  # nearly all of row 0 is on its three cluster-mat
 # is the same to the search's tolerance.
 #
 # **Symmetric P.** p_j|i and p_i|j differ (an outlier's row spreads wide; its neighbours'
-# rows barely notice it), so t-SNE averages them into one distribution over *pairs*:
-# `p_ij = (p_j|i + p_i|j) / 2N`, which sums to 1 over all i ≠ j and gives every point at
-# least 1/2N of the mass.
+# rows barely notice it), so t-SNE averages them into one distribution over *pairs*,
+#
+# $$p_{ij} = \frac{p_{j|i} + p_{i|j}}{2N}$$
+#
+# which sums to 1 over all i ≠ j and gives every point at least 1/2N of the mass.
 
 # %%
 p = (p_cond + p_cond.T) / (2 * len(dozen))  # (12, 12) symmetric, sums to 1
@@ -202,10 +208,16 @@ print(f"mass of P inside the clusters: {p[same].sum():.4f}")
 
 # %% [markdown]
 # **The map's similarities Q.** A map y (12, 2) gets similarities from a Student-t kernel
-# with one degree of freedom, `w_ij = (1 + ‖y_i − y_j‖²)⁻¹`, normalised over all pairs:
-# `q_ij = w_ij / Σ_k≠l w_kl`. Its heavy tail is the "t" of t-SNE: a moderate distance in 5-D
-# may become a large one in the plane at little cost, so clusters have room to separate. The
-# map is fitted by minimising `C = KL(P‖Q) = Σ_i≠j p_ij log(p_ij / q_ij)`. A random map first:
+# with one degree of freedom, normalised over all pairs:
+#
+# $$w_{ij} = \frac{1}{1 + \|y_i - y_j\|^2}, \quad q_{ij} = \frac{w_{ij}}{\sum_{k \neq l} w_{kl}}$$
+#
+# Its heavy tail is the "t" of t-SNE: a moderate distance in 5-D may become a large one in the
+# plane at little cost, so clusters have room to separate. The map is fitted by minimising
+#
+# $$C = \mathrm{KL}(P \| Q) = \sum_{i \neq j} p_{ij} \log \frac{p_{ij}}{q_{ij}}$$
+#
+# A random map first:
 
 # %%
 y = np.random.default_rng(1).normal(size=(12, 2))  # (12, 2) a random map, float64
@@ -227,7 +239,11 @@ assert np.isclose(kl, kl_divergence(p, y))
 #   −2 Σ_j p_ij ∂log w_ij/∂y_i = 4 Σ_j p_ij w_ij (y_i − y_j);
 # * log Z gives (1/Z) · 2 Σ_j ∂w_ij/∂y_i = −4 Σ_j q_ij w_ij (y_i − y_j), as q_ij = w_ij/Z;
 #
-# so  `∂C/∂y_i = 4 Σ_j (p_ij − q_ij) w_ij (y_i − y_j)`.  Read as springs: where the data
+# so
+#
+# $$\frac{\partial C}{\partial y_i} = 4 \sum_j (p_{ij} - q_{ij}) \, w_{ij} \, (y_i - y_j)$$
+#
+# Read as springs: where the data
 # want i and j closer than the map has them (p > q) the term pulls y_i towards y_j, where
 # less close it pushes them apart. Point 0, with a loop over j, against `kl_gradient` (all
 # points at once, by two matrix products) and against central differences of the KL:
@@ -280,26 +296,26 @@ assert (kept == 1.0).all() and (neighbour_agreement(dozen, cluster, k=3) == 1.0)
 #
 # ## 3. A trained model: the cosine matrices
 #
-# The tiny shapes model of lessons 09 and 10 (a few seconds). Before it trains, one look at
-# the untrained model's embeddings, kept for section 4. Then `load_run` reads the checkpoint
-# back and `embed_run` encodes what every probe looks at: the 480 test images (N, d), every
-# class written with every template (K, T, d) and the prompt ensemble (K, d), all unit vectors.
+# The tiny shapes model of lessons 09 and 10 (a few seconds to train; `tiny_run` above trains
+# it once and keeps it, so running this cell again, or lessons 12–14 after this one with
+# `MINICLIP_LESSON_OUT` set, reuse it). First one look at the untrained model's embeddings,
+# kept for section 4: a `Trainer` built from the same seed draws the same starting weights,
+# and is never run. Then `load_run` reads the trained checkpoint back and `embed_run` encodes
+# what every probe looks at: the 480 test images (N, d), every class written with every
+# template (K, T, d) and the prompt ensemble (K, d), all unit vectors.
 
 # %%
-run_dir = Path(out) / "11_shapes_run" if out else Path(scratch.name) / "run"
-if run_dir.exists():
-    shutil.rmtree(run_dir)  # this lesson's own run from an earlier time: start afresh
-cfg = named_config("tiny", out_dir=str(run_dir))
-trainer = Trainer(cfg, show_progress=False)
-ds = trainer.dataset
-untrained_images = encode_images(trainer.model, ds.test_images, trainer.normalize_fn)  # (N, d), eval mode
+cfg = named_config("tiny", out_dir=str(scratch_folder("untrained")))
+fresh = Trainer(cfg, show_progress=False)  # the run's starting point, drawn from its seed; never trained
+ds = fresh.dataset
+untrained_images = encode_images(fresh.model, ds.test_images, fresh.normalize_fn)  # (N, d), eval mode
 untrained_captions = caption_embeddings(
-    trainer.model, trainer.tokenizer, ds.class_names, ds.train_templates, cfg.context_length
+    fresh.model, fresh.tokenizer, ds.class_names, ds.train_templates, cfg.context_length
 )
-metrics = trainer.run()
-print(f"trained {len(metrics)} epochs, loss {metrics[0]['train_loss']:.3f} → {metrics[-1]['train_loss']:.3f}")
-
+run_dir = tiny_run()
 run = load_run(run_dir)
+metrics = run.checkpoint.metrics
+print(f"trained {len(metrics)} epochs, loss {metrics[0]['train_loss']:.3f} → {metrics[-1]['train_loss']:.3f}")
 emb = embed_run(run, run.dataset())
 images, labels, captions, ensemble = emb.images, emb.labels, emb.captions, emb.ensemble
 K, T, dim = captions.shape
@@ -375,25 +391,36 @@ assert by_pattern[()][0] < min(by_pattern[("shape",)][1], by_pattern[("shape",)]
 # class's images come to a caption, is lower than two classes that differ in shape are to
 # each other inside either encoder: images sit nearer images, captions nearer captions.
 # That is the gap.
+#
+# The whole zero-shot matrix, drawn: 48 names a side would need a print too small to read, so
+# each 4 × 4 block is labelled once with its size and colour (its four rows and columns are the
+# four shapes, in the order of `SHAPES`), and the two sizes are split by white lines.
 
 # %%
-if out:
-    from miniclip.plots import plot_heatmap
-
-    title = "zero-shot matrix: class-mean image (rows) · class captions (columns)"
-    names = emb.class_names
-    path = plot_heatmap(
-        zs, Path(out) / "11_zero_shot_matrix.png", rows=names, columns=names, colorbar="cosine", title=title
-    )
-    print("saved", path)
+fig, ax = plt.subplots(figsize=(9, 8))
+shade = ax.imshow(zs, cmap="viridis")
+fig.colorbar(shade, ax=ax, fraction=0.046, pad=0.04, label="cosine")
+groups = [f"{a} {b}" for a in SIZES for b in COLOURS]  # (12,) one per 4 × 4 block, in class order
+centres = np.arange(len(groups)) * len(SHAPES) + (len(SHAPES) - 1) / 2
+ax.set_xticks(centres, labels=groups, rotation=45, ha="right", fontsize=9)
+ax.set_yticks(centres, labels=groups, fontsize=9)
+for edge in np.arange(1, len(groups)) * len(SHAPES) - 0.5:  # block borders, thicker between the sizes
+    wide = edge == len(COLOURS) * len(SHAPES) - 0.5
+    ax.axhline(edge, color="white", linewidth=1.5 if wide else 0.3)
+    ax.axvline(edge, color="white", linewidth=1.5 if wide else 0.3)
+ax.set_xlabel(f"class caption ensemble (within a block: {', '.join(SHAPES)})")
+ax.set_ylabel("class-mean image")
+ax.set_title("zero-shot matrix: class-mean image (rows) · class captions (columns)", fontsize=10)
+show(fig, "11_zero_shot_matrix.png")
 
 # %% [markdown]
 # ## 4. The gap between the image and the caption clouds
 #
 # The mean of unit vectors points where the cloud is; normalised, it is the cloud's centre
-# on the sphere. The gap is the angle between the two centres, arccos(ĉ_I · ĉ_T), over all
-# 480 images and all K·T = 240 captions. `modality_gap` computes the same angle as
-# 2·atan2(‖ĉ_I − ĉ_T‖, ‖ĉ_I + ĉ_T‖), which stays accurate when the angle is small.
+# on the sphere. The gap is the angle between the two centres, $\arccos(\hat{c}_I \cdot \hat{c}_T)$,
+# over all 480 images and all K·T = 240 captions. `modality_gap` computes the same angle as
+# $2 \, \mathrm{atan2}(\|\hat{c}_I - \hat{c}_T\|, \|\hat{c}_I + \hat{c}_T\|)$, which stays accurate
+# when the angle is small.
 
 # %%
 all_captions = captions.reshape(-1, dim)  # (K·T, d) class-major
@@ -532,12 +559,14 @@ assert (by_size_colour[:3] > 0.8).all() and (by_shape[:3] < 0.1).all()
 # holds a small share of the variance — the clouds are far apart in angle, but each is
 # spread much more widely still. A PCA drawn on its first two directions (as `miniclip
 # probe`'s PCA figure is) hides the gap here; drawn on the first and the one along Δ, it
-# shows the two clouds side by side (`11_pca_gap.png` when `MINICLIP_LESSON_OUT` is set).
+# shows the two clouds side by side (the first figure below).
 #
 # **t-SNE on the trained model.** The 48 class-mean images and the 48 caption ensembles,
 # 96 points, perplexity 10. In the map every point's three nearest neighbours share its size
 # and colour, and most are of its own kind (image or caption): twelve islands, one per size
-# and colour, each split into an image half and a caption half.
+# and colour, each split into an image half and a caption half. In both figures a class is
+# drawn in its own colour, the small classes in the bright shade, the large ones darker (a
+# white class has a grey edge; the large white ones are grey).
 
 # %%
 points = np.concatenate([class_mean, ensemble]).astype(np.float64)  # (2K, d)
@@ -548,35 +577,43 @@ by_island = float(neighbour_agreement(tsne_map, island, k=3).mean())
 by_kind = float(neighbour_agreement(tsne_map, kind, k=3).mean())
 print(f"share of each point's 3 map-neighbours with its size and colour: {by_island:.1%}; of its kind: {by_kind:.1%}")
 assert by_island >= 0.9 and by_kind > 0.6
-if out:
-    from miniclip.probe.figures import plot_map
 
-    pair = coords[:, [0, best]]  # (N + K·T, 2) the first direction and the one along the gap
-    caption_labels = np.repeat(np.arange(K), T)  # (K·T,)
-    title = f"PCA, directions 1 and {best + 1}: the gap is {gap.angle_degrees:.1f}°"
-    path = plot_map(
-        pair[:n],
-        labels,
-        emb.class_names,
-        Path(out) / "11_pca_gap.png",
-        title=title,
-        captions=pair[n:],
-        caption_labels=caption_labels,
-    )
-    print("saved", path)
-    island_names = [f"{a} {b}" for a in SIZES for b in COLOURS]  # (12,) group 6·size + colour
-    path = plot_map(
-        tsne_map[:K],
-        island[:K],
-        island_names,
-        Path(out) / "11_tsne_class_means.png",
-        title="t-SNE of class-mean images (dots) and caption ensembles (★)",
-        captions=tsne_map[K:],
-        caption_labels=island[K:],
-        caption_note="caption ensembles",
-    )
-    print("saved", path)
-scratch.cleanup()
+
+def shade_of(size_index: int, colour_name: str) -> tuple[float, ...]:
+    """The RGB of a colour word in [0, 1]: as the shapes draw it when small, darker when large."""
+    rgb = np.array(COLOURS[colour_name]) / 255
+    return tuple(rgb if size_index == 0 else 0.6 * rgb)
+
+
+class_colours = [shade_of(a, b) for a in range(len(SIZES)) for b in COLOURS for _ in SHAPES]  # (K,) by class
+pair = coords[:, [0, best]]  # (N + K·T, 2) the first direction and the one along the gap
+caption_labels = np.repeat(np.arange(K), T)  # (K·T,)
+title = f"PCA, directions 1 and {best + 1}: the gap is {gap.angle_degrees:.1f}°"
+path = plot_map(
+    pair[:n],
+    labels,
+    emb.class_names,
+    figure_folder() / "11_pca_gap.png",
+    title=title,
+    captions=pair[n:],
+    caption_labels=caption_labels,
+    caption_note="caption (one per class and template)",
+    colours=class_colours,
+)
+show(path, "11_pca_gap.png")
+island_names = [f"{a} {b}" for a in SIZES for b in COLOURS]  # (12,) group 6·size + colour
+path = plot_map(
+    tsne_map[:K],
+    island[:K],
+    island_names,
+    figure_folder() / "11_tsne_class_means.png",
+    title="t-SNE of class-mean images (dots) and caption ensembles (★)",
+    captions=tsne_map[K:],
+    caption_labels=island[K:],
+    caption_note="caption ensembles",
+    colours=[shade_of(a, b) for a in range(len(SIZES)) for b in COLOURS],
+)
+show(path, "11_tsne_class_means.png")
 
 # %% [markdown]
 # ## What you should take away
@@ -593,11 +630,31 @@ scratch.cleanup()
 #   initialisation and the contrastive loss, which only ranks, barely feels it.
 #
 # `miniclip probe RUN` measures all of this for any trained run (`miniclip probe
-# runs/cifar10-cpu`, or `miniclip probe $MINICLIP_LESSON_OUT/11_shapes_run` for this
+# runs/cifar10-cpu`, or `miniclip probe $MINICLIP_LESSON_OUT/tiny_shapes_run` for this
 # lesson's) and writes into `RUN/probe/` (or `--out`): t-SNE maps of the test images alone
 # and with the captions, the PCA map with the gap, the three similarity heatmaps,
 # `summary.json` and `summary.md` (the gap's angle and distance, the t-SNE neighbour
 # agreement, ...), and the figures of lesson 12 — blurring the images and measuring what
 # moves: accuracy per class, the angles between class subspaces, and the persistence of each
 # class's cloud.
+
+# %%
 print("lesson 11 passed: PCA, t-SNE's affinities and gradient match the package; the gap is measured and closed")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/11_maps_and_matrices.py`.
+#
+# 1. *Derive, then check.* Show from the SVD $\tilde{X} = U S V^\top$ that the covariance matrix
+#    $\tilde{X}^\top \tilde{X} / (N - 1)$ has the principal directions as its eigenvectors and
+#    $S_k^2 / (N - 1)$ as its eigenvalues. Check it on the six points of section 1 with
+#    `np.linalg.eigh` against `fit_pca` (mind the order and the signs).
+# 2. *Write the backward before seeing it.* Symmetric SNE is t-SNE with a Gaussian kernel in the
+#    map, $w_{ij} = \exp(-\|y_i - y_j\|^2)$. Derive $\partial C / \partial y_i$ the way section 2 does
+#    (what happens to the factor $w_{ij}$?), write it as the `backward` of a small `Module` whose
+#    `forward` returns the KL for a map y, and check it on the dozen points' P (perplexity 3)
+#    and the lesson's random map with `miniclip.teaching.gradcheck`.
+# 3. *Predict, then run.* Set the target perplexity to 8 instead of 3. Before running: does the
+#    β of row 0 go up or down, and does the mass of P inside the three clusters stay above 0.99?
+#    Then run `conditional_affinities` and `joint_affinities` with 8 and compare.

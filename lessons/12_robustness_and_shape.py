@@ -22,16 +22,13 @@
 # %%
 import itertools
 import math
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from miniclip import set_device
 from miniclip.evaluation.trained_run import load_run
 from miniclip.evaluation.zeroshot import zero_shot
+from miniclip.plots import plot_image_grid
 from miniclip.probe import figures
 from miniclip.probe.embeddings import embed_blurred, embed_run
 from miniclip.probe.report import FIGURES
@@ -58,24 +55,23 @@ from miniclip.probe.topology import (
     wasserstein,
     wasserstein_matching,
 )
-from miniclip.training.configs import named_config
-from miniclip.training.loop import Trainer
+from miniclip.teaching.lesson_output import figure_folder, show
+from miniclip.teaching.lesson_runs import tiny_run  # trained once, reused by 11–14
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the run and the figures go here when set
-scratch = tempfile.TemporaryDirectory()
+
 
 # %% [markdown]
 # ## 1. Blur as a convolution
 #
 # A blur replaces every pixel by a weighted mean of its neighbours. The Gaussian blur's weights
-# are a Gaussian of standard deviation σ, sampled at the whole-pixel offsets −r … r and scaled
-# to sum to 1:
+# are a Gaussian of standard deviation σ, sampled at the whole-pixel offsets j = −r … r and
+# scaled to sum to 1:
 #
-#     g[j] = exp(−j² / 2σ²) / Σ_i exp(−i² / 2σ²)          j = −r … r,   r = ⌈3σ⌉
+# $$g[j] = \frac{\exp(-j^2 / 2\sigma^2)}{\sum_{i=-r}^{r} \exp(-i^2 / 2\sigma^2)}$$
 #
-# (99.7 % of a Gaussian's mass lies within 3σ). For σ = 1 that is seven taps:
+# with r = ⌈3σ⌉ (99.7 % of a Gaussian's mass lies within 3σ). For σ = 1 that is seven taps:
 
 # %%
 sigma = 1.0
@@ -89,12 +85,15 @@ assert r == 3 and np.allclose(g, gaussian_kernel(sigma), rtol=0, atol=1e-15)
 assert np.allclose(g, g[::-1]) and abs(g.sum() - 1) < 1e-12  # symmetric, and a weighted *mean*
 
 # %% [markdown]
-# In two dimensions the weight of offset (i, j) is exp(−(i² + j²)/2σ²), which factors into
-# exp(−i²/2σ²)·exp(−j²/2σ²): the 2-D kernel is the **outer product** G = g gᵀ, a 7 × 7 matrix
-# of rank 1.
+# In two dimensions the weight of offset (i, j) is $\exp(-(i^2 + j^2)/2\sigma^2)$, which factors into
+# $\exp(-i^2/2\sigma^2) \cdot \exp(-j^2/2\sigma^2)$: the 2-D kernel is the **outer product**
+# $G = g g^\top$, a 7 × 7 matrix of rank 1.
 #
 # The blur itself is a convolution (strictly a cross-correlation, as in lesson 07; the kernel
-# is symmetric, so the two are the same): y[h, w] = Σ_{i,j} G[i, j] · x_pad[h + i, w + j], i, j = 0 … 2r.
+# is symmetric, so the two are the same), with i, j = 0 … 2r:
+#
+# $$y[h, w] = \sum_{i, j} G[i, j] \, x_{\mathrm{pad}}[h + i, w + j]$$
+#
 # Near the border the window leaves the image, so the image is first **padded** by r on every
 # side with its own mirror image (d c b a | a b c d | d c b a — `np.pad(mode="symmetric")`,
 # which `scipy.ndimage` calls `mode="reflect"`). Here it is, written directly, on a 7 × 7 image
@@ -144,9 +143,9 @@ noise = rng.random((7, 7))
 assert np.allclose(convolve_2d(noise, G), blur_float(noise, sigma))  # any image, not only dots
 
 # %% [markdown]
-# **Two 1-D passes.** Because G = g gᵀ, the double sum splits:
+# **Two 1-D passes.** Because $G = g g^\top$, the double sum splits:
 #
-#     Σ_i Σ_j g[i] g[j] x[h+i, w+j]  =  Σ_i g[i] · ( Σ_j g[j] x[h+i, w+j] )
+# $$\sum_i \sum_j g[i] \, g[j] \, x[h+i, w+j] = \sum_i g[i] \left( \sum_j g[j] \, x[h+i, w+j] \right)$$
 #
 # The inner sum is a 1-D blur along each row; the outer one a 1-D blur of that result along
 # each column. That is what `blur_float` does: 2(2r + 1) multiply-adds per pixel instead of
@@ -171,18 +170,15 @@ except ImportError:
 # ## 2. Accuracy against σ
 #
 # **A trained model.** The tiny shapes model of lessons 09 and 10 (the named configuration
-# `tiny`: 48 classes, four epochs, 10 test images per class), trained again here in a few
-# seconds and read back with `load_run`, as `miniclip eval` and `miniclip probe` read any run:
-# the checkpoint, the normalisation its images were trained with, and its dataset rebuilt from
-# the run's seed.
+# `tiny`: 48 classes, four epochs, 10 test images per class), trained here in a few seconds
+# (or found where lesson 11, or an earlier run of this cell, left it: `tiny_run` above) and read
+# back with `load_run`, as `miniclip eval` and `miniclip probe` read any run: the checkpoint, the
+# normalisation its images were trained with, and its dataset rebuilt from the run's seed.
 
 # %%
-run_dir = Path(out) / "12_shapes_run" if out else Path(scratch.name) / "run"
-if run_dir.exists():
-    shutil.rmtree(run_dir)  # this lesson's own run from an earlier time: start afresh
-cfg = named_config("tiny", out_dir=str(run_dir))
-metrics = Trainer(cfg, show_progress=False).run()
+run_dir = tiny_run()
 run = load_run(run_dir)  # the checkpoint, its model in evaluation mode, and the normalisation
+metrics = run.checkpoint.metrics  # one dict per epoch, as training logged them
 dataset = run.dataset()  # the same shapes, rebuilt from the run's seed
 test_uint8 = dataset.test_images  # (480, 3, 32, 32) uint8
 print(f"trained {len(metrics)} epochs, loss {metrics[0]['train_loss']:.3f} → {metrics[-1]['train_loss']:.3f}")
@@ -204,22 +200,24 @@ for s in (0.0, 1.0, 2.0, 3.0):
         by_hand = np.clip(np.rint(blur_float(picture.astype(np.float32), s)), 0, 255).astype(np.uint8)
         assert shown.dtype == np.uint8 and np.array_equal(shown, by_hand)
         assert abs(float(shown.mean()) - float(picture.mean())) < 0.5  # only the rounding moves it
-if out:
-    from miniclip.plots import plot_image_grid
 
-    shown_names = [
-        "small red square",
-        "small green cross",
-        "small blue triangle",
-        "large yellow circle",
-        "large white cross",
-    ]
-    firsts = [int(np.flatnonzero(dataset.test_labels == dataset.class_names.index(c))[0]) for c in shown_names]
-    grid = np.concatenate(
-        [[test_uint8[i], *(gaussian_blur(test_uint8[i : i + 1], s)[0] for s in (1, 2, 3))] for i in firsts]
-    )
-    titles = [t for i in firsts for t in (dataset.class_names[dataset.test_labels[i]], "σ = 1", "σ = 2", "σ = 3")]
-    print("saved", plot_image_grid(grid, titles, Path(out) / "12_blur_examples.png", ncols=4))
+# %% [markdown]
+# Five test images, clean and at σ = 1, 2 and 3:
+
+# %%
+shown_names = [
+    "small red square",
+    "small green cross",
+    "small blue triangle",
+    "large yellow circle",
+    "large white cross",
+]
+firsts = [int(np.flatnonzero(dataset.test_labels == dataset.class_names.index(c))[0]) for c in shown_names]
+grid = np.concatenate(
+    [[test_uint8[i], *(gaussian_blur(test_uint8[i : i + 1], s)[0] for s in (1, 2, 3))] for i in firsts]
+)
+titles = [t for i in firsts for t in (dataset.class_names[dataset.test_labels[i]], "σ = 1", "σ = 2", "σ = 3")]
+show(plot_image_grid(grid, titles, figure_folder() / "12_blur_examples.png", ncols=4), "12_blur_examples.png")
 
 # %% [markdown]
 # **Accuracy.** `embed_run` encodes the test images and the classes' prompt ensemble (lesson
@@ -430,7 +428,7 @@ assert np.allclose(h1, [[chord[1], chord[3]]])
 # dies there. (The theorem behind this, for n points on a circle, is Adamaszek & Adams 2017.)
 #
 # The run's clouds are measured with the cosine distance 1 − cos θ instead. On the unit circle
-# that is ‖a − b‖² / 2, a function of the Euclidean distance that keeps every order, so the
+# that is $\|a - b\|^2 / 2$, a function of the Euclidean distance that keeps every order, so the
 # same edges do the same things at new values: the bars are the old ones, squared and halved.
 
 # %%
@@ -477,10 +475,15 @@ print("shaken H1 bars:  ", shaken_dgms[1], "against", h1)
 longest = shaken_dgms[1][np.argmax(shaken_dgms[1][:, 1] - shaken_dgms[1][:, 0])]
 assert np.abs(longest - h1[0]).max() <= 2 * shake
 assert np.abs(shaken_dgms[0][:7, 1] - chord[1]).max() <= 2 * shake
-if out:
-    panels = [("the octagon", [h0, h1]), ("two points pinched", pinched_dgms), ("shaken by 0.05", shaken_dgms)]
-    panels = [(f"{title} (Euclidean distances)", dgms) for title, dgms in panels]
-    print("saved", figures.plot_diagrams(panels, Path(out) / "12_octagon_persistence.png"))
+
+# %% [markdown]
+# The three diagrams side by side, all in Euclidean distances. The bar that never dies, H0's
+# (0, ∞), sits on the dashed line marked ∞:
+
+# %%
+panels = [("the octagon", [h0, h1]), ("two points pinched", pinched_dgms), ("shaken by 0.05", shaken_dgms)]
+path = figures.plot_diagrams(panels, figure_folder() / "12_octagon_persistence.png", distance="Euclidean distance")
+show(path, "12_octagon_persistence.png")
 
 # %% [markdown]
 # ## 5. The Wasserstein matching
@@ -488,7 +491,8 @@ if out:
 # How far apart are two diagrams? Match their bars one to one and add up how far each bar had
 # to move; a bar may also be matched to the **diagonal** (death = birth, a bar of no length,
 # of which every diagram has as many as needed) at the cost of its distance to it,
-# (death − birth)/√2. The cheapest matching's cost is the Wasserstein-1 distance W1.
+# $(\mathrm{death} - \mathrm{birth}) / \sqrt{2}$. The cheapest matching's cost is the Wasserstein-1
+# distance W1.
 #
 # Two small diagrams: A with three bars a₀, a₁, a₂ and B with two, b₀, b₁ (counted from 0, as
 # the code counts). Every way to match them, by hand: choose which bars of A are paired with
@@ -572,21 +576,20 @@ assert w1[3.0][:, 0].mean() > w1[1.0][:, 0].mean()
 # spanning tree shrank. CIFAR-10 has a thousand test images per class; `miniclip probe` takes
 # up to 100 of them (`--points`), and the diagrams are fuller.
 #
-# The curves of this section, saved as `12_accuracy_against_sigma.png` when
-# `MINICLIP_LESSON_OUT` is set, with the most and least fragile classes and the mean:
+# The curves of this section, with the most and least fragile classes and the mean of all:
 
 # %%
-if out:
-    levels = [0.0, *sigmas]
-    highlight = [names.index(name) for group in fragile.values() for name, _ in group]
-    panels = [
-        (100 * np.stack([accuracy[s] for s in levels], axis=1), "zero-shot top-1 (%)", "accuracy against blur"),
-        (np.stack([np.ones(K), *(cosine[s] for s in sigmas)], axis=1), "mean cosine", "clean · blurred embedding"),
-        (np.stack([np.zeros(K), *(w1[s][:, 0] for s in sigmas)], axis=1), "W1 distance", "H0: clean ↔ blurred"),
-    ]
-    file = Path(out) / "12_accuracy_against_sigma.png"
-    print("saved", figures.plot_against_sigma(levels, panels, names, file, highlight=highlight))
-scratch.cleanup()
+levels = [0.0, *sigmas]
+highlight = [names.index(name) for group in fragile.values() for name, _ in group]
+panels = [
+    (100 * np.stack([accuracy[s] for s in levels], axis=1), "zero-shot top-1 (%)", "accuracy against blur"),
+    (np.stack([np.ones(K), *(cosine[s] for s in sigmas)], axis=1), "mean cosine", "clean · blurred embedding"),
+    (np.stack([np.zeros(K), *(w1[s][:, 0] for s in sigmas)], axis=1), "W1 distance", "H0: clean ↔ blurred"),
+]
+file = figures.plot_against_sigma(
+    levels, panels, names, figure_folder() / "12_accuracy_against_sigma.png", highlight=highlight
+)
+show(file, "12_accuracy_against_sigma.png")
 
 # %% [markdown]
 # ## 6. All of it for a run: `miniclip probe`
@@ -606,7 +609,7 @@ assert "blur_accuracy.png" in FIGURES and "persistence_distance.png" in FIGURES
 
 # %% [markdown]
 # For the run of this lesson (kept under `MINICLIP_LESSON_OUT`):
-# `miniclip probe $MINICLIP_LESSON_OUT/12_shapes_run --blur 1 2 3` (ten images a class, so
+# `miniclip probe $MINICLIP_LESSON_OUT/tiny_shapes_run --blur 1 2 3` (ten images a class, so
 # `--points` is at most 10 and `--rank` at most 9). For a real run, after lesson 09's
 # `miniclip train`: `miniclip probe runs/cifar10-cpu --blur 1 2 3 4 5`.
 #
@@ -622,4 +625,23 @@ assert "blur_accuracy.png" in FIGURES and "persistence_distance.png" in FIGURES
 # * persistence reads a cloud's pieces (H0) and loops (H1) from its distances alone; small
 #   moves of the points move the bars a little (stability), and the Wasserstein distance —
 #   an assignment problem with the diagonal as a free destination — measures how far.
+
+# %%
 print("lesson 12 passed: blur by hand = blur_float, angles 0° and 30°, the octagon's bars, W1 by hand = wasserstein")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/12_robustness_and_shape.py`.
+#
+# 1. *Write the backward before seeing it.* Write the backward of the blur of section 1 as it
+#    is computed — mirror padding by r, then a valid cross-correlation with g, along the rows
+#    and then along the columns — as the `backward` of a small `Module`, and check it on a
+#    7 × 7 image with `miniclip.teaching.gradcheck`. (Hint: what is the gradient of a padding
+#    that *copies* pixels?) Then predict, before comparing: is `backward(dy)` the same as
+#    `blur_float(dy, σ)`, even at the border? And with `np.pad(mode="reflect")` instead?
+# 2. *Predict, then run.* Twelve points on the unit circle instead of eight. Before running
+#    `persistence_diagrams`: when is the H1 loop born, and which triangle kills it, at what
+#    length? (The answer of section 4's argument, with 12 for 8.)
+# 3. *Change a number.* In section 5, move b₁ from (3, 3.6) to (1.2, 3.1). Predict which bars
+#    are paired now and the new W1, then check with `wasserstein_matching`.

@@ -21,29 +21,27 @@
 
 # %%
 import math
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from miniclip import set_device
 from miniclip.data import UNSEEN_TEMPLATES
-from miniclip.evaluation.compare import efficiency, format_comparison, learning_curve
+from miniclip.evaluation.compare import efficiency, format_comparison, learning_curve, plot_learning_curves
+from miniclip.evaluation.trained_run import load_run
 from miniclip.evaluation.zeroshot import class_vectors, class_word_targets, encode_images, zero_shot
 from miniclip.layers.contrastive_loss import ContrastiveLoss
 from miniclip.layers.logit_scale import INIT
 from miniclip.layers.softmax import softmax
 from miniclip.model.predictive import BagOfWordsPredictor, PredictiveLoss, predictive_class_scores, word_count_targets
 from miniclip.model.tokenizer import SPECIALS, Tokenizer
+from miniclip.teaching.lesson_output import figure_folder, scratch_folder, show
+from miniclip.teaching.lesson_runs import tiny_run  # trained once, reused by 11–14
 from miniclip.training.configs import named_config
 from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the two runs and the curves go here when set
-scratch = tempfile.TemporaryDirectory()
+
 
 # %% [markdown]
 # ## 1. Four pairs, two losses
@@ -73,7 +71,9 @@ text_features = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.
 # the softmax both ways: along each row a caption's distribution over the four images
 # (text→image), down each column an image's distribution over the four captions
 # (image→text). The loss is the mean of the two cross-entropies against the identity, its
-# gradient ((P_rows − Y) + (P_cols − Y)) / 2N.
+# gradient
+#
+# $$\frac{\partial L}{\partial z} = \frac{(P_{\mathrm{rows}} - Y) + (P_{\mathrm{cols}} - Y)}{2N}$$
 
 # %%
 images = features / np.linalg.norm(features, axis=1, keepdims=True)  # (4, 3) unit rows: I
@@ -138,8 +138,10 @@ assert np.allclose(q, word_count_targets(ids, mask, V, dtype=np.float64))
 # The predictor, set by hand to what a little training might give it: the "red", "dog" and
 # "cat" axes raise the logits of those words, and the bias raises "a", the word of every
 # caption, which needs no image at all. Nothing in these features says "blue" or "green".
-# Then the softmax over the ten tokens, the cross-entropy `L = −(1/N) Σ_n Σ_v q_nv log p_nv`,
-# and its gradient `(p − q)/N`, which the linear layer carries back to the features.
+# Then the softmax over the ten tokens, the cross-entropy and its gradient, which the linear
+# layer carries back to the features:
+#
+# $$L = -\frac{1}{N} \sum_n \sum_v q_{nv} \log p_{nv}, \quad \frac{\partial L}{\partial z} = \frac{p - q}{N}$$
 
 # %%
 word = tokenizer.ids  # word → token id
@@ -170,9 +172,12 @@ assert np.allclose(predictor.backward(dz_by_hand), dz_by_hand @ W.T)  # d/d(feat
 # them can remove. The gradient shows both: the column of "a" pushes every image the same way
 # and the columns of "blue" and "green" ask for probability the features cannot give.
 #
-# And it has a floor. Each image's term is the cross-entropy `H(q_n, p_n) = H(q_n) + KL(q_n ‖ p_n)`:
+# And it has a floor. Each image's term is the cross-entropy
+#
+# $$H(q_n, p_n) = H(q_n) + \mathrm{KL}(q_n \| p_n)$$
+#
 # the entropy of the target, which no model can change, plus a divergence ≥ 0 that is zero
-# only when `p_n = q_n`. Three equally likely words: `H(q_n) = ln 3`, here for every caption.
+# only when $p_n = q_n$. Three equally likely words: $H(q_n) = \ln 3$, here for every caption.
 
 # %%
 print(f"dL/dz, column 'a': {dz_by_hand[:, word['a']]},  'blue': {dz_by_hand[:, word['blue']]}")
@@ -205,9 +210,10 @@ assert all(float(PredictiveLoss()(k * z, q)) > math.log(3) for k in (0.25, 1.0, 
 #
 # Both models classify through the captions. Write every class name into the template, turn
 # each prompt into a class vector, and give each image the class of the highest dot product:
+# the contrastive model's score is a cosine, with $w_c$ the prompt's embedding (unit length);
+# the predictive model's an expected log-probability, with $q_c$ the prompt's bag of words:
 #
-#     contrastive   s_nc = i_n · w_c        w_c: the prompt's embedding, unit length  →  a cosine
-#     predictive    s_nc = log p_n · q_c    q_c: the prompt's bag of words            →  an expected log-probability
+# $$s_{nc}^{\mathrm{contrastive}} = i_n \cdot w_c, \quad s_{nc}^{\mathrm{predictive}} = \log p_n \cdot q_c$$
 #
 # `class_vectors` builds `w_c` or `q_c`, whichever the model needs, and `zero_shot` takes the
 # dot products. Four classes, the four captions' names, with the template "a {}":
@@ -232,7 +238,7 @@ for name, vectors, x in (("contrastive", texts, images), ("predictive", q_classe
 #
 # **Prompts change nothing for the predictive model.** The template's words are the same for
 # every class, so they add the same amount to all of an image's scores; what is left is the
-# sum of the log-probabilities of the class's own words, `S_nc = Σ_{w ∈ c} log p_nw`, times a
+# sum of the log-probabilities of the class's own words, $S_{nc} = \sum_{w \in c} \log p_{nw}$, times a
 # weight `α` that depends only on the caption's length. A prompt ensemble averages the `q`'s,
 # so the ranking of the classes is the same for any template, or any set of them — as long as
 # every class name has as many words as every other, as here and on CIFAR-10 and the shapes.
@@ -260,16 +266,15 @@ assert (np.argmax(log_p @ q_two.T, axis=1) == np.argmax(scores["predictive"], ax
 # `objective="predictive"`, which drops the text encoder and puts the bag-of-words predictor
 # on the image encoder. The seed is the same, and `build_model` draws the image encoder's
 # weights first for either objective, so both runs start from the *same* image encoder — and
-# see the same images in the same order. Only the objective differs.
+# see the same images in the same order. Only the objective differs. Two trainers built and
+# not run show the two starting points; `tiny_run` trains each run once (the contrastive one is
+# the plain `tiny` run of lessons 11, 12 and 14, found there when `MINICLIP_LESSON_OUT` is
+# shared) and `load_run` reads each back.
 
 # %%
-runs = Path(out) if out else Path(scratch.name)
-trainers = {}
+trainers = {}  # the two starting points, never trained
 for objective in ("contrastive", "predictive"):
-    run_dir = runs / f"13_shapes_{objective}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # this lesson's own run from an earlier time: start afresh
-    cfg = named_config("tiny", out_dir=str(run_dir), model={"objective": objective})
+    cfg = named_config("tiny", out_dir=str(scratch_folder(f"13_start_{objective}")), model={"objective": objective})
     trainers[objective] = Trainer(cfg, show_progress=False)
 start = {name: t.model.image.parameters() for name, t in trainers.items()}  # before any step
 assert list(start["contrastive"]) == list(start["predictive"])
@@ -277,7 +282,9 @@ assert all(np.array_equal(start["contrastive"][k].data, start["predictive"][k].d
 for name, t in trainers.items():
     params = sum(p.data.size for p in t.model.parameters().values())
     print(f"{name}: {type(t.model).__name__}, {params:,} parameters, the image encoder's the same at the start")
-metrics = {name: t.run() for name, t in trainers.items()}
+folders = {"contrastive": tiny_run(), "predictive": tiny_run("13_shapes_predictive", model={"objective": "predictive"})}
+trained = {name: load_run(folder) for name, folder in folders.items()}  # each: checkpoint, model, normalisation
+metrics = {name: run.checkpoint.metrics for name, run in trained.items()}  # one dict per epoch, as logged
 
 # %% [markdown]
 # **The learning curves.** `learning_curve` reads a run's checkpoint: the zero-shot top-1 of
@@ -285,7 +292,7 @@ metrics = {name: t.run() for name, t in trainers.items()}
 # numbers `miniclip compare` prints and draws. Chance is 1/48 ≈ 2.1 %.
 
 # %%
-curves = [learning_curve(trainers[name].out, label=name) for name in ("contrastive", "predictive")]
+curves = [learning_curve(folders[name], label=name) for name in ("contrastive", "predictive")]
 chance = 1 / trainers["contrastive"].dataset.num_classes
 print(f"zero-shot top-1 ({curves[0].templates}) and the epoch's mean training loss")
 print(f"{'images seen':>11} {'contrastive':>12} {'predictive':>11} {'loss, contrastive':>18} {'predictive':>11}")
@@ -298,10 +305,10 @@ gain = efficiency(curves[0], curves[1])
 assert np.array_equal(curves[0].images_seen, curves[1].images_seen)  # same data, same batches
 assert all(curve.top1[-1] > 2 * chance for curve in curves)
 assert gain.ratio >= 1 and gain.accuracy == min(curve.top1[-1] for curve in curves)
-if out:
-    from miniclip.evaluation.compare import plot_learning_curves
-
-    print("saved", plot_learning_curves(curves, Path(out) / "13_learning_curves.png", title="tiny shapes"))
+show(
+    plot_learning_curves(curves, figure_folder() / "13_learning_curves.png", title="tiny shapes"),
+    "13_learning_curves.png",
+)
 
 # %% [markdown]
 # After one epoch the two are level (about 7 %); from the second on the contrastive run pulls
@@ -310,8 +317,7 @@ if out:
 # at a ratio of about 2 rather than 4 — from one seed of a toy model, and with a warm-up +
 # cosine schedule, so a point part-way through a run is not where a shorter run would end
 # (`miniclip.evaluation.compare`).
-# Read it as what these two runs show, not as a law. (The figure, `13_learning_curves.png`, is
-# saved when `MINICLIP_LESSON_OUT` is set.)
+# Read it as what these two runs show, not as a law.
 #
 # The first losses are each objective's "I know nothing": the contrastive one near ln 64 (a
 # caption equally likely to go with any of the 64 images; a little above it, since the random
@@ -329,13 +335,18 @@ assert abs(curves[1].first_loss - math.log(V_shapes)) < 0.5  # a fresh predictor
 # off near 2.5 while the contrastive one keeps falling. The floor of section 1 says why. A shapes
 # caption is a class name in one of five templates ("a {}.", "a photo of a {}.", ...), drawn
 # at random: the image cannot know which, so the best it can predict is the template-averaged
-# bag of words `q̄_c` (exactly `class_word_targets` with the training templates), and its
-# expected loss is `H(q̄_c, p) = H(q̄_c) + KL(q̄_c ‖ p) ≥ H(q̄_c)`. On the test images:
+# bag of words $\bar{q}_c$ (exactly `class_word_targets` with the training templates), and its
+# expected loss is
+#
+# $$H(\bar{q}_c, p) = H(\bar{q}_c) + \mathrm{KL}(\bar{q}_c \| p) \geq H(\bar{q}_c)$$
+#
+# On the test images:
 
 # %%
-p_trainer = trainers["predictive"]
-model, tokenizer, dataset, L = p_trainer.model, p_trainer.tokenizer, p_trainer.dataset, p_trainer.cfg.context_length
-log_probs = encode_images(model, dataset.test_images, p_trainer.normalize_fn).astype(np.float64)  # (N, V) log p
+p_run = trained["predictive"]
+model, tokenizer, L = p_run.checkpoint.model, p_run.checkpoint.tokenizer, p_run.config.context_length
+dataset = trainers["predictive"].dataset  # the run's shapes (the same seed draws the same images)
+log_probs = encode_images(model, dataset.test_images, p_run.normalize).astype(np.float64)  # (N, V) log p
 q_bar = class_word_targets(tokenizer, dataset.class_names, dataset.train_templates, L, V_shapes, dtype=np.float64)
 y = dataset.test_labels
 expected = -predictive_class_scores(log_probs, q_bar)[np.arange(len(y)), y]  # (N,) H(q̄_y, p_n)
@@ -378,9 +389,12 @@ assert np.allclose(class_vectors(model, tokenizer, dataset.class_names, dataset.
 
 # %%
 heldout = dataset.heldout_mask(y)  # (N,) the 80 test images of held-out classes
-contrastive_model, c_trainer = trainers["contrastive"].model, trainers["contrastive"]
-c_images = encode_images(contrastive_model, dataset.test_images, c_trainer.normalize_fn)  # (N, d)
-c_classes = class_vectors(contrastive_model, c_trainer.tokenizer, dataset.class_names, dataset.train_templates, L)
+c_run = trained["contrastive"]
+contrastive_model = c_run.checkpoint.model
+c_images = encode_images(contrastive_model, dataset.test_images, c_run.normalize)  # (N, d)
+c_classes = class_vectors(
+    contrastive_model, c_run.checkpoint.tokenizer, dataset.class_names, dataset.train_templates, L
+)
 c_predicted = zero_shot(c_images, y, c_classes)["predictions"]  # (N,)
 for name, guess in (("contrastive", c_predicted), ("predictive", predicted["train"])):
     into_heldout = int(np.isin(guess, dataset.heldout_classes).sum())
@@ -401,7 +415,6 @@ for name, guess in (("contrastive", c_predicted), ("predictive", predicted["trai
 #
 # (Images seen is the paper's axis, not compute: the contrastive run also trains a text
 # encoder, so each of its steps costs more.)
-scratch.cleanup()
 
 # %% [markdown]
 # ## 4. On CIFAR-10
@@ -432,4 +445,24 @@ scratch.cleanup()
 # * on the tiny shapes the contrastive objective learned faster per image, about twice, in
 #   the paper's direction; on class-name captions the predictive objective is a classifier
 #   over the class words, and it learns the gaps in its training labels with them.
+
+# %%
 print("lesson 13 passed: both losses by hand = the package's, the floor H(q), both objectives beat chance")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/13_contrastive_or_predictive.py`.
+#
+# 1. *Write the backward before seeing it.* The predictive head of section 1 as one `Module`:
+#    features f (N, 3) → $z = f W + b$ → softmax cross-entropy against the fixed targets q, a
+#    0-d loss. Derive $\partial L / \partial z$ (use $\sum_v q_{nv} = 1$), then the gradients of f, W and b,
+#    write them as its `backward`, and check it at the lesson's W, b and features with
+#    `miniclip.teaching.gradcheck`; compare with `PredictiveLoss.backward()` carried through W.
+# 2. *Derive, then check.* The caption "a red red cat": what is its target q, and the floor
+#    H(q) under the predictive loss? Is it above or below the ln 3 of "a red cat"? Check with
+#    `word_count_targets`.
+# 3. *Predict, then run.* Training clamps the logit scale at 100, seven times CLIP's start.
+#    Before running: at scale 100 is the contrastive loss of the four pairs above or below
+#    0.001? And the predictive loss with its logits z scaled by the same factor 7: above or
+#    below ln 3, and above or below its value at z?

@@ -22,10 +22,6 @@
 # %%
 import copy
 import math
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +29,7 @@ from miniclip import set_device
 from miniclip.data import UNSEEN_TEMPLATES
 from miniclip.data.augment import batches
 from miniclip.data.captions import CLIP_CIFAR10_TEMPLATES, caption_rows, draw_templates, fill
-from miniclip.evaluation.compare import format_comparison, learning_curve
+from miniclip.evaluation.compare import format_comparison, learning_curve, plot_learning_curves
 from miniclip.evaluation.trained_run import load_run
 from miniclip.evaluation.zeroshot import (
     caption_embeddings,
@@ -47,28 +43,30 @@ from miniclip.layers import ContrastiveLoss
 from miniclip.layers.logit_scale import INIT
 from miniclip.layers.softmax import softmax
 from miniclip.model.targets import label_aware_targets
+from miniclip.teaching.lesson_output import figure_folder, scratch_folder, show
+from miniclip.teaching.lesson_runs import tiny_run  # trained once, reused by 11–14
 from miniclip.training.configs import named_config
 from miniclip.training.loop import Trainer
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the runs and the figure go here when set
-scratch = tempfile.TemporaryDirectory()
-runs = Path(out) if out else Path(scratch.name)
+
 
 # %% [markdown]
 # ## 1. In-batch negatives: the loss of knowing nothing is ln N
 #
-# A batch of N pairs gives an N × N matrix of logits, `z_ij` = caption i against image j. The
-# loss (lesson 02) is a cross-entropy along every row and every column:
+# A batch of N pairs gives an N × N matrix of logits, $z_{ij}$ = caption i against image j. The
+# loss (lesson 02) is a cross-entropy along every row and every column,
+# $L = (L_{\mathrm{rows}} + L_{\mathrm{cols}}) / 2$, with
 #
-#     L_rows = (1/N) Σ_i [ log Σ_j e^{z_ij}  −  Σ_j Y_ij z_ij ]          L = (L_rows + L_cols) / 2
+# $$L_{\mathrm{rows}} = \frac{1}{N} \sum_i \left( \log \sum_j e^{z_{ij}} - \sum_j Y_{ij} z_{ij} \right)$$
 #
 # A model that cannot tell the pairs apart gives all logits one value. Then every row's
 # softmax is uniform, each entry 1/N, and whatever the targets — the identity, or lesson 08's
-# label-aware ones, whose rows also sum to 1 — each row costs −log(1/N):
+# label-aware ones, whose rows also sum to 1 — each row costs $-\log(1/N)$: for N equal logits,
+# whatever their value and whatever Y,
 #
-#     L = ln N          for N equal logits,  whatever their value and whatever Y.
+# $$L = \ln N$$
 #
 # By hand and with `ContrastiveLoss`, for N = 4, 16 and 64, with labels drawn from 4 classes
 # so that classes repeat (the label-aware targets then count same-class pairs as matches):
@@ -103,23 +101,27 @@ for n in (4, 16, 64):
 # are the logit scale, e^s = 1/0.07 ≈ 14.3 at the start, times cosines that an untrained model
 # makes neither equal nor meaningful. Split each row's loss around ln N:
 #
-#     log Σ_j e^{z_ij} − Σ_j Y_ij z_ij  =  ln N  +  spread_i  +  lag_i
-#     spread_i = log mean_j e^{z_ij} − mean_j z_ij     ≥ 0 (Jensen: the log of a mean ≥ the mean of the logs)
-#     lag_i    = mean_j z_ij − Σ_j Y_ij z_ij           how far the matches' logits lie below the row's mean
+# $$\log \sum_j e^{z_{ij}} - \sum_j Y_{ij} z_{ij} = \ln N + \mathrm{spread}_i + \mathrm{lag}_i$$
+#
+# $$\mathrm{spread}_i = \log \left( \frac{1}{N} \sum_j e^{z_{ij}} \right) - \frac{1}{N} \sum_j z_{ij} \geq 0$$
+#
+# $$\mathrm{lag}_i = \frac{1}{N} \sum_j z_{ij} - \sum_j Y_{ij} z_{ij}$$
+#
+# The spread is never negative (Jensen: the log of a mean is at least the mean of the logs);
+# the lag is how far the matches' logits lie below the row's mean.
 #
 # The spread is the price of logits that differ at random: 0 when a row is constant, growing
-# with how much its logits vary (about σ²/2 for a small standard deviation σ). The lag is what
+# with how much its logits vary (about $\sigma^2 / 2$ for a small standard deviation σ). The lag is what
 # the model already knows — nothing yet, so it comes out near 0; it is the term training drives
 # large and negative. Here is
 # the very first batch of the tiny shapes run with batches of 64, rebuilt by hand: the trainer's
 # two generators copied, the first shuffled batch and its caption templates drawn from them
-# (lesson 09), one forward of the untrained model.
+# (lesson 09), one forward of the untrained model. (The trainer is built here and never run:
+# it draws the run's starting weights and generators from the seed. The run itself is trained
+# in section 2.)
 
 # %%
-cfg64 = named_config("tiny", out_dir=str(runs / "14_bs64"))
-for b in (16, 64, 256):
-    if (runs / f"14_bs{b}").exists():
-        shutil.rmtree(runs / f"14_bs{b}")  # this lesson's own runs from an earlier time: start afresh
+cfg64 = named_config("tiny", out_dir=str(scratch_folder("14_start_bs64")))
 trainer64 = Trainer(cfg64, show_progress=False)
 model, dataset = trainer64.model, trainer64.dataset
 untrained = model.state()  # the forward below moves batch norm's running statistics: restored after it
@@ -176,28 +178,24 @@ for b in (16, 64, 256):
 # pairs, all four epochs, so each sees the same 4 × 2048 = 8192 images. The smaller the batch,
 # the more steps: 512, 128 and 32. `learning_curve` reads each run back (its zero-shot accuracy
 # after every epoch, against the images seen by then, and its first loss) and
-# `format_comparison` prints what `miniclip compare` prints.
+# `format_comparison` prints what `miniclip compare` prints. (Batch 64 is the plain `tiny` run
+# of lessons 11–13, trained once and shared by `tiny_run` when `MINICLIP_LESSON_OUT` is set.)
 
 # %%
-trainers = {16: None, 64: trainer64, 256: None}
-for b in trainers:
-    if trainers[b] is None:
-        trainers[b] = Trainer(named_config("tiny", out_dir=str(runs / f"14_bs{b}"), batch_size=b), show_progress=False)
-    trainers[b].run()
-curves = [learning_curve(runs / f"14_bs{b}", label=f"batch {b}") for b in trainers]
+folders = {16: tiny_run("14_bs16", batch_size=16), 64: tiny_run(), 256: tiny_run("14_bs256", batch_size=256)}
+curves = [learning_curve(folder, label=f"batch {b}") for b, folder in folders.items()]
 print(format_comparison(curves))
-for b, curve in zip(trainers, curves, strict=True):
-    print(f"batch {b:3d}: {trainers[b].total_steps:3d} steps; top-1 after each epoch {curve.top1}")
+for b, curve in zip(folders, curves, strict=True):
+    steps = cfg64.epochs * (len(dataset.train_labels) // b)  # the trainer's total_steps
+    print(f"batch {b:3d}: {steps:3d} steps; top-1 after each epoch {curve.top1}")
 chance = 1 / dataset.num_classes
 assert all(c.images_seen[-1] == 4 * 2048 for c in curves)
 assert abs(curves[1].first_loss - first) < 1e-4  # the logged first loss is the batch rebuilt by hand
 assert all(abs(c.first_loss - math.log(c.batch_size)) < 1.5 for c in curves)  # ln N and a little
 assert all(c.top1[-1] > 2 * chance for c in curves)
 assert curves[2].top1[-1] < min(curves[0].top1[-1], curves[1].top1[-1])  # batch 256: 32 steps are too few
-if out:
-    from miniclip.evaluation.compare import plot_learning_curves
-
-    print("saved", plot_learning_curves(curves, Path(out) / "14_batch_size_sweep.png", title="tiny shapes"))
+path = plot_learning_curves(curves, figure_folder() / "14_batch_size_sweep.png", title="tiny shapes")
+show(path, "14_batch_size_sweep.png")
 
 # %% [markdown]
 # At this scale **the small batches win**, and by a lot. That is not the in-batch negatives
@@ -226,7 +224,7 @@ if out:
 # templates, CLIP's 18 CIFAR-10 templates, and the 8 templates never trained on.
 
 # %%
-run_a = load_run(runs / "14_bs64")
+run_a = load_run(folders[64])
 model_a, tokenizer, length = run_a.checkpoint.model, run_a.checkpoint.tokenizer, run_a.config.context_length
 names, test_images, test_labels = dataset.class_names, dataset.test_images, dataset.test_labels
 images_a = encode_images(model_a, test_images, run_a.normalize)  # (480, 32) unit length
@@ -277,10 +275,16 @@ assert np.linalg.norm(mean) <= 1 + 1e-6
 
 # %% [markdown]
 # The five prompts of a class are nearly the same vector (cosines above 0.99), so their mean is
-# nearly unit length and the ensemble can add little here. CLIP reports about 5 points gained on
-# ImageNet from its 80-template ensemble, where the wordings differ far more; on CIFAR-10, with
-# sixteen training templates, `miniclip eval` prints the same comparison (bare label, "a photo
-# of a {}.", the 18-template ensemble, unseen) for a real run.
+# nearly unit length and the ensemble can add little here. On ImageNet, where the wordings
+# differ far more and a bare label is often ambiguous ("crane", "boxer"), the CLIP paper
+# (Radford et al., 2021, §3.1.4) measures three comparisons: the single template "A photo of
+# a {label}." improves zero-shot accuracy by 1.3 points over the bare class name; ensembling
+# 80 prompts adds 3.5 points over that single default prompt; together, prompt engineering and
+# the ensemble improve on the bare name by almost 5 points. This lesson's rows are the same
+# comparisons on the shapes: the bare label against "a photo of a {}." (the paper's 1.3), and
+# that single prompt against an ensemble (the paper's 3.5). On CIFAR-10, with sixteen
+# training templates, `miniclip eval` prints the same comparison (bare label, "a photo of a
+# {}.", the 18-template ensemble, unseen) for a real run.
 #
 # ## 4. Model ensembles
 #
@@ -289,17 +293,16 @@ assert np.linalg.norm(mean) <= 1 + 1e-6
 # the same 40 classes, and its test split other images too. (`miniclip eval A B` therefore
 # refuses these two: it ensembles runs only on a test split they share.) Here both are scored
 # by hand on the first run's test images, each with its own normalisation, prompts and
-# temperature, as `evaluation/classify_and_search.py` turns cosines into probabilities:
+# temperature, as `evaluation/classify_and_search.py` turns cosines into probabilities: member
+# m, with its logit scale $e^{s_m}$, its image embedding $i_n^{(m)}$ and its class embeddings
+# $w_c^{(m)}$, and the ensemble of M members:
 #
-#     p_m(c | image n) = softmax_c( e^{s_m} · i_n^(m) · w_c^(m) )          member m
-#     p(c | image n)   = (1/M) Σ_m p_m(c | image n)                        the ensemble
+# $$p_m(c \mid n) = \frac{\exp(e^{s_m} i_n^{(m)} \cdot w_c^{(m)})}{\sum_k \exp(e^{s_m} i_n^{(m)} \cdot w_k^{(m)})}$$
+#
+# $$p(c \mid n) = \frac{1}{M} \sum_m p_m(c \mid n)$$
 
 # %%
-run_dir_b = runs / "14_bs64_seed1"
-if run_dir_b.exists():
-    shutil.rmtree(run_dir_b)
-Trainer(named_config("tiny", out_dir=str(run_dir_b), seed=1), show_progress=False).run()
-run_b = load_run(run_dir_b)
+run_b = load_run(tiny_run("14_bs64_seed1", seed=1))
 model_b = run_b.checkpoint.model
 images_b = encode_images(model_b, test_images, run_b.normalize)  # (480, 32): the same images, B's space
 ensemble_b = class_embeddings(model_b, run_b.checkpoint.tokenizer, names, dataset.train_templates, length)  # (48, 32)
@@ -369,7 +372,6 @@ print(
     f"{min(mixed_top1):.1%} to {max(mixed_top1):.1%}; {np.mean(changed):.0%} of the answers change"
 )
 assert cross < min(top1["A"], top1["B"]) / 2 and min(changed) > 0
-scratch.cleanup()
 
 # %% [markdown]
 # The embedding average is a lottery over rotations: sometimes above the probabilities'
@@ -416,4 +418,26 @@ scratch.cleanup()
 #   the wording matters little, because unknown words all read as `<unk>`;
 # * ensemble models by averaging their class probabilities: each embedding space is only
 #   defined up to a rotation, so vectors from two runs cannot be mixed.
+
+# %%
 print("lesson 14 passed: N equal logits cost ln N, the first loss rebuilt by hand, the ensemble by hand")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/14_batch_size_prompts_and_ensembles.py`.
+#
+# 1. *Write the backward before seeing it.* The prompt ensemble of section 3 for one class:
+#    T template embeddings (T, d) → their mean m → $w = m / \|m\|$. Derive the gradient of the T
+#    embeddings from dw (what does the normalisation do to the part of dw along w?), write it as
+#    the `backward` of a small `Module`, and check it on five random unit vectors in 8
+#    dimensions with `miniclip.teaching.gradcheck`. Which direction do the gradients never
+#    point in, and why do all five templates get the same one?
+# 2. *Derive, then check.* Show that a row's spread is about $\sigma^2 / 2$ for small logits
+#    (σ the standard deviation of the row's logits; expand $e^{d}$ to second order around the
+#    row's mean). Check it on rows of 64 random logits at σ = 0.5, 0.1 and 0.02: how fast does
+#    the ratio spread / (σ²/2) approach 1?
+# 3. *Predict, then run.* With labels drawn uniformly from 40 classes, how many distinct
+#    classes other than an image's own does a batch of N hold, on average? Derive the formula,
+#    predict the numbers for N = 16, 64 and 256, and compare them with a simulation and with
+#    the table of section 1.

@@ -444,4 +444,22 @@ if openai:
 #   frequent word ends as one token, a rare one as a few pieces, an unseen script as bytes;
 # * so there is no `<unk>`: the vocabulary is fixed (49,408 for CLIP) and still covers every
 #   string, at the cost of longer sequences for text the merges rarely saw.
+
+# %%
 print("lesson 15 passed: bytes, the pattern, merges learned by hand, and a vocabulary with no <unk>")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/15_the_real_tokenizer.py`.
+#
+# 1. *Write the backward before seeing it.* Sub-word tokens repeat: with the BPE learned above,
+#    "a photo of a photo." is six tokens, and `a</w>` and `photo</w>` come twice each. The
+#    embedding lookup (lesson 05) copies row `ids[k]` of the table to position k. Write its
+#    backward — the gradient of the table — as a small `Module` and check it on those six ids
+#    with `miniclip.teaching.gradcheck`. Then try `grad[ids] += dy` instead: which rows come
+#    out wrong, and why?
+# 2. *Change a number.* Learn only the first 4 merges. Before running, from the table of
+#    "photo" becoming one token: how many tokens is "photo" now, and what is `vocab_size`?
+# 3. *Derive, then check.* How many UTF-8 bytes is "naïve café", and how many of them are in
+#    its two pieces? What does `byte_chars` write for "ï"? Count by hand, then check.

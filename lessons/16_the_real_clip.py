@@ -30,11 +30,10 @@
 import importlib.util
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from miniclip import set_device
@@ -54,10 +53,10 @@ from miniclip.pretrained.names import name_table, patches
 from miniclip.pretrained.preprocess import normalize, prepare
 from miniclip.pretrained.safetensors import read_safetensors
 from miniclip.teaching.gradcheck import gradcheck
+from miniclip.teaching.lesson_output import scratch_folder, show
 
 set_device("cpu")  # lessons run on NumPy; on the GPU the same code runs on CuPy arrays
 np.set_printoptions(precision=4, suppress=True, linewidth=120)
-out = os.environ.get("MINICLIP_LESSON_OUT")  # the figure is saved only when this names a folder
 print("OpenAI's choices, as miniclip's configuration names them:", CLIP_CHOICES)
 
 # %% [markdown]
@@ -67,10 +66,11 @@ print("OpenAI's choices, as miniclip's configuration names them:", CLIP_CHOICES)
 # ViT) puts one extra *learned* vector in front of the patches, the class token, lets the
 # blocks mix it with every patch, and takes its final state as the image's summary. It holds
 # nothing about any image to begin with — every image gets the same vector — so whatever it
-# carries at the end, it gathered by attention.
+# carries at the end, it gathered by attention. Prepending it takes (N, P, D) to (N, P + 1, D):
+# $y_{n,0} = \mathrm{token}$ and $y_{n,1:} = x_n$. One vector went to all N images, so its
+# gradient is the sum over them, and the patches' gradient is the rest of dy:
 #
-#     prepend   y[n, 0] = token,  y[n, 1:] = x[n]            (N, P, D) → (N, P + 1, D)
-#     backward  dtoken = Σ_n dy[n, 0],  dx = dy[:, 1:]        one vector went to all N images
+# $$\frac{\partial L}{\partial \mathrm{token}} = \sum_n dy_{n,0}, \quad \frac{\partial L}{\partial x} = dy_{:,1:}$$
 #
 # and, after the blocks, the pool reads position 0 back: `pooled[n] = h[n, 0]`, whose
 # backward puts `dpooled` at position 0 and zeros everywhere else. Two images of two
@@ -158,7 +158,7 @@ assert result.ok and len(result.tensors) == 1 + len(vit.parameters())
 # OpenAI trained CLIP with `x · σ(1.702 x)`: GELU's `x · Φ(x)` with the normal CDF Φ replaced
 # by a cheap stand-in, the logistic sigmoid stretched by 1.702 to lie close to it:
 #
-#     s = σ(1.702 x) = 1 / (1 + e^(−1.702 x))      y = x · s      dy/dx = s + 1.702 x · s (1 − s)
+# $$s = \sigma(1.702 x) = \frac{1}{1 + e^{-1.702 x}}, \quad y = x s, \quad \frac{dy}{dx} = s + 1.702 \, x \, s (1 - s)$$
 #
 # At x = 0: s = ½, so y = 0 and the slope is ½, as GELU's. At x = 1: s = σ(1.702) = 0.8458,
 # y = 0.8458 (the tanh GELU gives 0.8412), and dy/dx = 0.8458 + 1.702 · 0.8458 · 0.1542 =
@@ -334,7 +334,7 @@ assert project.bias is None and np.array_equal(project(features), features @ pro
 # OpenAI writes the patch embedding as a convolution with kernel p, stride p and no bias,
 # weight (D, C, p, p):
 #
-#     out[d, i, j] = Σ_c Σ_u Σ_v  w[d, c, u, v] · x[c, p·i + u, p·j + v]
+# $$\mathrm{out}[d, i, j] = \sum_c \sum_u \sum_v w[d, c, u, v] \, x[c, p i + u, p j + v]$$
 #
 # With stride = kernel the windows do not overlap, and window (i, j) is exactly patch
 # (i, j): the convolution multiplies each patch by the weights and sums. That is patchify
@@ -370,8 +370,8 @@ assert np.array_equal(linear, conv.reshape(D, 4).T)  # patch (i, j) is row 2i + 
 # 224 × 224 images in 32 × 32 patches (7 × 7 = 49), a 12-block image tower of width 768 with
 # 12 heads, a 12-block text tower of width 512 with 8 heads over 77 tokens of a 49,408-token
 # vocabulary, a shared space of 512. The parameters can be counted by hand: a block of width
-# D holds 12 D² + 13 D (Q, K, V and the output: 4 D² + 4 D; the MLP, 4× wide: 8 D² + 5 D; two
-# LayerNorms: 4 D).
+# D holds $12 D^2 + 13 D$ (Q, K, V and the output: $4 D^2 + 4 D$; the MLP, 4× wide: $8 D^2 + 5 D$;
+# two LayerNorms: $4 D$).
 #
 #     text   49,408 · 512 (tokens) + 77 · 512 (positions) + 12 blocks + 2 · 512 (final LN) + 512 · 512
 #     image  3 · 32 · 32 · 768 (patches, no bias) + 768 (class token) + 50 · 768 (positions)
@@ -489,13 +489,12 @@ else:
         for weight in reference.parameters():
             weight.add_(0.02 * torch.randn_like(weight))
 
-    with tempfile.TemporaryDirectory() as temporary:
-        saved = Path(temporary)
-        reference.save_pretrained(saved)
-        write_tokenizer(small_tokenizer, saved)
-        print("the folder holds:", sorted(f.name for f in saved.iterdir()))
-        pretrained = load_pretrained(saved)
-        file_tensors = sorted(read_safetensors(saved / "model.safetensors"))
+    saved = scratch_folder("16_reference_clip")  # lasts as long as the kernel: the cell can run again
+    reference.save_pretrained(saved)
+    write_tokenizer(small_tokenizer, saved)
+    print("the folder holds:", sorted(f.name for f in saved.iterdir()))
+    pretrained = load_pretrained(saved)
+    file_tensors = sorted(read_safetensors(saved / "model.safetensors"))
     small_cfg, ours = pretrained.config, pretrained.model
     small_table = name_table(small_cfg)
     print({key: getattr(small_cfg, key) for key in ("image_width", "image_depth", "text_width", "vocab_size")})
@@ -562,32 +561,24 @@ elif photo is not None:
     assert math.isclose(float(probabilities.sum()), 1.0, rel_tol=1e-5)
 
 # %% [markdown]
-# With `MINICLIP_LESSON_OUT` set, the lesson draws QuickGELU against GELU (and their
-# difference) and the causal attention weights of the four tokens above.
+# QuickGELU against GELU, their difference, and the causal attention weights of the four
+# tokens above:
 
 # %%
-if out:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    axes[0].plot(line, QuickGELU()(line), label="QuickGELU  x·σ(1.702x)")
-    axes[0].plot(line, GELU()(line), "--", label="GELU (tanh)")
-    axes[0].set_xlim(-4, 4)
-    axes[0].set_ylim(-0.5, 4)
-    axes[0].legend(fontsize=8)
-    axes[0].set_title("two activations", fontsize=9)
-    axes[1].plot(line, QuickGELU()(line) - GELU()(line))
-    axes[1].set_title("QuickGELU − GELU", fontsize=9)
-    axes[2].imshow(P, cmap="viridis")
-    axes[2].set_title("causal attention weights (query × key)", fontsize=9)
-    axes[2].set_xticks(range(L))
-    axes[2].set_yticks(range(L))
-    Path(out).mkdir(parents=True, exist_ok=True)
-    fig.savefig(Path(out) / "16_quick_gelu_and_causal_mask.png", dpi=120, bbox_inches="tight")
-    print("saved", Path(out) / "16_quick_gelu_and_causal_mask.png")
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+axes[0].plot(line, QuickGELU()(line), label="QuickGELU  x·σ(1.702x)")
+axes[0].plot(line, GELU()(line), "--", label="GELU (tanh)")
+axes[0].set_xlim(-4, 4)
+axes[0].set_ylim(-0.5, 4)
+axes[0].legend(fontsize=8)
+axes[0].set_title("two activations", fontsize=9)
+axes[1].plot(line, QuickGELU()(line) - GELU()(line))
+axes[1].set_title("QuickGELU − GELU", fontsize=9)
+axes[2].imshow(P, cmap="viridis")
+axes[2].set_title("causal attention weights (query × key)", fontsize=9)
+axes[2].set_xticks(range(L))
+axes[2].set_yticks(range(L))
+show(fig, "16_quick_gelu_and_causal_mask.png")
 
 # %% [markdown]
 # ## What you should take away
@@ -603,4 +594,25 @@ if out:
 # * ViT-B/32 is these pieces at 151 M parameters, and one table of four conversions renames
 #   every released tensor to a miniclip parameter — checked against `transformers` to float32
 #   rounding.
+
+# %%
 print("lesson 16 passed: class token, ln_pre, QuickGELU, the causal mask, the patch convolution and the name table")
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions, each checked by asserts: `lessons/solutions/16_the_real_clip.py`.
+#
+# 1. *Write the backward before seeing it.* The patch embedding as OpenAI writes it, a
+#    bias-free convolution with kernel = stride = p. Derive the gradients of its weight
+#    (D, C, p, p) and of its input image from dy (N, D, H/p, W/p) — how many windows does each
+#    pixel lie in? — write them as the `backward` of a small `Module`, and check it on two
+#    4 × 4 images of 2 channels (p = 2, D = 3) with `miniclip.teaching.gradcheck`. Then compare
+#    the weight gradient with that of patchify + linear, through `patches`.
+# 2. *Derive, then check.* Count the parameters of ViT-B/16's image tower by hand (patches of
+#    16 on 224 × 224 images; everything else as ViT-B/32's), then check with
+#    `clip_cost(openai_config("ViT-B/16"), 1).part("image.")`. Is it larger or smaller than
+#    ViT-B/32's, and why?
+# 3. *Change a number.* Replace QuickGELU's 1.702 by 1 (that is SiLU, $x \sigma(x)$), 1.5 and 2.
+#    Predict before running: which of the four lies closest to GELU over [−6, 6], and roughly
+#    how far SiLU strays?

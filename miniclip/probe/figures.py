@@ -7,8 +7,9 @@ Drawn like :mod:`miniclip.plots` (a bare Agg figure, written atomically); heatma
 grids are :func:`miniclip.plots.plot_heatmap` and :func:`~miniclip.plots.plot_image_grid`.
 
 With many classes (``shapes`` has 48) a legend would hide the picture: classes keep their
-colours (matplotlib's 20-colour cycle, repeating) and the legend is drawn only up to
-:data:`LEGEND_LIMIT` classes; the curves against σ then show only the classes named in
+colours (matplotlib's 20-colour cycle, repeating, or colours the caller gives) and the legend
+names them only up to :data:`LEGEND_LIMIT` classes (past that it keeps the key to the markers:
+dots for images, stars for captions); the curves against σ then show only the classes named in
 ``highlight`` (the most and least fragile) beside the mean over all classes.
 """
 
@@ -49,29 +50,41 @@ def plot_map(
     caption_labels: np.ndarray | None = None,
     caption_note: str = "class captions",
     axes: tuple[str, str] | None = None,
+    colours: Sequence[Any] | None = None,
 ) -> Path:
     """A 2-D map (N, 2) of images, one colour per class; optional caption points (M, 2) drawn as black-edged stars.
 
     ``caption_labels`` (M,) give each caption point its class colour. ``axes`` names the two
-    coordinates when they mean something (a t-SNE map's do not, and have no ticks).
+    coordinates when they mean something (a t-SNE map's do not, and have no ticks). ``colours``
+    (one Matplotlib colour per class) replaces the colour cycle, e.g. where a class is named after
+    a colour; the dots then get a thin grey edge, so that a white class shows on the white page.
+    The legend names every class up to :data:`LEGEND_LIMIT` classes; past that it keeps only the
+    key to the markers (dots: images, stars: captions).
     """
     xy = np.asarray(to_host(points), dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != len(labels):
         raise ValueError(f"need one 2-D point per label: points {xy.shape}, {len(labels)} labels")
+    if colours is not None and len(colours) != len(class_names):
+        raise ValueError(f"need one colour per class: {len(colours)} colours, {len(class_names)} classes")
+    colour_of = (lambda c: colours[c]) if colours is not None else (lambda c: class_colour(c, len(class_names)))
+    edge = {"edgecolors": "0.45", "linewidths": 0.4} if colours is not None else {"linewidths": 0}
+    named = len(class_names) <= LEGEND_LIMIT
     fig = new_figure(7.5, 6)
     ax = fig.subplots()
     for c, name in enumerate(class_names):
         mine = labels == c
         if mine.any():
-            ax.scatter(*xy[mine].T, s=7, alpha=0.6, color=class_colour(c, len(class_names)), label=name, linewidths=0)
+            ax.scatter(*xy[mine].T, s=9, alpha=0.7, color=colour_of(c), label=name if named else None, **edge)
+    if not named:  # too many classes to name: a key to the markers only
+        ax.scatter([], [], s=9, color="0.5", label=f"images (a colour per class, {len(class_names)} classes)")
     if captions is not None:
         cxy = np.asarray(to_host(captions), dtype=np.float64)
         if caption_labels is None or cxy.shape != (len(caption_labels), 2):
             raise ValueError(f"need one 2-D point per caption label: {cxy.shape}, {caption_labels}")
-        colours = [class_colour(int(c), len(class_names)) for c in caption_labels]
-        ax.scatter(cxy[:, 0], cxy[:, 1], s=70, marker="*", c=colours, edgecolors="black", linewidths=0.6)
+        star_colours = [colour_of(int(c)) for c in caption_labels]
+        ax.scatter(cxy[:, 0], cxy[:, 1], s=70, marker="*", c=star_colours, edgecolors="black", linewidths=0.6)
         ax.scatter([], [], s=70, marker="*", c="white", edgecolors="black", label=caption_note)  # legend entry
-    if len(class_names) <= LEGEND_LIMIT:
+    if named or captions is not None:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=2, frameon=False)
     if axes is None:
         ax.set(xticks=[], yticks=[])
@@ -118,14 +131,16 @@ def plot_diagrams(
 ) -> Path:
     """Persistence diagrams side by side: each panel ``(title, [H0, H1])`` with bars (birth, death) in ``distance``.
 
-    H0 bars are dots on the line birth = 0, H1 bars triangles; the infinite H0 bar is drawn at
-    the top edge. The diagonal (death = birth) is where bars of no persistence would sit.
+    H0 bars are dots on the line birth = 0, H1 bars triangles. A bar that never dies (H0 has one)
+    is drawn on a dashed line at the top, marked ∞ on the death axis. The diagonal (death = birth)
+    is where bars of no persistence would sit. Up to three panels sit in one row, more in rows of two.
     """
     if not panels:
         raise ValueError("no diagrams to draw")
     finite = [d[np.isfinite(d[:, 1])] for _, dgms in panels for d in dgms if len(d)]
     top = max((float(d[:, 1].max()) for d in finite if len(d)), default=1.0) * 1.08 or 1.0
-    cols = min(len(panels), 2)
+    infinite_at = top * 1.06  # the line the bars that never die are drawn on, above every finite death
+    cols = len(panels) if len(panels) <= 3 else 2
     rows = -(-len(panels) // cols)
     fig = new_figure(3.6 * cols, 3.6 * rows)
     fig.set_layout_engine("constrained")  # titles and axis labels of neighbouring panels kept apart
@@ -134,16 +149,19 @@ def plot_diagrams(
         ax.axis("off")
     for ax, (title, dgms) in zip(axes, panels, strict=False):
         ax.plot([0, top], [0, top], color="grey", linewidth=0.8)
+        ax.axhline(infinite_at, color="grey", linestyle="--", linewidth=0.8)
         for dim, (marker, colour) in enumerate((("o", "C0"), ("^", "C3"))):
             if dim >= len(dgms) or not len(dgms[dim]):
                 continue
             bars = np.asarray(dgms[dim], dtype=np.float64)
-            death = np.where(np.isfinite(bars[:, 1]), bars[:, 1], top)  # the infinite bar at the top edge
+            death = np.where(np.isfinite(bars[:, 1]), bars[:, 1], infinite_at)  # the infinite bar on the ∞ line
             ax.scatter(bars[:, 0], death, s=12, marker=marker, color=colour, alpha=0.7, label=f"H{dim}")
-        ax.set(xlim=(-0.02 * top, top), ylim=(-0.02 * top, top * 1.02))
+        ax.set(xlim=(-0.02 * top, top), ylim=(-0.02 * top, infinite_at + 0.04 * top))
+        ticks = [t for t in ax.get_yticks() if -0.02 * top <= t <= top]  # the finite ticks, then ∞ on the line
+        ax.set_yticks([*ticks, infinite_at], labels=[f"{t:g}" for t in ticks] + ["∞"])
         ax.set_title(textwrap.fill(title, 40), fontsize=10)
         ax.set_xlabel(f"birth ({distance})", fontsize=8)
-        ax.set_ylabel("death", fontsize=8)
+        ax.set_ylabel(f"death ({distance})", fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)
 
