@@ -210,7 +210,7 @@ def test_a_config_miniclip_cannot_compute_exactly_is_refused(small_folder, tmp_p
 
 
 def test_json_read_from_a_model_folder_is_strict(small_folder, tmp_path):
-    """NaN, or a name given twice (plain json keeps the last silently), in config.json or vocab.json: refused by file."""
+    """NaN, or a name given twice (plain json keeps the last), in config.json or vocab.json: refused by file."""
     folder = _copy(small_folder, tmp_path)
     config = (folder / "config.json").read_text()
     (folder / "config.json").write_text(config.replace('"projection_dim": 12', '"projection_dim": NaN'))

@@ -59,21 +59,17 @@ def _display_png(data: bytes) -> None:
     display(Image(data=data, format="png"))
 
 
-def show(figure: Any, name: str, *, dpi: int = 120) -> Path | None:
+def show(figure: Any, name: str, *, dpi: int = 120) -> None:
     """Show ``figure`` inline in a notebook, save it as ``name`` under the lesson output folder if one is set.
 
     ``figure`` is a Matplotlib figure (closed afterwards) or the path of a PNG already written.
-    Returns the saved file's path, or None when nothing was saved.
+    Returns nothing, so a cell that ends with it shows the figure and no value under it.
     """
     out = lesson_out()
-    saved: Path | None = None
     if isinstance(figure, str | os.PathLike):
         data = Path(figure).read_bytes()
         if out is not None and Path(figure).resolve() != (out / name).resolve():
-            saved = out / name
-            saved.write_bytes(data)
-        elif out is not None:
-            saved = out / name
+            (out / name).write_bytes(data)
     else:
         import matplotlib.pyplot as plt
 
@@ -82,11 +78,9 @@ def show(figure: Any, name: str, *, dpi: int = 120) -> Path | None:
         plt.close(figure)
         data = buffer.getvalue()
         if out is not None:
-            saved = out / name
-            saved.write_bytes(data)
+            (out / name).write_bytes(data)
     if in_notebook():
         _display_png(data)
-    return saved
 
 
 _scratch: dict[str, Path] = {}
