@@ -108,3 +108,21 @@ def test_an_unknown_architecture_is_refused(capsys):
         cli.main(["bench", "--clip", "ViT-H/14"])
     assert info.value.code == 2
     assert "invalid choice: 'ViT-H/14'" in capsys.readouterr().err
+
+
+def test_the_pytorch_reference_runs_without_tf32_and_puts_every_setting_back():
+    """TF32 off (on CUDA it would round convolution inputs to a 10-bit mantissa): a plain-float32 comparison."""
+    torch = pytest.importorskip("torch")
+    from miniclip.measure.bench import plain_float32
+
+    before = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+    try:
+        restore = plain_float32(torch, 1)
+        assert torch.get_num_threads() == 1
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        restore()
+        assert torch.backends.cudnn.allow_tf32 and torch.get_num_threads() == before[0]
+    finally:
+        torch.set_num_threads(before[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before[1:]

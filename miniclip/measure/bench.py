@@ -274,7 +274,7 @@ def run_bench(
         try:
             theirs, loss = time_steps(reference.pop("step"), reference.pop("sync"), warmup, steps)
         finally:
-            reference.pop("restore_threads")()  # PyTorch's thread count is process-wide: put it back
+            reference.pop("restore")()  # PyTorch's thread count and TF32 switches are process-wide: put them back
         reference.update(_speed(theirs, batch_size, cost.training_flops), loss0=float(loss.item()))
         reference["same_loss"] = math.isclose(result["miniclip"]["loss0"], reference["loss0"], rel_tol=LOSS_RTOL)
         reference["ratio"] = result["miniclip"]["images_per_second"] / reference["images_per_second"]
@@ -285,6 +285,26 @@ def run_bench(
         result["layers"] = layer_table(clip, optimizer, step, sync, layer_steps, cost, batch_size)
         show(format_layers(result["layers"]))
     return result
+
+
+def plain_float32(torch: Any, threads: int | None) -> Callable[[], None]:
+    """Set PyTorch up for a fair comparison; return what puts its process-wide settings back.
+
+    Its thread count (``threads``, default every core), and TF32 off: on CUDA, PyTorch by default
+    lets cuDNN convolutions (and may let matrix products) round their inputs to TF32's 10-bit
+    mantissa, which is faster and less exact than the plain float32 miniclip computes in — the
+    two would then neither time the same arithmetic nor give the same step-0 loss.
+    """
+    before = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+    def restore() -> None:
+        torch.set_num_threads(before[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before[1:]
+
+    return restore
 
 
 def _prepare_torch(
@@ -299,13 +319,12 @@ def _prepare_torch(
     no_gpu = backend.get_device() == "gpu" and not torch.cuda.is_available()
     if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
         return {"skipped": reason}
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    restore = plain_float32(torch, threads)
     step, _, device = torch_step(clip, mc, batch, lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
     return {
         "step": step,
         "sync": torch.cuda.synchronize if device == "cuda" else (lambda: None),
-        "restore_threads": lambda: torch.set_num_threads(before),
+        "restore": restore,
         "version": version,
         "device": device,
         "threads": torch.get_num_threads(),
@@ -406,6 +425,7 @@ def format_torch(result: dict[str, Any]) -> str:
     return (
         _speed_line(f"PyTorch {t['version']} ({t['device']}, {t['threads']} threads)", t)
         + f"\nstep-0 loss: miniclip {result['miniclip']['loss0']:.6f}, PyTorch {t['loss0']:.6f}: {same}"
+        + "\nboth in plain float32 (PyTorch's TF32 switched off for the comparison)"
         + f"\nratio miniclip / PyTorch: {t['ratio']:.2f}\n"
     )
 
@@ -488,7 +508,7 @@ def run_clip_bench(
         try:
             theirs, output = time_steps(reference.pop("forward"), reference.pop("sync"), warmup, steps)
         finally:
-            reference.pop("restore_threads")()
+            reference.pop("restore")()
         reference.update(_speed(theirs, batch, cost.flops))
         ours, output = backend.to_host(ours), output.cpu().numpy()
         reference["difference"] = float(np.abs(ours - output).max() / np.abs(output).max())
@@ -510,8 +530,7 @@ def _torch_encoder(encoder: Any, mc: ModelConfig, images: np.ndarray, threads: i
     if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
         return {"skipped": reason}
     device = "cuda" if backend.get_device() == "gpu" else "cpu"
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    restore = plain_float32(torch, threads)
     twin = torch_image_encoder(encoder, mc).to(device)
     batch = torch.from_numpy(images).to(device)
 
@@ -522,7 +541,7 @@ def _torch_encoder(encoder: Any, mc: ModelConfig, images: np.ndarray, threads: i
     return {
         "forward": forward,
         "sync": torch.cuda.synchronize if device == "cuda" else (lambda: None),
-        "restore_threads": lambda: torch.set_num_threads(before),
+        "restore": restore,
         "version": version,
         "device": device,
         "threads": torch.get_num_threads(),
