@@ -311,21 +311,35 @@ def _prepare_torch(
     clip: Any, mc: ModelConfig, cfg: TrainConfig, batch: dict[str, np.ndarray], threads: int | None
 ) -> dict[str, Any]:
     """The PyTorch step with ``clip``'s weights (taken now, before miniclip trains), or why there is none."""
+    if reason := _no_torch_reference(mc):
+        return {"skipped": reason}
+    import torch
+
+    restore = plain_float32(torch, threads)
+    step, _, device = torch_step(clip, mc, batch, lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+    return _torch_reference(device, restore, step=step)
+
+
+def _no_torch_reference(mc: ModelConfig) -> str | None:
+    """Why PyTorch cannot be the reference for ``mc`` here (not installed, no twin, no GPU it sees), or None."""
     version = torch_version()
     if version is None:
-        return {"skipped": "PyTorch is not installed"}
+        return "PyTorch is not installed"
     import torch
 
     no_gpu = backend.get_device() == "gpu" and not torch.cuda.is_available()
-    if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
-        return {"skipped": reason}
-    restore = plain_float32(torch, threads)
-    step, _, device = torch_step(clip, mc, batch, lr=cfg.lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+    return unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None)
+
+
+def _torch_reference(device: str, restore: Callable[[], None], **run: Callable[[], Any]) -> dict[str, Any]:
+    """What the timing needs of the PyTorch side: ``run`` (its step or forward), how to wait for it, what it used."""
+    import torch
+
     return {
-        "step": step,
+        **run,
         "sync": torch.cuda.synchronize if device == "cuda" else (lambda: None),
         "restore": restore,
-        "version": version,
+        "version": torch_version(),
         "device": device,
         "threads": torch.get_num_threads(),
     }
@@ -521,14 +535,10 @@ def run_clip_bench(
 
 def _torch_encoder(encoder: Any, mc: ModelConfig, images: np.ndarray, threads: int | None) -> dict[str, Any]:
     """The PyTorch forward of ``encoder``'s twin on ``images`` (no gradients), or why there is none."""
-    version = torch_version()
-    if version is None:
-        return {"skipped": "PyTorch is not installed"}
+    if reason := _no_torch_reference(mc):
+        return {"skipped": reason}
     import torch
 
-    no_gpu = backend.get_device() == "gpu" and not torch.cuda.is_available()
-    if reason := unsupported(mc) or (f"PyTorch {version} sees no GPU" if no_gpu else None):
-        return {"skipped": reason}
     device = "cuda" if backend.get_device() == "gpu" else "cpu"
     restore = plain_float32(torch, threads)
     twin = torch_image_encoder(encoder, mc).to(device)
@@ -538,14 +548,7 @@ def _torch_encoder(encoder: Any, mc: ModelConfig, images: np.ndarray, threads: i
         with torch.no_grad():
             return twin(batch)
 
-    return {
-        "forward": forward,
-        "sync": torch.cuda.synchronize if device == "cuda" else (lambda: None),
-        "restore": restore,
-        "version": version,
-        "device": device,
-        "threads": torch.get_num_threads(),
-    }
+    return _torch_reference(device, restore, forward=forward)
 
 
 def format_clip_torch(result: dict[str, Any]) -> str:
