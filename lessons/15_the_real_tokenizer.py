@@ -18,9 +18,7 @@
 # (learning the merges).
 
 # %%
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import regex
@@ -35,6 +33,7 @@ from miniclip.model.bpe import (
     byte_chars,
     bytes_to_unicode,
     clean,
+    openai_vocab_file,
     pre_tokenize,
 )
 from miniclip.model.bpe_training import count_pairs, learn_merges, merge_pair, piece_symbols
@@ -297,15 +296,6 @@ assert tokenizer.decode(ids[1]) == "a blurry photo of the big black and"  # the 
 
 
 # %%
-def openai_vocab_file() -> Path | None:
-    """open_clip's copy of OpenAI's merges, or None where open_clip_torch is not installed."""
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
-    return path if path.is_file() else None
-
-
 vocab_file = openai_vocab_file()
 openai = BPETokenizer.from_openai_vocab(vocab_file) if vocab_file else None
 if openai is None:

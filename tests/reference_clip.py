@@ -8,7 +8,6 @@ downloads. Imported by the tests that need ``transformers`` and PyTorch (they sk
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,6 @@ SMALL = {
     "projection_dim": 12,
 }
 VIT_B_32 = {"text": {}, "vision": {}, "projection_dim": 512}  # transformers' defaults are ViT-B/32's sizes
-
-
-def openai_vocab_file() -> Path | None:
-    """OpenAI's ``bpe_simple_vocab_16e6.txt.gz``, as open_clip ships it, or None where open_clip is not installed."""
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
-    return path if path.is_file() else None
 
 
 def learned_tokenizer(merges: int = 300) -> BPETokenizer:

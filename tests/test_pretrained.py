@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from miniclip.backend import to_host
+from miniclip.model.bpe import openai_vocab_file
 from miniclip.pretrained.load import load_pretrained, pretrained_folder
 from miniclip.pretrained.names import miniclip_to_hf, name_table
 from miniclip.pretrained.safetensors import read_safetensors, write_safetensors
@@ -25,7 +26,7 @@ from miniclip.pretrained.safetensors import read_safetensors, write_safetensors
 torch = pytest.importorskip("torch", reason="the reference CLIPModel is PyTorch")
 transformers = pytest.importorskip("transformers", reason="the reference is transformers.CLIPModel")
 
-from reference_clip import SMALL, VIT_B_32, learned_tokenizer, openai_vocab_file, save_reference_clip  # noqa: E402
+from reference_clip import SMALL, VIT_B_32, learned_tokenizer, save_reference_clip  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

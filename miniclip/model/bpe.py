@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import gzip
 import html
+import importlib.util
 import math
 import os
 from collections import Counter
@@ -72,6 +73,7 @@ import numpy as np
 import regex
 
 from miniclip.atomic import json_text, strict_json, write_text
+from miniclip.model.tokenizer import check_saved_form
 
 try:
     import ftfy
@@ -90,6 +92,20 @@ PATTERN = regex.compile(
     r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
     regex.IGNORECASE,
 )
+
+
+def openai_vocab_file() -> Path | None:
+    """OpenAI's ``bpe_simple_vocab_16e6.txt.gz`` where ``open_clip_torch`` ships a copy, or None; nothing is imported.
+
+    miniclip downloads no vocabulary: a released model's folder brings its own (``vocab.json`` and
+    ``merges.txt``), and where open_clip is installed its copy of OpenAI's file is read from disk
+    (``import open_clip`` itself is not needed, and can fail against some PyTorch builds).
+    """
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+    return path if path.is_file() else None
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -325,12 +341,7 @@ class BPETokenizer:
     @classmethod
     def from_dict(cls, data: Any, source: str = "tokenizer") -> BPETokenizer:
         """Rebuild from :meth:`to_dict`'s form; ``source`` names where it came from in error messages."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f'{source} is not a miniclip BPE tokenizer (expected "format": "{FORMAT}")')
-        if data.get("version") != VERSION:
-            raise ValueError(
-                f"{source}: BPE tokenizer version {data.get('version')!r} is not supported (want {VERSION})"
-            )
+        check_saved_form(data, FORMAT, VERSION, "miniclip BPE tokenizer", source)
         tokens, merges = data.get("tokens"), data.get("merges")
         if not isinstance(tokens, list) or not isinstance(merges, list) or not all(isinstance(m, str) for m in merges):
             raise ValueError(f'{source}: "tokens" and "merges" must be lists of strings')

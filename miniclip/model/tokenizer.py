@@ -84,6 +84,17 @@ def indistinct(
     return wordless, same
 
 
+def check_saved_form(data: Any, form: str, version: int, what: str, source: str) -> None:
+    """Raise ``ValueError`` unless ``data`` is a dict saved as ``form``, ``version`` (a tokenizer's JSON form).
+
+    ``what`` names the kind in the message (``"miniclip tokenizer file"``), ``source`` where it came from.
+    """
+    if not isinstance(data, dict) or data.get("format") != form:
+        raise ValueError(f'{source} is not a {what} (expected "format": "{form}")')
+    if data.get("version") != version:
+        raise ValueError(f"{source}: {what} version {data.get('version')!r} is not supported (want {version})")
+
+
 class Tokenizer:
     """A word-level vocabulary: ``tokens[i]`` is the word (or special token) with id ``i``."""
 
@@ -172,12 +183,7 @@ class Tokenizer:
     @classmethod
     def from_dict(cls, data: Any, source: str = "tokenizer") -> Tokenizer:
         """Rebuild from :meth:`to_dict`'s form; ``source`` names where it came from in error messages."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f'{source} is not a miniclip tokenizer file (expected "format": "{FORMAT}")')
-        if data.get("version") != VERSION:
-            raise ValueError(
-                f"{source}: tokenizer format version {data.get('version')!r} is not supported (want {VERSION})"
-            )
+        check_saved_form(data, FORMAT, VERSION, "miniclip tokenizer file", source)
         tokens = data.get("tokens")
         if not isinstance(tokens, list):
             raise ValueError(f'{source}: "tokens" must be a list of strings')
