@@ -169,13 +169,8 @@ def repeated_run(paths: Sequence[str | os.PathLike[str]]) -> tuple[int, int] | N
     return next(((i, j) for i, j in combinations(range(len(files)), 2) if files[i] == files[j]), None)
 
 
-def load_run(path: str | os.PathLike[str] | TrainedRun) -> TrainedRun:
-    """Read the checkpoint at ``path`` (a run folder or its ``.npz``); ``ValueError`` if it holds no training record.
-
-    A run already read (:func:`pretrained_run`'s) is returned as it is: what takes a run's path takes it too.
-    """
-    if isinstance(path, TrainedRun):
-        return path
+def load_run(path: str | os.PathLike[str]) -> TrainedRun:
+    """Read the checkpoint at ``path`` (a run folder or its ``.npz``); ``ValueError`` if it holds no training record."""
     ckpt = load_checkpoint(path)
     config, state = ckpt.train_config.get("config"), ckpt.train_config.get("state") or {}
     if not config or "mean_std" not in state:

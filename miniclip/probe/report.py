@@ -132,7 +132,7 @@ def measure(
     classes whose accuracy drops most and least by the largest σ) and ``seconds``.
     """
     started = time.perf_counter()
-    run = load_run(run_path)
+    run = run_path if isinstance(run_path, TrainedRun) else load_run(run_path)  # released weights: read already
     run.require_text_encoder("probing the image–caption space (the class captions are embedded)")
     model_config = run.checkpoint.model_config
     sigmas = check_sigmas(sigmas, model_config.image_size)
