@@ -18,6 +18,8 @@ removed by the next fetch into the same place.
 optional ``pretrained`` extra), no network, an unknown or private repository, a gated one, a
 repository without ``model.safetensors``. ``huggingface_hub`` is imported only here, only when
 a fetch runs.
+
+Lesson 16 names the command (``miniclip pretrained fetch``) where the files are not yet there.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ Like the reference, nothing here turns a photo by its EXIF orientation tag (call
 ``PIL.ImageOps.exif_transpose`` first for that). OpenAI's original code differs in two small
 ways: it rounds the crop offset instead of flooring it (a one-pixel shift when the excess is
 odd), and it drops transparency instead of laying it on white.
+
+Lesson 16 prepares its photograph with it before OpenAI's model classifies it.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ miniclip computes in. ``BF16`` ("brain float") has no NumPy type, but it needs n
 float32 with the low 16 bits of its mantissa cut off — the same sign bit, the same 8 exponent
 bits, the top 7 mantissa bits. Its 16 bits are therefore the top half of a float32, and
 ``(bits as uint32) << 16`` viewed as float32 is its value, exactly.
+
+Lesson 16 reads a saved model's tensors with it and counts them against the name table.
 """
 
 from __future__ import annotations
