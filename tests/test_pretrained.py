@@ -86,6 +86,7 @@ def test_small_clip_matches_transformers(small_folder, dtype, rtol):
         strict=True,
     ):
         scale = np.abs(theirs).max()
+        print(f"{np.dtype(dtype).name} {what}: {np.abs(ours - theirs).max() / scale:.1e}")  # the README's figures (-s)
         assert np.abs(ours - theirs).max() <= rtol * scale, f"{what}: {np.abs(ours - theirs).max() / scale:.2e}"
     model.float()
 
@@ -135,6 +136,7 @@ def test_full_size_vit_b_32_matches_transformers(tmp_path):
         strict=True,
     ):
         scale = np.abs(theirs).max()
+        print(f"ViT-B/32 {what}: {np.abs(ours - theirs).max() / scale:.1e}")  # the README's figures (pytest -s)
         assert np.abs(ours - theirs).max() <= 1e-5 * scale, f"{what}: {np.abs(ours - theirs).max() / scale:.2e}"
 
 
