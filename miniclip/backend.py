@@ -94,6 +94,18 @@ def memory_bytes() -> int | None:
         return None
 
 
+def gpu_free_bytes() -> int | None:
+    """The GPU memory a new array can still get: the device's free bytes plus what CuPy's pool holds unused.
+
+    None on the CPU (the host's free memory is the operating system's to judge).
+    """
+    if get_device() != "gpu":
+        return None
+    cupy = _cupy()
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+
+
 def check_memory(nbytes: float, what: str) -> None:
     """A ``ValueError`` naming ``what`` when ``nbytes`` (a lower bound of what it needs) exceeds the machine's memory.
 
@@ -133,6 +145,11 @@ def get_array_module(x: Any = None) -> Any:
     return np
 
 
+def on_gpu(x: Any) -> bool:
+    """True when ``x`` is a CuPy (device) array."""
+    return get_array_module(x) is not np
+
+
 def to_device(a: Any, dtype: Any = None) -> Any:
     """Move a host array (or anything array-like) to the current device, optionally casting."""
     xp = get_array_module()
@@ -161,6 +178,29 @@ def seed(n: int) -> np.random.Generator:
     if get_device() == "gpu":
         _cupy().random.seed(n)
     return np.random.default_rng(n)
+
+
+def column_dots(a: Any, b: Any) -> Any:
+    """Σ over the rows of a·b for two (M, C) matrices, (C,): one column dot product per channel.
+
+    NumPy's ``einsum("mc,mc->c")`` multiplies and adds in one pass without the (M, C) product.
+    CuPy's einsum (without the optional cuTENSOR) copies both operands transposed and runs C
+    batched 1×M·M×1 products, so on the GPU one elementwise kernel forms a·b and one cuBLAS
+    product with a vector of ones sums it.
+    """
+    if get_array_module(a) is np:
+        return np.einsum("mc,mc->c", a, b)  # (C,)
+    return _cupy().ones(a.shape[0], dtype=a.dtype) @ (a * b)  # (C,)
+
+
+def global_generator(xp: Any) -> Any:
+    """The global generator of ``xp`` (the one :func:`seed` seeds), with ``random(shape, dtype=)``.
+
+    ``cupy.random`` itself. For NumPy, a ``numpy.random.Generator`` on ``numpy.random.get_bit_generator()``,
+    the MT19937 behind the legacy ``numpy.random`` functions: drawing from it advances the same stream
+    that ``numpy.random.seed`` seeds.
+    """
+    return np.random.Generator(np.random.get_bit_generator()) if xp is np else xp.random
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:

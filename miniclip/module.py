@@ -11,6 +11,8 @@ The contract every layer follows:
 * ``backward(grad_out)`` *adds* the parameter gradients into ``p.grad`` (so call
   :meth:`Module.zero_grad` before each step) and returns the gradient of each
   floating-point positional input of ``forward`` (one array, a tuple, or ``None``);
+* a layer (or encoder) that can be first may take ``input_grad=False`` and then skips its input's
+  gradient and returns None: the images a model starts from are data, and need none;
 * ``backward`` before any ``forward`` raises ``RuntimeError`` saying so (``_require_forward``).
 
 Lesson 03 follows this contract down the walkthrough model, one layer at a time.
@@ -110,8 +112,9 @@ class Module:
     def arrays(self) -> dict[str, Any]:
         """Parameters' data and buffers together, by name, on the device: everything a checkpoint holds.
 
-        The arrays themselves, not copies: what a training step changes in place (the trainer's
-        roll-back copies them before each step, :mod:`miniclip.training.rollback`).
+        The arrays themselves, not copies: what a training step changes in place. Under AdamW the
+        parameters' arrays are views of its flat buffers (:mod:`miniclip.optim.flat`), which is what
+        the trainer's roll-back copies before each step (:mod:`miniclip.training.rollback`).
         """
         return {name: p.data for name, p in self.parameters().items()} | self.buffers()
 

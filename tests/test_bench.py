@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_MODEL
 
-import miniclip.training.loop as train_module
+import miniclip.training.step as train_module
 from miniclip import cli
 from miniclip.encoders.registry import names
 from miniclip.measure.bench import bench_model_config, make_batch, run_bench
@@ -18,7 +18,7 @@ from miniclip.measure.torch_twin import unsupported
 from miniclip.model.config import ModelConfig, build_clip
 from miniclip.optim import AdamW
 from miniclip.training.configs import named_config
-from miniclip.training.loop import train_step
+from miniclip.training.step import train_step
 
 QUICK = ["--warmup", "1", "--steps", "1", "--layer-steps", "1", "--gemm-size", "64"]
 
@@ -90,7 +90,7 @@ def test_timed_layers_time_every_module_and_leave_the_model_as_it_was() -> None:
     assert set(timer.outside) == {"zero gradients", "gradient clipping", "optimiser (AdamW)", "temperature clamp"}
     for _, module in named_modules(clip):
         assert "forward" not in vars(module) and "backward" not in vars(module)
-    assert not {"zero_grad", "clamp_logit_scale"} & set(vars(clip)) and "step" not in vars(optimizer)
+    assert "clamp_logit_scale" not in vars(clip) and not {"step", "zero_grad"} & set(vars(optimizer))
     assert train_module.clip_grad_norm.__name__ == "clip_grad_norm"
     assert step() == twin_step()  # a later step: the same loss as the model that was never wrapped
 

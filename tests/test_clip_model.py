@@ -80,8 +80,8 @@ def test_clamp_logit_scale_after_huge_adamw_steps_both_ways():
     for direction in (1.0, -1.0):
         model = build_clip(cfg, rng=np.random.default_rng(0), dtype=F32)
         s = model.logit_scale.log_scale
+        optimiser = AdamW(model.parameters(), lr=1000.0, weight_decay=0.1)  # s.data is now a view of its buffer
         array = s.data
-        optimiser = AdamW(model.parameters(), lr=1000.0, weight_decay=0.1)
         model(ids, images, mask)
         model.backward(direction)  # −1: gradient ascent on the loss, so s moves the other way
         assert float(s.grad) != 0
@@ -262,3 +262,23 @@ def test_gpu_clip_matches_cpu(image_encoder):
     for name in cpu_grads:
         np.testing.assert_allclose(gpu_grads[name], cpu_grads[name], rtol=1e-6, atol=1e-12, err_msg=name)
     assert backend.get_device() == "cpu"
+
+
+# --- training asks for no image gradient ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image_encoder", ["cnn", "vit", "patch_mlp"])
+def test_no_image_gradient_leaves_every_parameter_gradient_as_it_was(image_encoder):
+    """``backward(image_grad=False)`` returns None and fills the same parameter gradients as a full backward."""
+    cfg = tiny_config(image_encoder, "bag_of_words")
+    model = build_clip(cfg, rng=np.random.default_rng(0), dtype=F64)
+    ids, mask, images = _batch(cfg, seed=5)
+    grads = []
+    for image_grad in (True, False):
+        model.zero_grad()
+        model(ids, images, mask)
+        dimages = model.backward(image_grad=image_grad)
+        assert (dimages is None) is not image_grad
+        grads.append({name: p.grad.copy() for name, p in model.parameters().items()})
+    for name in grads[0]:
+        np.testing.assert_array_equal(grads[1][name], grads[0][name], err_msg=name)

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+import miniclip.layers.im2col as im2col_module
 from miniclip import backend
-from miniclip.backend import to_device, to_host
+from miniclip.backend import column_dots, to_device, to_host
 from miniclip.encoders.cnn import CNNEncoder, ResidualBlock, cnn_cost
 from miniclip.layers.batch_norm import BatchNorm2d, column_sums
 from miniclip.layers.conv2d import Conv2d
-from miniclip.layers.im2col import Scratch, col2im, conv_output_size, im2col, windows
+from miniclip.layers.im2col import col2im, conv_output_size, im2col, windows
 from miniclip.layers.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
 from miniclip.measure.cost import ModelCost
 from miniclip.module import Module
@@ -287,42 +288,90 @@ def test_fast_backward_equals_the_col2im_reference(kernel: int, stride: int, pad
             np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol * scale, err_msg=message)
 
 
-# --- Scratch: work arrays reused from call to call ------------------------------------------------
+# --- Workspace and chunks: work arrays reused from call to call, the batch a few images at a time ----
 
 
-def test_scratch_hands_back_the_same_array_only_for_the_same_request() -> None:
-    scratch = Scratch()
-    like64, like32 = np.zeros(1), np.zeros(1, dtype=np.float32)
-    a = scratch.get("a", (2, 3), like64, zeros=True)
-    assert a.dtype == np.float64 and np.all(a == 0)
+def test_workspace_hands_back_views_of_buffers_that_only_grow() -> None:
+    work = im2col_module.Workspace(np, np.float64)
+    a = work.get("a", (2, 3))
+    assert a.dtype == np.float64 and a.shape == (2, 3)
     a[...] = 7.0
-    assert scratch.get("a", (2, 3), like64, zeros=True) is a  # reused, not zeroed again
-    assert np.all(a == 7.0)
-    b = scratch.get("a", (3, 2), like64, zeros=True)  # another shape: a new, zeroed array
-    assert b is not a and np.all(b == 0)
-    c = scratch.get("a", (3, 2), like32, zeros=True)  # another dtype: likewise
-    assert c.dtype == np.float32 and np.all(c == 0)
-    assert scratch.get("other", (3, 2), like32) is not c  # names are separate
+    b = work.get("a", (3, 2))  # the same size: the same memory, another shape
+    assert np.shares_memory(a, b) and np.all(b == 7.0)
+    c = work.get("a", (1, 4))  # smaller: still the same buffer
+    assert np.shares_memory(a, c)
+    d = work.get("a", (4, 4))  # larger: a new buffer
+    assert not np.shares_memory(a, d) and work.nbytes() == 16 * 8
+    assert not np.shares_memory(work.get("other", (2, 3)), d)  # names are separate buffers
 
 
-def test_im2col_with_scratch_equals_im2col_without() -> None:
-    """One Scratch through calls of changing batch size, dtype, size and padding: every result as if fresh."""
+def test_one_workspace_per_dtype_and_device() -> None:
+    x64, x32 = np.zeros(1), np.zeros(1, dtype=np.float32)
+    assert im2col_module.workspace(x64) is im2col_module.workspace(np.ones(3))
+    assert im2col_module.workspace(x64) is not im2col_module.workspace(x32)
+    assert im2col_module.workspace(x32).get("a", (2,)).dtype == np.float32
+
+
+@pytest.mark.parametrize("n,image_bytes,sizes", [(10, 2**20, [4, 4, 2]), (3, 1, [3]), (5, 2**30, [1] * 5)])
+def test_image_chunks_cover_the_batch_once(
+    n: int, image_bytes: int, sizes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(im2col_module.CHUNK_BYTES, "cpu", 4 * 2**20)
+    chunks = im2col_module.image_chunks(n, image_bytes, np.zeros(1))
+    assert [c.stop - c.start for c in chunks] == sizes
+    assert chunks[0].start == 0 and chunks[-1].stop == n
+    assert all(a.stop == b.start for a, b in itertools.pairwise(chunks))
+
+
+def test_im2col_in_a_workspace_equals_im2col_without() -> None:
+    """One Workspace through calls of changing batch size, size and padding: every result as if fresh."""
     rng = np.random.default_rng(13)
-    scratch = Scratch()
-    calls = [
-        ((2, 5, 6, 3), np.float32, 3, 1, 1),
-        ((4, 5, 6, 3), np.float32, 3, 1, 1),  # a larger batch
-        ((4, 5, 6, 3), np.float64, 3, 1, 1),  # another dtype
-        ((1, 5, 6, 3), np.float64, 3, 1, 1),
-        ((1, 3, 4, 3), np.float64, 3, 1, 2),  # the same padded shape (1, 7, 8, 3), a wider zero border
-        ((1, 5, 6, 3), np.float64, 3, 2, 0),  # no padding: read from x itself
-        ((2, 5, 6, 3), np.float32, 3, 1, 1),  # back to the first request
-    ]
-    for shape, dtype, k, s, p in calls:
-        x = rng.standard_normal(shape).astype(dtype)
-        cols = im2col(x, k, s, p, scratch)
-        assert cols.dtype == dtype
-        np.testing.assert_array_equal(cols, im2col(x, k, s, p), err_msg=f"{shape} {dtype.__name__} k{k} s{s} p{p}")
+    for dtype in (np.float32, np.float64):
+        work = im2col_module.Workspace(np, dtype)
+        calls = [
+            ((2, 5, 6, 3), 3, 1, 1),
+            ((4, 5, 6, 3), 3, 1, 1),  # a larger batch
+            ((1, 5, 6, 3), 3, 1, 1),  # a smaller one: a view of the first numbers of the buffers
+            ((1, 3, 4, 3), 3, 1, 2),  # a wider zero border in a buffer that held pixels before
+            ((1, 5, 6, 3), 3, 2, 0),  # no padding: read from x itself
+            ((2, 5, 6, 3), 3, 1, 1),  # back to the first request
+        ]
+        for shape, k, s, p in calls:
+            x = rng.standard_normal(shape).astype(dtype)
+            cols = im2col(x, k, s, p, work)
+            assert cols.dtype == dtype
+            np.testing.assert_array_equal(cols, im2col(x, k, s, p), err_msg=f"{shape} {dtype.__name__} k{k} s{s} p{p}")
+
+
+@pytest.mark.parametrize(
+    "stride,padding,backward_by", [(1, 1, "flipped"), (1, 0, "flipped"), (1, 1, "col2im"), (2, 1, "col2im")]
+)
+def test_conv_in_chunks_equals_the_whole_batch_at_once(
+    stride: int, padding: int, backward_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of one image (the budget set below one image) give the one-chunk results, and dWm sums the chunks."""
+    rng = np.random.default_rng([stride, padding, 7])
+    x = rng.standard_normal((5, 6, 7, 3))
+    conv = Conv2d(3, 4, 3, stride, padding, rng=np.random.default_rng(0), dtype=np.float64, backward_by=backward_by)
+    dy = rng.standard_normal((5, *conv.output_size(6, 7), 4))
+    whole = _run(conv, x, dy)
+    monkeypatch.setitem(im2col_module.CHUNK_BYTES, "cpu", 1)
+    assert len(im2col_module.image_chunks(5, 8, x)) == 5
+    for what, a, b in zip(["y", "dx", "dW", "db"], _run(conv, x, dy), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=what)
+
+
+def test_a_first_layer_skips_its_input_gradient() -> None:
+    rng = np.random.default_rng(16)
+    conv = Conv2d(3, 4, 3, 1, 1, rng=rng, dtype=np.float64)
+    x, dy = rng.standard_normal((2, 5, 5, 3)), rng.standard_normal((2, 5, 5, 4))
+    conv(x)
+    full = conv.backward(dy)
+    dw = conv.weight.grad.copy()
+    conv.zero_grad()
+    conv(x)
+    assert conv.backward(dy, input_grad=False) is None and full.shape == x.shape
+    np.testing.assert_array_equal(conv.weight.grad, dw)  # the parameters' gradients are the same
 
 
 def _run(conv: Conv2d, x: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
@@ -336,7 +385,7 @@ def _run(conv: Conv2d, x: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
     "stride,padding,backward_by",
     [(1, 1, "flipped"), (1, 0, "flipped"), (1, 2, "flipped"), (1, 1, "col2im"), (1, 0, "col2im"), (2, 1, "col2im")],
 )
-def test_conv_reusing_its_scratch_equals_fresh_layers(stride: int, padding: int, backward_by: str) -> None:
+def test_conv_called_again_equals_fresh_layers(stride: int, padding: int, backward_by: str) -> None:
     """Forward–backward again and again on one layer, with changing batch sizes and dtypes, equals fresh layers."""
     rng = np.random.default_rng([stride, padding, len(backward_by)])
 
@@ -505,6 +554,19 @@ def test_column_sums(dtype: type) -> None:
     sums = column_sums(rows)
     assert sums.shape == (5,) and sums.dtype == dtype
     np.testing.assert_allclose(sums, rows.astype(np.float64).sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_dots(dtype: type) -> None:
+    """One dot product per column, of contiguous rows and of a transposed view alike, in the rows' dtype."""
+    rng = np.random.default_rng(20)
+    a = rng.standard_normal((37, 5)).astype(dtype)
+    b = rng.standard_normal((5, 37)).astype(dtype).T  # (37, 5), a view with swapped strides
+    dots = column_dots(a, b)
+    assert dots.shape == (5,) and dots.dtype == dtype
+    want = [a[:, c].astype(np.float64) @ b[:, c].astype(np.float64) for c in range(5)]
+    np.testing.assert_allclose(dots, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(column_dots(a, a), column_sums(a * a), rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 # --- pooling --------------------------------------------------------------------------------------

@@ -59,10 +59,12 @@ class MeanColour(Module):
         self._shape = tuple(images.shape)  # (N, C, H, W)
         return self.linear(images.mean(axis=(2, 3)))  # (N, C) → (N, d)
 
-    def backward(self, dy: Any) -> Any:
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         self._require_forward(self._shape)
         n, c, h, w = self._shape
         dmean = self.linear.backward(dy)  # (N, C)
+        if not input_grad:
+            return None
         xp = get_array_module(dmean)
         return xp.broadcast_to(dmean[:, :, None, None] / (h * w), (n, c, h, w)).copy()  # (N, C, H, W)
 

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from miniclip import backend
 from miniclip.layers import ContrastiveLoss, Embedding, Linear, MeanPool, Patchify, ReLU, Similarity, projection
+from miniclip.layers.dropout import Dropout
 from miniclip.optim import SGD
 from miniclip.teaching.walkthrough_model import WalkthroughCLIP, WalkthroughConfig
 
@@ -297,6 +299,57 @@ def test_load_state_wrong_shape():
     state["text.encode.weight"] = np.zeros((2, 3))
     with pytest.raises(ValueError, match=r"text.encode.weight: expected shape \(3, 3\), got \(2, 3\)"):
         model.load_state(state)
+
+
+# --- Dropout's mask ----------------------------------------------------------------------------------------------
+
+
+def _dropped_fraction_is_p(mask, p: float, n: int) -> None:
+    """Each entry is 0 or 1/(1−p), and the fraction of zeros is p within 5 standard deviations."""
+    scale = mask.dtype.type(1.0 / (1.0 - p))  # a NumPy scalar: CuPy compares with it too
+    assert bool(((mask == 0) | (mask == scale)).all())
+    assert abs(float((mask == 0).mean()) - p) < 5 * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_mask_has_the_input_dtype_and_drops_p(dtype, seed):
+    backend.seed(0)
+    p, x = 0.3, np.ones((400, 500), dtype=dtype)
+    drop = Dropout(p, seed=seed)
+    y = drop(x)  # y is the mask itself
+    assert y.dtype == dtype and drop.backward(np.ones_like(x)).dtype == dtype
+    _dropped_fraction_is_p(y, p, x.size)
+
+
+def test_dropout_global_draws_are_the_seeded_legacy_stream():
+    """Without ``seed=``, the masks follow miniclip.backend.seed: float64 ones are numpy.random.random's draws."""
+    p, x = 0.4, np.ones((30, 40))
+    backend.seed(7)
+    first, second = Dropout(p)(x), Dropout(p)(x)
+    np.random.seed(7)
+    np.testing.assert_array_equal(first, (np.random.random(x.shape) >= p) / (1 - p))
+    np.testing.assert_array_equal(second, (np.random.random(x.shape) >= p) / (1 - p))
+    x32 = x.astype(np.float32)
+    backend.seed(7)
+    again = Dropout(p)(x32)
+    backend.seed(7)
+    np.testing.assert_array_equal(Dropout(p)(x32), again)  # float32 masks follow the seed too
+    assert not np.array_equal(Dropout(p)(x32), again)  # and the next draw moves on
+    assert not np.array_equal(again == 0, first == 0)  # drawn as float32 uniforms, not as the float64 ones
+
+
+@pytest.mark.gpu
+def test_dropout_mask_on_the_gpu_has_the_input_dtype_and_drops_p():
+    p = 0.3
+    with backend.using("gpu"):
+        backend.seed(5)
+        x = backend.to_device(np.ones((400, 500)), dtype=np.float32)
+        y = Dropout(p)(x)
+        assert y.dtype == np.float32 and backend.get_array_module(y) is not np
+        _dropped_fraction_is_p(y, p, x.size)
+        backend.seed(5)
+        np.testing.assert_array_equal(backend.to_host(Dropout(p)(x)), backend.to_host(y))
 
 
 # --- SGD ---------------------------------------------------------------------------------------------------------

@@ -170,8 +170,8 @@ def test_updates_happen_in_place_and_float32_stays_float32() -> None:
     rng = np.random.default_rng(1)
     for make in (lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: AdamW(ps, lr=0.1, weight_decay=0.1)):
         params = _model(dtype=np.float32).parameters()
+        opt = make(params)  # AdamW lays the parameters out flat here: from now on, in place
         arrays = {n: p.data for n, p in params.items()}
-        opt = make(params)
         for _ in range(3):
             _random_grads(params, rng)
             clip_grad_norm(params, 1.0)

@@ -21,7 +21,7 @@ from miniclip.evaluation.trained_run import load_run
 from miniclip.evaluation.zeroshot import class_embeddings, encode_images, zero_shot
 from miniclip.probe import figures, report
 from miniclip.probe.embeddings import embed_blurred, embed_run
-from miniclip.probe.robustness import gaussian_blur
+from miniclip.probe.robustness import class_bases, gaussian_blur, principal_angles
 from miniclip.training.configs import named_config
 from miniclip.training.loop import train
 
@@ -109,6 +109,23 @@ def test_summary_matrices_are_well_formed(probed) -> None:
     assert all(len(v) == 2 and max(v) <= 1 + 1e-6 for name, v in cosines.items() if name != "sigmas")
     assert 0 < summary["gap"]["angle_degrees"] < 180
     assert {name for group in summary["fragile"].values() for name, _ in group} <= set(summary["classes"])
+
+
+def test_subspace_angles_are_each_pairs_principal_angles(run, probed) -> None:
+    """The summary's mean and largest angle matrices, from one pass, are what one SVD per pair and reduction gives."""
+    _, _, summary = probed
+    loaded = load_run(run)
+    data = loaded.dataset()
+    emb = embed_run(loaded, data)
+    bases = class_bases(emb.images, emb.labels, k=RANK, class_names=data.class_names)
+    k = len(bases)
+    for name, reduce in (("mean", np.mean), ("max", np.max)):
+        want = np.zeros((k, k))
+        for a in range(k):
+            for b in range(a + 1, k):
+                want[a, b] = want[b, a] = reduce(principal_angles(bases[a], bases[b]))
+        np.testing.assert_allclose(summary["subspace_angles_degrees"][name], want, atol=5e-4, err_msg=name)  # 3 places
+    assert not np.allclose(summary["subspace_angles_degrees"]["mean"], summary["subspace_angles_degrees"]["max"])
 
 
 def test_blurred_embeddings_are_the_blurred_images_embeddings(run) -> None:

@@ -9,9 +9,11 @@ import math
 import numpy as np
 import pytest
 
+from miniclip.backend import to_host
 from miniclip.probe.maps import fit_pca
 from miniclip.probe.robustness import (
     accuracy_drops,
+    angle_matrices,
     angle_matrix,
     blur_float,
     blur_radius,
@@ -177,6 +179,28 @@ def test_angle_matrix_of_classes():
         angle_matrix(bases, reduce="min")
 
 
+def _per_reduce_angle_matrix(bases, reduce: str) -> np.ndarray:
+    """The matrix as it was computed before ``angle_matrices``: one ``principal_angles`` per pair, per reduction."""
+    out = np.zeros((len(bases), len(bases)))
+    for a in range(len(bases)):
+        for b in range(a + 1, len(bases)):
+            angles = to_host(principal_angles(bases[a], bases[b]))
+            out[a, b] = out[b, a] = angles.max() if reduce == "max" else angles.mean()
+    return out
+
+
+def test_angle_matrices_equal_the_per_reduce_matrices():
+    """One pass over the pairs gives both matrices, number for number, for classes of different ranks."""
+    rng = np.random.default_rng(8)
+    bases = [principal_directions(rng.standard_normal((12, 7)), k=k) for k in (1, 2, 3, 2, 4)]
+    mean, largest = angle_matrices(bases)
+    np.testing.assert_array_equal(mean, _per_reduce_angle_matrix(bases, "mean"))
+    np.testing.assert_array_equal(largest, _per_reduce_angle_matrix(bases, "max"))
+    assert np.all(largest >= mean) and np.any(largest > mean + 1.0)  # several angles per pair: they differ
+    np.testing.assert_array_equal(angle_matrix(bases, reduce="mean"), mean)
+    np.testing.assert_array_equal(angle_matrix(bases), largest)
+
+
 def test_a_rank_too_large_for_a_class_is_refused_naming_it():
     rng = np.random.default_rng(5)
     embeddings = rng.standard_normal((13, 4))
@@ -282,6 +306,11 @@ def test_blur_and_angles_on_the_gpu_match_the_cpu():
     cpu = angle_matrix(class_bases(embeddings, labels, k=3))
     gpu = angle_matrix(class_bases(cupy.asarray(embeddings), cupy.asarray(labels), k=3))
     np.testing.assert_allclose(gpu, cpu, atol=1e-6)
+    device_bases = [cupy.asarray(principal_directions(rng.standard_normal((12, 7)), k=k)) for k in (1, 3, 2)]
+    mean, largest = angle_matrices(device_bases)  # host matrices from the bases copied once
+    assert isinstance(mean, np.ndarray) and isinstance(largest, np.ndarray)
+    np.testing.assert_allclose(mean, _per_reduce_angle_matrix(device_bases, "mean"), atol=1e-6)  # SVDs on the GPU
+    np.testing.assert_allclose(largest, _per_reduce_angle_matrix(device_bases, "max"), atol=1e-6)
     clean, blurred = rng.standard_normal((2, 40, 6))
     np.testing.assert_allclose(
         mean_cosine_per_class(cupy.asarray(clean), cupy.asarray(blurred), cupy.asarray(labels), 2),

@@ -21,7 +21,7 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
         "bench",
         parents=[device],
         help="time a training step: images/s, GFLOP/s against a GEMM, PyTorch beside it, time per layer",
-        description="Time miniclip.training.loop.train_step (the step miniclip train takes) on a fixed random "
+        description="Time miniclip.training.step.train_step (the step miniclip train takes) on a fixed random "
         "batch and print images/s and ms/step (median, min, max); achieved GFLOP/s (counted forward FLOPs x 3) "
         "against the float32 GEMM of the same array library; the same model in PyTorch when it imports "
         "(same first loss, speed ratio); and, from a separate pass, the forward and backward time of every layer. "

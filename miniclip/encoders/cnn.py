@@ -157,12 +157,14 @@ class CNNEncoder(Module):
             x = block(x)  # (N, H_stage, W_stage, C_stage)
         return self.project(self.pool(x))  # (N, C_last) → (N, embed_dim)
 
-    def backward(self, d: Any) -> Any:
+    def backward(self, d: Any, input_grad: bool = True) -> Any:
+        """The gradient of the images, or None with ``input_grad=False``: the stem then skips its ``dx`` entirely."""
         dx = self.pool.backward(self.project.backward(d))  # (N, H_last, W_last, C_last)
         for block in reversed(self.blocks):
             dx = block.backward(dx)
-        dx = self.stem_conv.backward(self.stem_bn.backward(self.stem_relu.backward(dx)))  # (N, H, W, 3)
-        return dx.transpose(0, 3, 1, 2)  # (N, 3, H, W), as the images came in
+        dx = self.stem_bn.backward(self.stem_relu.backward(dx))
+        dx = self.stem_conv.backward(dx, input_grad=input_grad)  # (N, H, W, 3), or None
+        return None if dx is None else dx.transpose(0, 3, 1, 2)  # (N, 3, H, W), as the images came in
 
 
 # -- its place in the registry: built, checked and costed from a ModelConfig ---------------------

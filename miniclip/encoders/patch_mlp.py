@@ -63,11 +63,11 @@ class PatchMLP(Module):
         pooled = self.pool(hidden)  # (N, W)
         return self.project(pooled)  # (N, d)
 
-    def backward(self, di: Any) -> Any:
+    def backward(self, di: Any, input_grad: bool = True) -> Any:
         dpooled = self.project.backward(di)  # (N, W)
         dhidden = self.pool.backward(dpooled)  # (N, P, W)
         dpatches = self.encode.backward(self.relu.backward(dhidden))  # (N, P, C·p·p)
-        return self.patchify.backward(dpatches)  # (N, C, H, W)
+        return self.patchify.backward(dpatches) if input_grad else None  # (N, C, H, W)
 
 
 # -- its place in the registry: built, checked and costed from a ModelConfig ---------------------

@@ -34,7 +34,9 @@ satisfy, and what it needs of the sizes it reads (ModelConfig itself checks the 
 fields: whole numbers, at least 1, and so on).
 
 What the CLIP head reads of an encoder: its output, (N, ``embed_dim``); and of a text encoder,
-``vocab_size`` (an attribute or property): token ids must lie in ``[0, vocab_size)``.
+``vocab_size`` (an attribute or property): token ids must lie in ``[0, vocab_size)``. An image
+encoder that is trained also takes ``backward(d, input_grad=False)``: training asks for no
+gradient of the images (they are data), and the encoder may skip it and return None.
 
 Importing it imports the encoders package first (so the built-in encoders are registered): NumPy
 and miniclip's layers, nothing heavier. The specs carry functions, and whatever a function needs

@@ -119,7 +119,7 @@ class ViT(Module):
             x = block(x)  # (N, P [+ 1], D)
         return self.project(self.pool(self.norm(x)))  # (N, d)
 
-    def backward(self, dy: Any) -> Any:
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         dx = self.norm.backward(self.pool.backward(self.project.backward(dy)))  # (N, P [+ 1], D)
         for block in reversed(self.blocks):
             dx = block.backward(dx)
@@ -128,7 +128,8 @@ class ViT(Module):
         dx = self.positions.backward(dx)
         if self.class_token is not None:
             dx = self.class_token.backward(dx)  # (N, P, D)
-        return self.patchify.backward(self.patch_embed.backward(dx))  # (N, C, H, W)
+        dpatches = self.patch_embed.backward(dx)  # (N, P, C·p·p)
+        return self.patchify.backward(dpatches) if input_grad else None  # (N, C, H, W)
 
 
 # -- its place in the registry: built, checked and costed from a ModelConfig ---------------------

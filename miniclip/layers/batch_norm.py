@@ -25,11 +25,15 @@ which gives the compact formula::
 
 In evaluation the statistics are constants, so ``dx = dy · γ / √(running_var + ε)``.
 
-Speed: the column sums Σ dy and Σ over rows are taken as matrix–vector products with a vector
-of ones (``ones @ X``), which BLAS does in one streaming pass, several times faster than
-``X.sum(axis=0)``; the sums of products (Σ (x − μ)², Σ dy·x̂) go through ``einsum``, which
-multiplies and adds without building the product array. The forward makes x̂ in place from
-x − μ, and the backward's dx is built in one output array.
+Speed: the column sums Σ x and Σ dy are matrix–vector products with a vector of ones
+(:func:`column_sums`, ``ones @ X``): one streaming BLAS pass on NumPy, several times faster than
+``X.sum(axis=0)``, and one cuBLAS call on CuPy. The sums of products Σ (x − μ)² and Σ dy·x̂ are
+:func:`miniclip.backend.column_dots`, which picks the form for each backend: NumPy's
+``einsum("mc,mc->c", a, b)`` multiplies and adds in one pass without building the (M, C)
+product, while CuPy's einsum (without its optional cuTENSOR) would copy both operands
+transposed and run C tiny batched products, so there it is ``ones @ (a * b)``: one elementwise
+kernel and one cuBLAS call. The forward makes x̂
+in place from x − μ, and the backward's dx is built in one output array.
 
 The running statistics are *buffers*, not parameters: state that is saved with the model but
 never receives a gradient or an optimiser update. :meth:`BatchNorm2d.buffers` returns them by
@@ -44,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.backend import get_array_module, to_device
+from miniclip.backend import column_dots, get_array_module, to_device
 from miniclip.module import Module, Parameter
 
 
@@ -82,7 +86,7 @@ class BatchNorm2d(Module):
                 raise ValueError(f"BatchNorm2d in training needs more than 1 value per channel, got shape {x.shape}")
             mean = column_sums(rows) / m  # (C,)
             centred = rows - mean  # (M, C)
-            var = xp.einsum("mc,mc->c", centred, centred) / m  # (C,) biased
+            var = column_dots(centred, centred) / m  # (C,) biased
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
             self.running_var *= 1 - self.momentum
@@ -100,12 +104,11 @@ class BatchNorm2d(Module):
 
     def backward(self, dy: Any) -> Any:
         self._require_forward(self._xhat)
-        xp = get_array_module(dy)
         xhat, inv_std, gamma = self._xhat, self._inv_std, self.weight.data
         m, channels = xhat.shape
         dy_rows = dy.reshape(-1, channels)  # (M, C)
         dbeta = column_sums(dy_rows)  # Σ dy (C,)
-        dgamma = xp.einsum("mc,mc->c", dy_rows, xhat)  # Σ dy·x̂ (C,)
+        dgamma = column_dots(dy_rows, xhat)  # Σ dy·x̂ (C,)
         self.bias.grad += dbeta
         self.weight.grad += dgamma
         scale = gamma * inv_std  # (C,): dx̂ · inv_std = dy · γ · inv_std

@@ -39,6 +39,18 @@ and never builds the k·k-times-larger ``dcols`` nor scatters it back with col2i
 the 3×3 layers of the CNN is about half of their backward's time. (For stride > 1, dy would
 first need zeros between its pixels, so col2im stays.) Both routes are tested equal.
 
+What the layer keeps for its backward is its input x, not ``cols``: ``cols`` is k·k times
+larger, and kept by every layer it would be most of a step's memory. Forward and backward both
+walk the batch a few images at a time (:func:`~miniclip.layers.im2col.image_chunks`), building
+each chunk's ``cols`` in a workspace shared by all layers: the forward multiplies it by the
+weights, the backward builds it again for ``dWm`` (the copy costs little beside the product, and
+a cache-sized chunk makes both faster on the CPU). The chunks' ``dWm`` add up to the batch's,
+since ``colsᵀ @ dy`` is a sum over rows.
+
+A first layer, whose input is the images themselves, needs no input gradient:
+``backward(dy, input_grad=False)`` skips ``dx`` (a matrix product and, for the stem, a buffer
+as large as the images' windows) and returns None.
+
 Initial weights are He/Kaiming-uniform: U(±√(6 / fan_in)) with fan_in = C·k·k, which keeps the
 variance of activations roughly constant through a stack of convolutions followed by ReLU.
 
@@ -51,7 +63,8 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.layers.im2col import Scratch, col2im, conv_output_size, im2col
+from miniclip.backend import get_array_module
+from miniclip.layers.im2col import col2im, conv_output_size, im2col, image_chunks, workspace
 from miniclip.module import Module, Parameter
 
 BACKWARD_BY = ("auto", "col2im", "flipped")
@@ -94,15 +107,25 @@ class Conv2d(Module):
             rng.uniform(-bound, bound, (out_channels, in_channels, kernel, kernel)), dtype
         )
         self.bias = Parameter.from_host(np.zeros(out_channels), dtype) if bias else None
-        self._cols: Any = None
-        self._x_shape: tuple[int, ...] | None = None
-        self._scratch = Scratch()  # the padded input and cols, reused from step to step
-        self._dy_scratch = Scratch()  # the same for the flipped backward's im2col of dy
+        self._x: Any = None  # the input, kept for the backward (its cols are built again there)
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
         """The (Ho, Wo) this layer produces from an H×W input."""
         k, s, p = self.kernel, self.stride, self.padding
         return conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+
+    def image_bytes(self, h: int, w: int, itemsize: int) -> tuple[int, int]:
+        """The work arrays' bytes per image on an H×W input, (forward, backward): what a chunk is cut by.
+
+        Forward: the image's cols. Backward: the larger of its cols, dy's cols (the flipped route)
+        and its padded input (col2im's sum, for a strided layer: larger than the cols of a 1×1 one).
+        """
+        out_channels, in_channels, k, _ = self.weight.data.shape
+        ho, wo = self.output_size(h, w)
+        p = self.padding
+        forward = ho * wo * k * k * in_channels
+        backward = max(ho * wo * k * k * max(in_channels, out_channels), (h + 2 * p) * (w + 2 * p) * in_channels)
+        return forward * itemsize, backward * itemsize
 
     def _weight_matrix(self) -> Any:
         """The weight (O, C, k, k) as the (k·k·C, O) matrix whose rows line up with the columns of im2col."""
@@ -122,24 +145,44 @@ class Conv2d(Module):
                 f"(input {tuple(x.shape)}, padding {self.padding})"
             )
         ho, wo = self.output_size(h, w)
-        self._x_shape = tuple(x.shape)
-        self._cols = im2col(x, k, self.stride, self.padding, self._scratch)  # (N·Ho·Wo, k·k·C)
-        y = self._cols @ self._weight_matrix()  # (N·Ho·Wo, O)
+        self._x = x
+        xp, work, wm = get_array_module(x), workspace(x), self._weight_matrix()  # wm (k·k·C, O)
+        y = xp.empty((n * ho * wo, out_channels), dtype=x.dtype)  # (N·Ho·Wo, O)
+        for images in image_chunks(n, self.image_bytes(h, w, x.itemsize)[0], x):
+            rows = slice(images.start * ho * wo, images.stop * ho * wo)  # this chunk's output pixels
+            cols = im2col(x[images], k, self.stride, self.padding, work)  # (n_c·Ho·Wo, k·k·C)
+            xp.matmul(cols, wm, out=y[rows])
         if self.bias is not None:
             y += self.bias.data
         return y.reshape(n, ho, wo, out_channels)  # (N, Ho, Wo, O): already the next layer's layout
 
-    def backward(self, dy: Any) -> Any:
-        self._require_forward(self._x_shape)
-        out_channels, in_channels, k, _ = self.weight.data.shape
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
+        self._require_forward(self._x)
+        x, k, s, p = self._x, self.kernel, self.stride, self.padding
+        out_channels, in_channels, _, _ = self.weight.data.shape
+        n, h, w, _ = x.shape
+        ho, wo = dy.shape[1], dy.shape[2]
+        xp, work = get_array_module(dy), workspace(dy)
         dy_rows = dy.reshape(-1, out_channels)  # (N·Ho·Wo, O), rows as in cols
-        dwm = self._cols.T @ dy_rows  # (k·k·C, O)
+        dwm = xp.zeros((k * k * in_channels, out_channels), dtype=dy.dtype)  # (k·k·C, O)
+        dx = xp.empty(x.shape, dtype=dy.dtype) if input_grad else None  # (N, H, W, C)
+        if self.flipped:  # stride 1: dx = dy correlated with the kernel turned by 180°, channels swapped
+            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, in_channels)  # (k·k·O, C)
+        else:
+            wm = self._weight_matrix()  # (k·k·C, O)
+        for images in image_chunks(n, self.image_bytes(h, w, dy.itemsize)[1], dy):
+            rows = slice(images.start * ho * wo, images.stop * ho * wo)
+            cols = im2col(x[images], k, s, p, work)  # the forward's cols again: (n_c·Ho·Wo, k·k·C)
+            dwm += cols.T @ dy_rows[rows]  # dWm = Σ over chunks of colsᵀ @ dy
+            if dx is None:
+                continue
+            if self.flipped:
+                dy_cols = im2col(dy[images], k, 1, k - 1 - p, work, "dy")  # (n_c·H·W, k·k·O)
+                xp.matmul(dy_cols, flipped, out=dx[images].reshape(-1, in_channels))  # (n_c·H·W, C)
+            else:
+                dcols = dy_rows[rows] @ wm.T  # (n_c·Ho·Wo, k·k·C)
+                dx[images] = col2im(dcols, (images.stop - images.start, h, w, in_channels), k, s, p)
         self.weight.grad += dwm.reshape(k, k, in_channels, out_channels).transpose(3, 2, 0, 1)  # (O, C, k, k)
         if self.bias is not None:
             self.bias.grad += dy_rows.sum(axis=0)  # (O,)
-        if self.flipped:  # stride 1: dx = dy correlated with the kernel turned by 180°, channels swapped
-            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, in_channels)  # (k·k·O, C)
-            dy_cols = im2col(dy, k, 1, k - 1 - self.padding, self._dy_scratch)  # (N·H·W, k·k·O)
-            return (dy_cols @ flipped).reshape(self._x_shape)  # (N·H·W, k·k·O) @ (k·k·O, C) → (N, H, W, C)
-        dcols = dy_rows @ self._weight_matrix().T  # (N·Ho·Wo, k·k·C)
-        return col2im(dcols, self._x_shape, k, self.stride, self.padding)  # (N, H, W, C)
+        return dx

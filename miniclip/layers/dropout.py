@@ -14,8 +14,14 @@ mask the forward drew (which is why the layer keeps it)::
 
 The mask is drawn on the current device with the array module's own generator
 (``numpy.random`` or ``cupy.random``, both seeded by :func:`miniclip.backend.seed`), so a
-GPU run never copies a mask from the host. The same seed gives different masks on CPU and
-GPU. For gradient checks pass ``seed=``: every forward then draws its mask from a new
+GPU run never copies a mask from the host. The uniforms are drawn in the input's dtype when
+that is float32 (else float64), so a float32 run never builds a float64 array of the input's
+size; float32 uniforms are multiples of 2⁻²⁴, which moves the drop probability by less than
+6e-8. ``cupy.random.random`` takes that ``dtype=``; NumPy's legacy ``numpy.random.random``
+does not, so on the host the draw goes through a ``numpy.random.Generator`` wrapped around
+the legacy functions' own bit generator: the same seeded stream (float64 draws are the legacy
+ones, number for number). The same seed gives different masks on CPU and GPU, and in float32
+and float64. For gradient checks pass ``seed=``: every forward then draws its mask from a new
 generator with that seed, so the layer is a fixed function of its input.
 (Srivastava et al., 2014, "Dropout".)
 
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from miniclip.backend import get_array_module
+from miniclip.backend import get_array_module, global_generator
 from miniclip.module import Module
 
 
@@ -48,8 +54,9 @@ class Dropout(Module):
             return x
         xp = get_array_module(x)
         # The device's global generator, or a new one with our seed (the same draw on every call).
-        generator = xp.random if self.seed is None else xp.random.default_rng(self.seed)
-        uniform = generator.random(x.shape)  # U[0, 1), on the device of x
+        generator = global_generator(xp) if self.seed is None else xp.random.default_rng(self.seed)
+        dtype = x.dtype if x.dtype == xp.float32 else xp.float64  # the dtypes a generator draws
+        uniform = generator.random(x.shape, dtype=dtype)  # U[0, 1), on the device of x
         self._mask = (uniform >= self.p).astype(x.dtype) * (1.0 / (1.0 - self.p))  # 0 or 1/(1−p)
         return x * self._mask
 

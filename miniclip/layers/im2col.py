@@ -27,18 +27,27 @@ every output pixel at once, the pixel that sits at that offset of its window, an
 gradients are added there. Each copy moves runs of C neighbouring numbers (one pixel's
 channels) at a time.
 
-Speed: a training step calls these on tens of megabytes. ``im2col`` takes an optional
-``scratch`` (:class:`Scratch`) that keeps the padded image and the ``cols`` matrix from one call
-to the next, so they are allocated (and the zero ring of the padding written) once, not every step.
-
+Memory and speed: a convolution's ``cols`` is k·k times larger than its input (nine times for
+a 3×3 layer), so a layer that kept its batch's ``cols`` for the backward would hold most of a
+training step's memory (about 19 GB of them for the ``gpu`` configuration at batch 512).
+:class:`~miniclip.layers.conv2d.Conv2d` therefore never keeps them: it works through the batch
+a few images at a time (:func:`image_chunks`), and builds each chunk's ``cols`` again in the
+backward, where the weight gradient needs them. The copy is cheap beside the matrix product, and
+a chunk that fits the processor's caches makes both faster on the CPU. The chunks' work arrays
+come from one :class:`Workspace` per dtype and device, shared by every layer, so the memory they
+take is that of the largest chunk, not of every layer.
 Lesson 07 works both by hand on a 4×4 image.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from miniclip.backend import get_array_module
+import numpy as np
+
+from miniclip.backend import get_array_module, on_gpu
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -50,25 +59,70 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-class Scratch:
-    """Work arrays kept between calls, by name: the same shape and dtype are handed back, not reallocated.
+# The bytes of one chunk's cols, by device. On the CPU a few MB stay in the caches while the
+# matrix product reads them; on a GPU a chunk must be large enough that its kernels keep the
+# device busy (each chunk costs a few launches of ~10 µs).
+CHUNK_BYTES = {"cpu": 4 * 2**20, "gpu": 128 * 2**20}
 
-    Whoever owns a ``Scratch`` (one per layer) must not hand its arrays out as results: the
-    next call overwrites them. An array asked for with ``zeros=True`` is zero-filled only when
-    it is first made, so a caller that writes just its interior keeps a zero border for free.
+
+def image_chunks(n: int, image_bytes: int, like: Any) -> list[slice]:
+    """Split ``n`` images into runs whose work arrays take about a chunk's bytes (at least one image each).
+
+    ``image_bytes`` is what one image needs (its ``cols``); ``like`` tells the device (:data:`CHUNK_BYTES`).
+    """
+    budget = CHUNK_BYTES["gpu" if on_gpu(like) else "cpu"]
+    step = max(1, min(n, budget // max(1, image_bytes)))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+@contextlib.contextmanager
+def chunk_budget(**budgets: int) -> Iterator[None]:
+    """Set :data:`CHUNK_BYTES` for some devices for a while: ``with chunk_budget(cpu=1):`` works one image at a time."""
+    before = dict(CHUNK_BYTES)
+    CHUNK_BYTES.update(budgets)
+    try:
+        yield
+    finally:
+        CHUNK_BYTES.clear()
+        CHUNK_BYTES.update(before)
+
+
+class Workspace:
+    """Work arrays by name, as views of flat buffers that only ever grow: reused from call to call.
+
+    ``get(name, shape)`` hands back the first ``prod(shape)`` numbers of the buffer ``name``,
+    reshaped; the buffer is reallocated only when a larger request comes. One workspace per dtype
+    and device is shared by every layer (:func:`workspace`): a layer may use its arrays during
+    one call, and must never return them or keep them, since the next call overwrites them.
     """
 
-    def __init__(self) -> None:
-        self._arrays: dict[str, Any] = {}
+    def __init__(self, xp: Any, dtype: Any) -> None:
+        self.xp, self.dtype = xp, dtype
+        self._flat: dict[str, Any] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], like: Any, zeros: bool = False) -> Any:
-        """An array of ``shape`` with the dtype and array module of ``like``."""
-        xp = get_array_module(like)
-        a = self._arrays.get(name)
-        if a is None or tuple(a.shape) != tuple(shape) or a.dtype != like.dtype or get_array_module(a) is not xp:
-            a = (xp.zeros if zeros else xp.empty)(shape, dtype=like.dtype)
-            self._arrays[name] = a
-        return a
+    def get(self, name: str, shape: tuple[int, ...]) -> Any:
+        """An uninitialised array of ``shape`` in this workspace's dtype, living in buffer ``name``."""
+        size = int(np.prod(shape))
+        flat = self._flat.get(name)
+        if flat is None or flat.size < size:
+            flat = self._flat[name] = self.xp.empty(size, dtype=self.dtype)
+        return flat[:size].reshape(shape)
+
+    def nbytes(self) -> int:
+        """The bytes this workspace holds now."""
+        return sum(int(flat.nbytes) for flat in self._flat.values())
+
+
+_workspaces: dict[tuple[str, str], Workspace] = {}
+
+
+def workspace(like: Any) -> Workspace:
+    """The shared :class:`Workspace` for the dtype and device of ``like``."""
+    xp = get_array_module(like)
+    key = (xp.__name__, str(like.dtype))
+    if key not in _workspaces:
+        _workspaces[key] = Workspace(xp, like.dtype)
+    return _workspaces[key]
 
 
 def _check(shape: tuple[int, ...], kernel: int, stride: int, padding: int) -> tuple[int, int]:
@@ -105,10 +159,13 @@ def windows(padded: Any, kernel: int, stride: int, ho: int, wo: int) -> Any:
     return xp.lib.stride_tricks.as_strided(padded, shape, (sn, stride * sh, stride * sw, sh, sw, sc))
 
 
-def im2col(x: Any, kernel: int, stride: int = 1, padding: int = 0, scratch: Scratch | None = None) -> Any:
+def im2col(
+    x: Any, kernel: int, stride: int = 1, padding: int = 0, work: Workspace | None = None, name: str = "x"
+) -> Any:
     """Copy every k×k window of ``x`` (N, H, W, C) into one row: returns (N·Ho·Wo, k·k·C).
 
-    With ``scratch`` the result lives in ``scratch`` and is overwritten by the next call.
+    With a workspace ``work`` the padded image and the result live in its buffers
+    ``"<name> padded"`` and ``"<name> cols"``, and are overwritten by the next call that uses them.
     """
     xp = get_array_module(x)
     ho, wo = _check(tuple(x.shape), kernel, stride, padding)
@@ -116,13 +173,17 @@ def im2col(x: Any, kernel: int, stride: int = 1, padding: int = 0, scratch: Scra
     p = padding
     if p:
         shape = (n, h + 2 * p, w + 2 * p, c)
-        # keyed by the padding too: another padding can give the same padded shape with a wider border
-        padded = scratch.get(f"padded {p}", shape, x, zeros=True) if scratch else xp.zeros(shape, dtype=x.dtype)
-        padded[:, p : p + h, p : p + w, :] = x  # the border stays zero
+        if work is None:
+            padded = xp.zeros(shape, dtype=x.dtype)
+        else:  # a reused buffer: write the zero border, four thin strips
+            padded = work.get(f"{name} padded", shape)
+            padded[:, :p] = padded[:, p + h :] = 0
+            padded[:, p : p + h, :p] = padded[:, p : p + h, p + w :] = 0
+        padded[:, p : p + h, p : p + w, :] = x
     else:
         padded = x  # nothing to pad: read the windows straight from x
     shape = (n, ho, wo, kernel, kernel, c)
-    cols = scratch.get("cols", shape, x) if scratch else xp.empty(shape, dtype=x.dtype)
+    cols = work.get(f"{name} cols", shape) if work is not None else xp.empty(shape, dtype=x.dtype)
     cols[...] = windows(padded, kernel, stride, ho, wo)  # one copy of every window, side by side
     return cols.reshape(n * ho * wo, kernel * kernel * c)  # (N·Ho·Wo, k·k·C)
 

@@ -1,6 +1,6 @@
 """``miniclip bench``: how fast a training step runs, how close to the machine's limit, and where the time goes.
 
-The step timed is :func:`miniclip.training.loop.train_step`, the very function the :class:`Trainer` calls::
+The step timed is :func:`miniclip.training.step.train_step`, the very function the :class:`Trainer` calls::
 
     zero the gradients → forward (both encoders, the contrastive head against label-aware
     targets) → backward → clip the global gradient norm → AdamW → clamp the temperature
@@ -34,6 +34,7 @@ Lesson 07 runs it on a small batch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -58,7 +59,8 @@ from miniclip.model.tokenizer import END, PAD, START, words
 from miniclip.optim import AdamW
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD
 from miniclip.training.configs import TrainConfig, named_config
-from miniclip.training.loop import train_step
+from miniclip.training.memory import estimate_step_memory, refuse_unless_it_fits
+from miniclip.training.step import train_step
 
 VOCAB = 64  # token ids are random, so the vocabulary size only sets the embedding table
 CLASSES = 10  # labels drawn from 0..9, as in CIFAR-10
@@ -252,6 +254,12 @@ def run_bench(
     result["machine"] = machine_info()
     show(format_machine(result["machine"]))
 
+    memory = estimate_step_memory(mc, batch_size, on_gpu=gpu)  # said, and on a GPU checked, before any work
+    result["memory"] = dataclasses.asdict(memory) | {"total": memory.total}
+    show(memory.describe("GPU" if gpu else "CPU"))
+    refuse_unless_it_fits(
+        memory, None if backend.gpu_free_bytes() is None else backend.gpu_free_bytes() - memory.weights
+    )
     clip = build_clip(mc, rng=backend.seed(0))
     optimizer = AdamW(clip.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cost = clip_cost(mc, batch_size)
@@ -410,7 +418,7 @@ def format_model(config: str, mc: ModelConfig, cost: ModelCost, batch: int, warm
         f"text {text.multiply_adds / 1e6:.2f} M, head {head / 1e6:.3f} M)\n"
         f"training FLOPs per image: {cost.training_flops / 1e9:.3f} G (2 FLOPs per multiply-add, "
         f"× 3 for forward + backward: the usual estimate)\n"
-        f"batch {batch}, float32, {warmup} warm-up + {steps} timed steps of miniclip.training.loop.train_step\n"
+        f"batch {batch}, float32, {warmup} warm-up + {steps} timed steps of miniclip.training.step.train_step\n"
     )
 
 

@@ -8,8 +8,8 @@ they are deleted again, so the model is exactly what it was. Each layer is charg
 so the rows add up to the whole forward and backward, and a container such as
 ``image.blocks.0.attn`` shows the arithmetic it does itself (here Q Kᵀ, the softmax, weights · V).
 
-The rest of the step is timed the same way: ``zero_grad`` and ``clamp_logit_scale`` on the
-model, the optimiser's ``step``, and ``clip_grad_norm`` as :func:`miniclip.training.loop.train_step`
+The rest of the step is timed the same way: ``clamp_logit_scale`` on the model, the optimiser's
+``zero_grad`` and ``step``, and ``clip_grad_norm`` as :func:`miniclip.training.step.train_step`
 looks it up. ``sync`` waits for the device (``cupy.cuda.Device().synchronize`` on the GPU, where
 work is asynchronous, nothing on the CPU); it runs before and after every timed call, which
 costs time of its own, so these figures come from a separate pass and never from the pass that
@@ -116,8 +116,8 @@ def _instance_attributes(patches: list[tuple[Any, str, Any]]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def timed_layers(model: Module, optimizer: Any, sync: Callable[[], None] = lambda: None) -> Iterator[LayerTimer]:
-    """Time every layer of ``model`` and the rest of :func:`miniclip.training.loop.train_step` until the block ends."""
-    import miniclip.training.loop as train_module
+    """Time every layer of ``model`` and the rest of :func:`miniclip.training.step.train_step` until the block ends."""
+    import miniclip.training.step as train_module
 
     timer = LayerTimer(sync)
     patches = [
@@ -126,7 +126,7 @@ def timed_layers(model: Module, optimizer: Any, sync: Callable[[], None] = lambd
         for kind in ("forward", "backward")
     ]
     patches += [
-        (model, "zero_grad", timer.other("zero gradients", model.zero_grad)),
+        (optimizer, "zero_grad", timer.other("zero gradients", optimizer.zero_grad)),
         (model, "clamp_logit_scale", timer.other("temperature clamp", model.clamp_logit_scale)),
         (optimizer, "step", timer.other(f"optimiser ({type(optimizer).__name__})", optimizer.step)),
         (train_module, "clip_grad_norm", timer.other("gradient clipping", train_module.clip_grad_norm)),

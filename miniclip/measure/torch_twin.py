@@ -142,7 +142,7 @@ def torch_step(
 ) -> tuple[Callable[[], Any], Any, str]:
     """A PyTorch training step on ``batch`` with ``model``'s weights; also the model, and its device.
 
-    The step is :func:`miniclip.training.loop.train_step` in PyTorch: zero the gradients, forward,
+    The step is :func:`miniclip.training.step.train_step` in PyTorch: zero the gradients, forward,
     backward, clip the global gradient norm, AdamW (decay on the parameters miniclip decays),
     clamp the temperature. It runs on CUDA when miniclip runs on the GPU and PyTorch sees one.
     """

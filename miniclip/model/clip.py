@@ -72,12 +72,13 @@ class CLIP(Module):
         self.logits = self.logit_scale(self.similarity(t, i))  # (N, N)
         return self.loss(self.logits, targets)
 
-    def backward(self, dloss: Any = 1.0) -> Any:
-        """Fill every gradient; return d(loss)/d(images)."""
+    def backward(self, dloss: Any = 1.0, *, image_grad: bool = True) -> Any:
+        """Fill every gradient; return d(loss)/d(images), or None with ``image_grad=False`` (images as data)."""
         dcos = self.logit_scale.backward(self.loss.backward(dloss))
         dt, di = self.similarity.backward(dcos)
         self.text.backward(self.text_norm.backward(dt))
-        return self.image.backward(self.image_norm.backward(di))
+        di = self.image_norm.backward(di)
+        return self.image.backward(di) if image_grad else self.image.backward(di, input_grad=False)
 
     def clamp_logit_scale(self) -> None:
         """Keep the logit scale e^s in [1, 100] (τ = 1/e^s in [0.01, 1]): call after every optimiser step."""

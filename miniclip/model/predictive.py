@@ -204,7 +204,7 @@ class PredictiveModel(Module):
         images (N, C, H, W) ─image encoder→ f (N, d) ─BagOfWordsPredictor→ z (N, V) ─PredictiveLoss(q)→ L
 
     ``forward`` takes the arguments :class:`~miniclip.model.clip.CLIP` takes, so one training step
-    (:func:`miniclip.training.loop.train_step`) serves both objectives; here ``targets`` are the
+    (:func:`miniclip.training.step.train_step`) serves both objectives; here ``targets`` are the
     captions' word distributions (N, V) (:func:`word_count_targets`, built once per caption by
     the trainer), and ``token_ids`` and ``mask`` are not needed: the targets already are the captions.
     """
@@ -243,9 +243,10 @@ class PredictiveModel(Module):
             raise ValueError(f"{targets.shape[0]} caption targets for {images.shape[0]} images")
         return self.loss(self.predictor(self.image(images)), targets)
 
-    def backward(self, dloss: Any = 1.0) -> Any:
-        """Fill every gradient; return d(loss)/d(images)."""
-        return self.image.backward(self.predictor.backward(self.loss.backward(dloss)))
+    def backward(self, dloss: Any = 1.0, *, image_grad: bool = True) -> Any:
+        """Fill every gradient; return d(loss)/d(images), or None with ``image_grad=False`` (images as data)."""
+        dfeatures = self.predictor.backward(self.loss.backward(dloss))
+        return self.image.backward(dfeatures) if image_grad else self.image.backward(dfeatures, input_grad=False)
 
     def clamp_logit_scale(self) -> None:
         """Nothing to clamp: the predictive head has no temperature (kept so one training step serves both)."""

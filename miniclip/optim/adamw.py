@@ -16,6 +16,11 @@ Weight decay is for the matrices that mix features; biases, normalisation gains 
 token tables, positional embeddings and the logit scale are left alone. :func:`decays` is
 that rule, by parameter name.
 
+The parameters, their gradients and both moments live in flat buffers, one per group (decayed
+or not: :class:`~miniclip.optim.flat.FlatParameters`), so a step is the lines above once per
+group on whole buffers, not once per parameter; ``m`` and ``v`` stay reachable by parameter
+name (views), and :meth:`AdamW.state` keeps one entry per name.
+
 Lesson 06b works its first steps by hand.
 """
 
@@ -28,6 +33,7 @@ import numpy as np
 
 from miniclip.backend import get_array_module, to_host
 from miniclip.module import Parameter
+from miniclip.optim.flat import FlatParameters
 from miniclip.optim.sgd import check_lr
 
 
@@ -41,7 +47,11 @@ def decays(name: str, p: Parameter) -> bool:
 
 
 class AdamW:
-    """Adam with decoupled weight decay; moments ``m`` and ``v`` live beside each parameter."""
+    """Adam with decoupled weight decay; parameters, gradients and moments ``m``, ``v`` in flat buffers per group.
+
+    Building it lays ``params`` out flat: each ``p.data`` and ``p.grad`` becomes a view of a
+    buffer (see :mod:`miniclip.optim.flat`), so build it before anything keeps a reference to them.
+    """
 
     def __init__(
         self,
@@ -66,34 +76,50 @@ class AdamW:
         self.weight_decay = float(weight_decay)
         self.decay_names = [name for name, p in params.items() if decays(name, p)]
         self.t = 0  # steps taken
-        self.m: dict[str, Any] = {name: get_array_module(p.data).zeros_like(p.data) for name, p in params.items()}
-        self.v: dict[str, Any] = {name: get_array_module(p.data).zeros_like(p.data) for name, p in params.items()}
+        self.flat = FlatParameters(params, decays)  # groups keyed True (decays) and False
+        self.m_flat, self.v_flat = self.flat.zeros(), self.flat.zeros()  # (N,) per group, the layout of flat
+        self.m: dict[str, Any] = self.flat.views(self.m_flat)  # by parameter name: views of m_flat
+        self.v: dict[str, Any] = self.flat.views(self.v_flat)
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate for the next steps (a schedule may set 0)."""
         self.lr = check_lr(lr)
 
     def step(self) -> None:
+        """One update of every parameter: the module docstring's lines, on each group's whole buffers."""
+        self.flat.check()  # a rebound p.data would silently stop training: refuse it
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         correction1 = 1.0 - b1**self.t  # Python floats: no float64 leaks into float32 arrays
         correction2 = math.sqrt(1.0 - b2**self.t)
-        decay = set(self.decay_names)
-        for name, p in self.params.items():
-            xp = get_array_module(p.data)
-            g, m, v = p.grad, self.m[name], self.v[name]
-            if name in decay and self.weight_decay:
-                p.data *= 1.0 - self.lr * self.weight_decay  # w ← w − lr λ w
+        for group, m, v in zip(self.flat.groups, self.m_flat, self.v_flat, strict=True):
+            w, g = group.data, group.grad  # (N,) each, like m and v
+            xp = get_array_module(w)
+            if group.key and self.weight_decay:
+                w *= 1.0 - self.lr * self.weight_decay  # w ← w − lr λ w
             m *= b1
             m += (1.0 - b1) * g  # m ← β₁ m + (1 − β₁) g
             v *= b2
             v += (1.0 - b2) * (g * g)  # v ← β₂ v + (1 − β₂) g²
             denom = xp.sqrt(v) / correction2 + self.eps  # √v̂ + ε
-            p.data -= (self.lr / correction1) * m / denom  # w ← w − lr m̂ / (√v̂ + ε)
+            w -= (self.lr / correction1) * m / denom  # w ← w − lr m̂ / (√v̂ + ε)
 
     def zero_grad(self) -> None:
-        for p in self.params.values():
-            p.grad[...] = 0
+        """Set every gradient to zero: one fill per group."""
+        self.flat.zero_grad()
+
+    def grad_buffers(self) -> list[Any]:
+        """The flat gradient buffers, one per group: what :func:`~miniclip.optim.clip_grad_norm` clips in one go."""
+        return [group.grad for group in self.flat.groups]
+
+    def buffers(self) -> dict[str, Any]:
+        """Every flat buffer a step changes, by name (``data/0``, ``m/0``, ``v/0``, ... per group): the live arrays.
+
+        What the trainer's roll-back copies (:mod:`miniclip.training.rollback`): the weights and
+        both moments in a few whole-buffer copies.
+        """
+        kinds = {"data": [group.data for group in self.flat.groups], "m": self.m_flat, "v": self.v_flat}
+        return {f"{kind}/{i}": buffer for kind, buffers in kinds.items() for i, buffer in enumerate(buffers)}
 
     def moments(self) -> dict[str, Any]:
         """Every moment array by its state key, ``m.<name>`` and ``v.<name>``: the arrays, on the device."""

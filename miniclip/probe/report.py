@@ -219,9 +219,10 @@ def measure_geometry(emb: RunEmbeddings, embedded: dict[float, Any], rank: int) 
     means = xp.stack([emb.images[xp.asarray(np.flatnonzero(emb.labels == c))].mean(axis=0) for c in range(k)])
     means = means / xp.linalg.norm(means, axis=1, keepdims=True)  # (K, d) each class's mean image, renormalised
     own = (emb.images * emb.ensemble[xp.asarray(emb.labels)]).sum(axis=1)  # (N,) cosine with its own class
+    angles_mean, angles_max = robustness.angle_matrices(bases)  # (K, K) each, one pass over the pairs
     return {
-        "angles_mean": robustness.angle_matrix(bases, reduce="mean"),
-        "angles_max": robustness.angle_matrix(bases, reduce="max"),
+        "angles_mean": angles_mean,
+        "angles_max": angles_max,
         "angles_blur": angles_blur,
         "similarity": {
             "zero-shot: class-mean image · class caption ensemble": to_host(means @ emb.ensemble.T),

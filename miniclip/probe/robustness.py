@@ -198,22 +198,32 @@ def class_bases(
     return bases
 
 
-def angle_matrix(bases: Sequence[Any], reduce: str = "max") -> np.ndarray:
-    """The (C, C) host matrix of one angle in degrees per pair of class subspaces.
+def angle_matrices(bases: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The (C, C) host matrices of the mean and of the largest principal angle in degrees per pair of class subspaces.
 
-    ``reduce="max"`` (the default): the largest principal angle — 0 only when the smaller
-    subspace lies inside the other, a measure of how different the two are. ``"mean"``: the mean
-    principal angle. The diagonal is 0 and the matrix symmetric.
+    Each basis is copied to the host once and each pair's angles found once, so ``C(C − 1)/2``
+    small SVDs run on the CPU (a (k_a, k_b) SVD is far too small to be worth a GPU launch and a
+    synchronisation) and give both matrices. The largest angle is 0 only when the smaller
+    subspace lies inside the other, a measure of how different the two are; the mean one is
+    gentler. Both are symmetric with a zero diagonal.
     """
-    if reduce not in ("max", "mean"):
-        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
-    count = len(bases)
-    out = np.zeros((count, count))  # (C, C) float64
+    host = [to_host(q) for q in bases]  # (d, k_c) each, one device→host copy per class
+    count = len(host)
+    mean, largest = np.zeros((count, count)), np.zeros((count, count))  # (C, C) float64
     for a in range(count):
         for b in range(a + 1, count):
-            angles = to_host(principal_angles(bases[a], bases[b]))
-            out[a, b] = out[b, a] = angles.max() if reduce == "max" else angles.mean()
-    return out
+            angles = principal_angles(host[a], host[b])  # (min(k_a, k_b),) degrees
+            mean[a, b] = mean[b, a] = angles.mean()
+            largest[a, b] = largest[b, a] = angles.max()
+    return mean, largest
+
+
+def angle_matrix(bases: Sequence[Any], reduce: str = "max") -> np.ndarray:
+    """One matrix of :func:`angle_matrices`: the largest principal angles (``reduce="max"``) or the mean ones."""
+    if reduce not in ("max", "mean"):
+        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    mean, largest = angle_matrices(bases)
+    return largest if reduce == "max" else mean
 
 
 def clean_vs_blurred_angles(

@@ -62,27 +62,24 @@ from miniclip.data.captions import caption_rows, caption_table, draw_templates, 
 from miniclip.data.dataset import ImageTextDataset
 from miniclip.evaluation.trained_run import load_photos_for_clip
 from miniclip.evaluation.zeroshot import accuracy_table, encode_batch_size, evaluate_zero_shot, text_batch_size
-from miniclip.model.clip import CLIP
 from miniclip.model.config import ModelConfig, build_model
-from miniclip.model.predictive import PredictiveModel, word_count_targets
+from miniclip.model.predictive import word_count_targets
 from miniclip.model.targets import label_aware_targets
 from miniclip.model.tokenizer import Tokenizer
-from miniclip.optim import AdamW, clip_grad_norm, warmup_cosine
+from miniclip.optim import AdamW, warmup_cosine
 from miniclip.plots import plot_curves
 from miniclip.pretrained.hf_config import read_hf_config
 from miniclip.pretrained.load import load_pretrained, pretrained_folder
 from miniclip.pretrained.preprocess import CLIP_MEAN, CLIP_STD, prepare_batch
 from miniclip.training.checkpoint import Checkpoint, checkpoint_file, load_checkpoint, save_checkpoint
 from miniclip.training.configs import NAMED_DATASETS, TrainConfig
+from miniclip.training.memory import estimate_step_memory, refuse_unless_it_fits
 from miniclip.training.resume import check_classes, check_same_run, settings_of
 from miniclip.training.rollback import StepSnapshot
+from miniclip.training.step import TrainingDivergedError, train_step
 
 CROP_PADDING = 4  # pixels: the random crop shifts each training image by up to 4 px
 FLIP_P = 0.5  # probability of mirroring a training image
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint, if any, is kept."""
 
 
 def check_splits(dataset: ImageTextDataset, data: str) -> None:
@@ -150,40 +147,6 @@ def resized(images: np.ndarray, size: int, bar: Any = None) -> np.ndarray:
         if bar is not None:
             bar.update(len(chunk))
     return out
-
-
-def train_step(
-    model: CLIP | PredictiveModel,
-    optimizer: AdamW,
-    token_ids: Any,
-    images: Any,
-    mask: Any,
-    targets: Any,
-    *,
-    grad_clip: float,
-) -> Any:
-    """One optimisation step of ``model`` on a prepared batch; returns the loss (0-d, still on the device).
-
-    zero the gradients → forward (both encoders, the contrastive head; or, for the predictive
-    objective, the image encoder and the word predictor, ``targets`` the captions' word
-    distributions) → backward → clip the global gradient norm → AdamW → clamp the temperature.
-    :class:`Trainer` and ``miniclip bench`` both call this very function, so what the benchmark
-    times is what training runs.
-
-    On the CPU a loss that is not finite stops the step before any weight moves
-    (:class:`TrainingDivergedError`); on the GPU that check would wait for the device, so the
-    trainer looks at the losses every few steps instead.
-    """
-    model.zero_grad()
-    loss = model(token_ids, images, mask, targets)
-    if backend.get_array_module(loss) is np and not math.isfinite(float(loss)):
-        raise TrainingDivergedError(f"the loss became {float(loss)}")
-    model.backward()
-    if grad_clip > 0:
-        clip_grad_norm(model.parameters(), grad_clip)
-    optimizer.step()
-    model.clamp_logit_scale()
-    return loss
 
 
 class Trainer:
@@ -267,7 +230,20 @@ class Trainer:
         self.train_images = backend.to_device(self.dataset.train_images)
         self.train_labels = backend.to_device(self.dataset.train_labels)
         self.snapshot = StepSnapshot(self.model, self.optimizer, self.augment_rng)  # an interrupted step's roll-back
+        if backend.get_device() == "gpu":
+            self._check_gpu_memory()
         self.stop_requested = False  # set by the first Ctrl-C (SIGTERM, SIGHUP): stop at the next step boundary
+
+    def _check_gpu_memory(self) -> None:
+        """Say what a step will take on the GPU, and refuse a batch that cannot fit (training/memory.py).
+
+        Called once everything else is on the device (model, optimiser, roll-back copies, images),
+        so what is still free must hold the step's activations and workspace.
+        """
+        estimate = estimate_step_memory(self.model_config, self.cfg.batch_size, on_gpu=True)
+        if self.show_progress:
+            tqdm.write(estimate.describe("GPU"))
+        refuse_unless_it_fits(estimate, backend.gpu_free_bytes())
 
     def _refuse_existing_run(self) -> None:
         if checkpoint_file(self.out).exists():
