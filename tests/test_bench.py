@@ -41,6 +41,7 @@ def test_bench_command_prints_every_section(capsys) -> None:
     out = capsys.readouterr().out
     for text in (
         "BLAS threads:",
+        "memory for a training step at batch 4 on the CPU: about",
         "configuration 'shapes': image encoder cnn, text encoder transformer",
         "training FLOPs per image",
         "× 3 for forward + backward",
@@ -100,6 +101,21 @@ def test_timed_layers_unwrap_after_an_error() -> None:
     with pytest.raises(RuntimeError, match="stop"), timed_layers(clip, optimizer):
         raise RuntimeError("stop")
     assert all("forward" not in vars(m) for _, m in named_modules(clip)) and "step" not in vars(optimizer)
+
+
+def test_bench_memory_prints_the_estimate_for_both_devices_and_times_nothing(capsys) -> None:
+    assert cli.main(["bench", "--config", "tiny", "--batch-size", "64", "--memory"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "memory for a training step at batch 64 on the CPU",
+        "memory for a training step at batch 64 on the GPU",
+    ]
+    assert all("GiB" in line and "[configuration tiny]" in line for line in lines)
+
+
+def test_bench_memory_is_not_for_the_clip_tower(capsys) -> None:
+    assert cli.main(["bench", "--clip", "ViT-B/32", "--memory"]) == 2
+    assert "--memory is for timing a training step" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,15 @@ from miniclip.encoders.registry import names
 from miniclip.model.openai import ARCHITECTURES
 from miniclip.training.configs import CONFIGS
 
-TRAINING_ONLY = ("config", "image_encoder", "text_encoder", "layers", "layer_steps", "gemm_size")  # not with --clip
+TRAINING_ONLY = (
+    "config",
+    "image_encoder",
+    "text_encoder",
+    "layers",
+    "layer_steps",
+    "gemm_size",
+    "memory",
+)  # not --clip
 
 
 def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -> None:
@@ -55,11 +63,18 @@ def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -
     )
     p.add_argument("--layer-steps", type=positive_int, help="steps of the per-layer pass (default 3)")
     p.add_argument("--gemm-size", type=positive_int, help="side of the square GEMM (default 2048; 4096 on the GPU)")
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        default=None,  # None when not given, like the other training-only flags
+        help="only print the memory a training step of this configuration and batch needs, on the CPU and on a GPU "
+        "(estimated on the host, no GPU needed), and stop",
+    )
     p.set_defaults(run=run, memory_hint="give a smaller --batch-size or --gemm-size")
 
 
 def run(args: argparse.Namespace) -> int:
-    from miniclip.measure.bench import run_bench, run_clip_bench
+    from miniclip.measure.bench import memory_report, run_bench, run_clip_bench
 
     if args.clip is not None:
         for name in TRAINING_ONLY:
@@ -79,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
             show=print,
         )
         return 1 if result["torch"].get("same_output") is False else 0  # PyTorch computed another output: a bug
+    if args.memory:
+        batch = 256 if args.batch_size is None else args.batch_size
+        print(memory_report(args.config or "cpu", args.image_encoder, args.text_encoder, batch))
+        return 0
     result = run_bench(
         args.config or "cpu",
         image_encoder=args.image_encoder,

@@ -295,6 +295,21 @@ def run_bench(
     return result
 
 
+def memory_report(config: str, image_encoder: str | None, text_encoder: str | None, batch_size: int) -> str:
+    """The memory estimate of a training step of ``config`` at ``batch_size``, for the CPU and for a GPU: two lines.
+
+    Measured on the host whatever the device (:mod:`miniclip.training.memory`); the two differ only
+    in the convolutions' workspace, whose chunks are cache-sized on the CPU and larger on a GPU.
+    """
+    overrides = {k: v for k, v in (("image_encoder", image_encoder), ("text_encoder", text_encoder)) if v}
+    mc = bench_model_config(named_config(config, model=overrides, batch_size=batch_size))
+    lines = [
+        estimate_step_memory(mc, batch_size, on_gpu=gpu).describe(where)
+        for gpu, where in ((False, "CPU"), (True, "GPU"))
+    ]
+    return "\n".join(f"{line} [configuration {config}]" for line in lines)
+
+
 def plain_float32(torch: Any, threads: int | None) -> Callable[[], None]:
     """Set PyTorch up for a fair comparison; return what puts its process-wide settings back.
 
