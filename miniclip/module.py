@@ -137,3 +137,10 @@ class Module:
                 raise ValueError(f"{name}: expected shape {tuple(a.shape)}, got {np.shape(state[name])}")
         for name, a in arrays.items():
             a[...] = to_device(np.asarray(state[name]), dtype=a.dtype)  # in place: others hold references
+
+
+def named_modules(module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """``module`` and every sub-module, by dotted path (the root as ``prefix`` without its dot)."""
+    yield prefix.rstrip("."), module
+    for name, child in module.children():
+        yield from named_modules(child, prefix + name + ".")

@@ -13,9 +13,10 @@ import miniclip.training.step as train_module
 from miniclip import cli
 from miniclip.encoders.registry import names
 from miniclip.measure.bench import bench_model_config, make_batch, run_bench
-from miniclip.measure.layer_timing import ROOT, named_modules, timed_layers
+from miniclip.measure.layer_timing import ROOT, timed_layers
 from miniclip.measure.torch_twin import unsupported
 from miniclip.model.config import ModelConfig, build_clip
+from miniclip.module import named_modules
 from miniclip.optim import AdamW
 from miniclip.training.configs import named_config
 from miniclip.training.step import train_step

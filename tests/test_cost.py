@@ -8,9 +8,8 @@ import pytest
 from miniclip.encoders.cnn import CNNEncoder, cnn_cost
 from miniclip.encoders.registry import names
 from miniclip.measure.cost import clip_cost, format_cost, image_encoder_cost, text_encoder_cost
-from miniclip.measure.layer_timing import named_modules
 from miniclip.model.config import ModelConfig, build_clip
-from miniclip.module import Module, Parameter
+from miniclip.module import Module, Parameter, named_modules
 
 TINY = {"vocab_size": 20, "context_length": 6, "image_size": 8, "patch_size": 4, "embed_dim": 5}
 TINY_SIZES = {"image_width": 8, "image_depth": 2, "image_heads": 2, "text_width": 8, "text_depth": 1, "text_heads": 2}

@@ -23,7 +23,6 @@ from miniclip.encoders.counting import LayerCost, linear_row
 from miniclip.encoders.registry import EncoderSpec, names
 from miniclip.layers import Linear
 from miniclip.measure.cost import clip_cost, image_encoder_cost, text_encoder_cost
-from miniclip.measure.layer_timing import named_modules
 from miniclip.measure.torch_twin import unsupported
 from miniclip.model.clip import CLIP
 from miniclip.model.config import (
@@ -34,7 +33,7 @@ from miniclip.model.config import (
     build_text_encoder,
 )
 from miniclip.model.predictive import PredictiveModel
-from miniclip.module import Module
+from miniclip.module import Module, named_modules
 from miniclip.teaching.gradient_cases import CASES, run_checks
 from miniclip.teaching.gradient_cases.clip import tiny_config
 

@@ -13,15 +13,8 @@ from miniclip.encoders.registry import names
 from miniclip.model.openai import ARCHITECTURES
 from miniclip.training.configs import CONFIGS
 
-TRAINING_ONLY = (
-    "config",
-    "image_encoder",
-    "text_encoder",
-    "layers",
-    "layer_steps",
-    "gemm_size",
-    "memory",
-)  # not --clip
+# Flags for timing a training step, refused beside --clip (which times OpenAI's image tower alone).
+TRAINING_ONLY = ("config", "image_encoder", "text_encoder", "layers", "layer_steps", "gemm_size", "memory")
 
 
 def add(commands: argparse._SubParsersAction, device: argparse.ArgumentParser) -> None:

@@ -32,8 +32,8 @@ Speed: the column sums Σ x and Σ dy are matrix–vector products with a vector
 ``einsum("mc,mc->c", a, b)`` multiplies and adds in one pass without building the (M, C)
 product, while CuPy's einsum (without its optional cuTENSOR) would copy both operands
 transposed and run C tiny batched products, so there it is ``ones @ (a * b)``: one elementwise
-kernel and one cuBLAS call. The forward makes x̂
-in place from x − μ, and the backward's dx is built in one output array.
+kernel and one cuBLAS call. The forward makes x̂ in place from x − μ, and the backward's dx is
+built in one output array.
 
 The running statistics are *buffers*, not parameters: state that is saved with the model but
 never receives a gradient or an optimiser update. :meth:`BatchNorm2d.buffers` returns them by

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from miniclip.backend import get_array_module
-from miniclip.layers.im2col import col2im, conv_output_size, im2col, image_chunks, workspace
+from miniclip.layers.im2col import chunk_size, col2im, conv_output_size, im2col, image_chunks, workspace
 from miniclip.module import Module, Parameter
 
 BACKWARD_BY = ("auto", "col2im", "flipped")
@@ -127,6 +127,34 @@ class Conv2d(Module):
         backward = max(ho * wo * k * k * max(in_channels, out_channels), (h + 2 * p) * (w + 2 * p) * in_channels)
         return forward * itemsize, backward * itemsize
 
+    def workspace_bytes(self, batch: int, budget: int) -> dict[str, int]:
+        """The bytes each workspace buffer takes for a batch of ``batch`` images shaped like the last input.
+
+        With chunks cut by ``budget`` (:func:`~miniclip.layers.im2col.chunk_size`): the forward and
+        the backward fill ``x padded`` and ``x cols``; the backward also ``dy padded`` and ``dy cols``,
+        with dy's padded image and cols (stride 1) or col2im's padded sum and ``dcols`` (a strided
+        layer). Empty before the first forward.
+        """
+        if self._x is None:
+            return {}
+        _, h, w, c = self._x.shape
+        out_channels, _, k, _ = self.weight.data.shape
+        p, item = self.padding, self._x.itemsize
+        ho, wo = self.output_size(h, w)
+        forward, backward = (chunk_size(batch, size, budget) for size in self.image_bytes(h, w, item))
+        sizes = {
+            "x padded": max(forward, backward) * ((h + 2 * p) * (w + 2 * p) * c if p else 0),
+            "x cols": max(forward, backward) * ho * wo * k * k * c,
+        }
+        if self.flipped:
+            q = k - 1 - p
+            sizes["dy padded"] = backward * ((ho + 2 * q) * (wo + 2 * q) * out_channels if q else 0)
+            sizes["dy cols"] = backward * h * w * k * k * out_channels
+        else:
+            sizes["dy padded"] = backward * (h + 2 * p) * (w + 2 * p) * c
+            sizes["dy cols"] = backward * ho * wo * k * k * c
+        return {name: size * item for name, size in sizes.items()}
+
     def _weight_matrix(self) -> Any:
         """The weight (O, C, k, k) as the (k·k·C, O) matrix whose rows line up with the columns of im2col."""
         out_channels = self.weight.data.shape[0]
@@ -180,8 +208,8 @@ class Conv2d(Module):
                 dy_cols = im2col(dy[images], k, 1, k - 1 - p, work, "dy")  # (n_c·H·W, k·k·O)
                 xp.matmul(dy_cols, flipped, out=dx[images].reshape(-1, in_channels))  # (n_c·H·W, C)
             else:
-                dcols = dy_rows[rows] @ wm.T  # (n_c·Ho·Wo, k·k·C)
-                dx[images] = col2im(dcols, (images.stop - images.start, h, w, in_channels), k, s, p)
+                dcols = xp.matmul(dy_rows[rows], wm.T, out=work.get("dy cols", cols.shape))  # (n_c·Ho·Wo, k·k·C)
+                dx[images] = col2im(dcols, (images.stop - images.start, h, w, in_channels), k, s, p, work)
         self.weight.grad += dwm.reshape(k, k, in_channels, out_channels).transpose(3, 2, 0, 1)  # (O, C, k, k)
         if self.bias is not None:
             self.bias.grad += dy_rows.sum(axis=0)  # (O,)

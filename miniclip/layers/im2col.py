@@ -29,13 +29,14 @@ channels) at a time.
 
 Memory and speed: a convolution's ``cols`` is k·k times larger than its input (nine times for
 a 3×3 layer), so a layer that kept its batch's ``cols`` for the backward would hold most of a
-training step's memory (about 19 GB of them for the ``gpu`` configuration at batch 512).
+training step's memory (about 20 GB of them for the ``gpu`` configuration at batch 512).
 :class:`~miniclip.layers.conv2d.Conv2d` therefore never keeps them: it works through the batch
 a few images at a time (:func:`image_chunks`), and builds each chunk's ``cols`` again in the
 backward, where the weight gradient needs them. The copy is cheap beside the matrix product, and
 a chunk that fits the processor's caches makes both faster on the CPU. The chunks' work arrays
 come from one :class:`Workspace` per dtype and device, shared by every layer, so the memory they
 take is that of the largest chunk, not of every layer.
+
 Lesson 07 works both by hand on a 4×4 image.
 """
 
@@ -70,9 +71,13 @@ def image_chunks(n: int, image_bytes: int, like: Any) -> list[slice]:
 
     ``image_bytes`` is what one image needs (its ``cols``); ``like`` tells the device (:data:`CHUNK_BYTES`).
     """
-    budget = CHUNK_BYTES["gpu" if on_gpu(like) else "cpu"]
-    step = max(1, min(n, budget // max(1, image_bytes)))
+    step = chunk_size(n, image_bytes, CHUNK_BYTES["gpu" if on_gpu(like) else "cpu"])
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def chunk_size(n: int, image_bytes: int, budget: int) -> int:
+    """Images per chunk: as many as ``budget`` bytes hold at ``image_bytes`` each, at least one, at most ``n``."""
+    return max(1, min(n, budget // max(1, image_bytes)))
 
 
 @contextlib.contextmanager
@@ -188,8 +193,20 @@ def im2col(
     return cols.reshape(n * ho * wo, kernel * kernel * c)  # (N·Ho·Wo, k·k·C)
 
 
-def col2im(cols: Any, x_shape: tuple[int, ...], kernel: int, stride: int = 1, padding: int = 0) -> Any:
-    """Add each row of ``cols`` (N·Ho·Wo, k·k·C) back onto the pixels it came from: returns ``x_shape`` (N, H, W, C)."""
+def col2im(
+    cols: Any,
+    x_shape: tuple[int, ...],
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    work: Workspace | None = None,
+    name: str = "dy",
+) -> Any:
+    """Add each row of ``cols`` (N·Ho·Wo, k·k·C) back onto the pixels it came from: returns ``x_shape`` (N, H, W, C).
+
+    With a workspace ``work`` the sums are made in its buffer ``"<name> padded"`` and the result
+    is a view of it, which the next call overwrites: copy it where it belongs before then.
+    """
     xp = get_array_module(cols)
     ho, wo = _check(tuple(x_shape), kernel, stride, padding)
     n, h, w, c = x_shape
@@ -200,11 +217,17 @@ def col2im(cols: Any, x_shape: tuple[int, ...], kernel: int, stride: int = 1, pa
         )
     p = padding
     windows = cols.reshape(n, ho, wo, kernel, kernel, c)
-    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=cols.dtype)
+    shape = (n, h + 2 * p, w + 2 * p, c)
+    if work is None:
+        padded = xp.zeros(shape, dtype=cols.dtype)
+    else:
+        padded = work.get(f"{name} padded", shape)
+        padded.fill(0)
     for ki in range(kernel):
         for kj in range(kernel):
             # within one offset every window hits a different pixel, so += loses nothing;
             # overlaps between windows are summed across the offsets of this loop
             rows, columns = _window_slices(ki, kj, stride, ho, wo)
             padded[:, rows, columns, :] += windows[:, :, :, ki, kj, :]  # (N, Ho, Wo, C)
-    return xp.ascontiguousarray(padded[:, p : p + h, p : p + w, :])  # (N, H, W, C): padding dropped
+    inside = padded[:, p : p + h, p : p + w, :]  # (N, H, W, C): padding dropped
+    return inside if work is not None else xp.ascontiguousarray(inside)

@@ -95,6 +95,15 @@ def make_batch(batch: int, context_length: int, seed: int = 0) -> dict[str, np.n
     return {"images": images, "ids": ids, "mask": mask, "labels": labels, "targets": targets}
 
 
+def bench_config(
+    config: str, image_encoder: str | None, text_encoder: str | None, model: dict[str, Any] | None, batch_size: int
+) -> TrainConfig:
+    """The named configuration ``config`` with the encoders and model fields given replaced, at ``batch_size``."""
+    overrides = dict(model or {})
+    overrides.update({k: v for k, v in (("image_encoder", image_encoder), ("text_encoder", text_encoder)) if v})
+    return named_config(config, model=overrides, batch_size=batch_size)
+
+
 def bench_model_config(cfg: TrainConfig) -> ModelConfig:
     """The model of ``cfg`` for the benchmark's batches: 32×32 colour images, a vocabulary of ``VOCAB``."""
     sizes = {"vocab_size": VOCAB, "context_length": cfg.context_length, "image_size": 32, "channels": 3}
@@ -244,9 +253,7 @@ def run_bench(
     backend.check_memory(batch_size * 3 * 32 * 32 * 5 + 4 * batch_size**2, f"--batch-size {batch_size:,}")
     backend.check_memory(28 * (gemm_size or 0) ** 2, f"--gemm-size {gemm_size or 0:,}")
     show = show or (lambda text: None)
-    overrides = dict(model or {})
-    overrides.update({k: v for k, v in (("image_encoder", image_encoder), ("text_encoder", text_encoder)) if v})
-    cfg = named_config(config, model=overrides, batch_size=batch_size)
+    cfg = bench_config(config, image_encoder, text_encoder, model, batch_size)
     mc = bench_model_config(cfg)
     gpu = backend.get_device() == "gpu"
     sync = backend.get_array_module().cuda.Device().synchronize if gpu else (lambda: None)
@@ -257,9 +264,8 @@ def run_bench(
     memory = estimate_step_memory(mc, batch_size, on_gpu=gpu)  # said, and on a GPU checked, before any work
     result["memory"] = dataclasses.asdict(memory) | {"total": memory.total}
     show(memory.describe("GPU" if gpu else "CPU"))
-    refuse_unless_it_fits(
-        memory, None if backend.gpu_free_bytes() is None else backend.gpu_free_bytes() - memory.weights
-    )
+    free = backend.gpu_free_bytes()  # None on the CPU; the model is not on the device yet, so its weights count too
+    refuse_unless_it_fits(memory, None if free is None else free - memory.weights)
     clip = build_clip(mc, rng=backend.seed(0))
     optimizer = AdamW(clip.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cost = clip_cost(mc, batch_size)
@@ -301,8 +307,7 @@ def memory_report(config: str, image_encoder: str | None, text_encoder: str | No
     Measured on the host whatever the device (:mod:`miniclip.training.memory`); the two differ only
     in the convolutions' workspace, whose chunks are cache-sized on the CPU and larger on a GPU.
     """
-    overrides = {k: v for k, v in (("image_encoder", image_encoder), ("text_encoder", text_encoder)) if v}
-    mc = bench_model_config(named_config(config, model=overrides, batch_size=batch_size))
+    mc = bench_model_config(bench_config(config, image_encoder, text_encoder, None, batch_size))
     lines = [
         estimate_step_memory(mc, batch_size, on_gpu=gpu).describe(where)
         for gpu, where in ((False, "CPU"), (True, "GPU"))

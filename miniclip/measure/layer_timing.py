@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from miniclip.module import Module
+from miniclip.module import Module, named_modules
 
 ROOT = "(clip)"  # the row of the model object itself: its glue between the encoders and the head
 
@@ -88,13 +88,6 @@ class LayerTimer:
             self.outside[name] = self.outside.get(name, 0.0) + seconds
 
         return self.timed(fn, add)
-
-
-def named_modules(module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
-    """``module`` and every sub-module, by dotted path (the root as ``prefix`` without its dot)."""
-    yield prefix.rstrip("."), module
-    for name, child in module.children():
-        yield from named_modules(child, prefix + name + ".")
 
 
 @contextlib.contextmanager

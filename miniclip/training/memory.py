@@ -40,7 +40,7 @@ from miniclip.layers import im2col
 from miniclip.layers.conv2d import Conv2d
 from miniclip.model.config import ModelConfig, build_model
 from miniclip.model.predictive import word_count_targets
-from miniclip.module import Module
+from miniclip.module import Module, named_modules
 from miniclip.optim import AdamW
 from miniclip.training.step import apply_gradients, compute_gradients, train_step
 
@@ -119,45 +119,18 @@ def weight_bytes(model: Module) -> int:
 
 
 def workspace_bytes(model: Module, batch: int, on_gpu: bool) -> int:
-    """The shared im2col workspace at ``batch`` images: each buffer as large as its largest chunk over the layers.
+    """The shared im2col workspace at ``batch`` images: each buffer as large as its largest need over the layers.
 
-    Read from each convolution's last input (a forward must have run): forward and backward fill
-    ``x padded`` and ``x cols``; a stride-1 backward also ``dy padded`` and ``dy cols``, and a
-    strided one makes col2im's arrays of the same kind for each chunk (counted under those names).
+    Each convolution says what it needs (:meth:`~miniclip.layers.conv2d.Conv2d.workspace_bytes`),
+    from the shape of its last input: a forward must have run.
     """
     budget = im2col.CHUNK_BYTES["gpu" if on_gpu else "cpu"]
     largest: dict[str, int] = {}
-    for conv in (m for m in _modules(model) if isinstance(m, Conv2d) and m._x is not None):
-        _, h, w, c = conv._x.shape
-        out_channels, _, k, _ = conv.weight.data.shape
-        p, item = conv.padding, conv._x.itemsize
-        ho, wo = conv.output_size(h, w)
-        forward, backward = (_chunk(batch, size, budget) for size in conv.image_bytes(h, w, item))
-        sizes = {
-            "x padded": max(forward, backward) * ((h + 2 * p) * (w + 2 * p) * c if p else 0),
-            "x cols": max(forward, backward) * ho * wo * k * k * c,
-        }
-        if conv.flipped:
-            q = k - 1 - p
-            sizes["dy padded"] = backward * ((ho + 2 * q) * (wo + 2 * q) * out_channels if q else 0)
-            sizes["dy cols"] = backward * h * w * k * k * out_channels
-        else:  # col2im's arrays, made for each chunk: dcols, the padded sum, the copy without the border
-            sizes["dy cols"] = backward * ho * wo * k * k * c
-            sizes["dy padded"] = backward * ((h + 2 * p) * (w + 2 * p) * c + h * w * c)
-        for name, size in sizes.items():
-            largest[name] = max(largest.get(name, 0), size * item)
+    for _, module in named_modules(model):
+        if isinstance(module, Conv2d):
+            for name, size in module.workspace_bytes(batch, budget).items():
+                largest[name] = max(largest.get(name, 0), size)
     return sum(largest.values())
-
-
-def _chunk(batch: int, image_bytes: int, budget: int) -> int:
-    return max(1, min(batch, budget // max(1, image_bytes)))
-
-
-def _modules(module: Module) -> list[Module]:
-    found = [module]
-    for _, child in module.children():
-        found += _modules(child)
-    return found
 
 
 def probe_batch(model_cfg: ModelConfig, n: int, seed: int = 0) -> tuple[Any, Any, Any, Any]:
