@@ -147,3 +147,12 @@ def test_scatter_add_matches_add_at_on_many_rows():
     np.add.at(expected, index, values)
     np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(target[7:], start[7:])  # untouched rows stay as they were
+
+
+def test_keep_freed_memory_takes_on_glibc_and_is_harmless_twice() -> None:
+    import platform
+
+    first, second = backend.keep_freed_memory(), backend.keep_freed_memory()
+    assert first is second
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert first is True  # mallopt accepted both settings

@@ -80,6 +80,7 @@ def _command_context(command: str) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``miniclip`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    backend.keep_freed_memory()  # each step frees and remakes the same arrays: no page faults to take them back
     try:
         with _command_context(args.command):
             if "device" in args:
