@@ -16,7 +16,8 @@
 # side: parameters, cost per image, output shapes, and time on this CPU.
 #
 # The code: `miniclip/layers/conv2d.py`, `miniclip/layers/im2col.py`, `miniclip/encoders/cnn.py` and
-# `miniclip/encoders/vit.py`; the counts and timings: `miniclip/measure/cost.py` and `miniclip/measure/bench.py`.
+# `miniclip/encoders/vit.py`; the counts and timings: `miniclip/measure/cost.py` and `miniclip/measure/bench.py`;
+# a step's memory: `miniclip/training/memory.py`.
 
 # %%
 import time
@@ -571,10 +572,11 @@ print("convolutions whose backward took less time than their forward in this run
 # products are thin (a patch is only 2·2·3 = 12 numbers, so its weight is 12 × 32) and so are
 # the 1×1 shortcuts'; their time goes mostly into moving data — the stem's forward `im2col`
 # reads the batch through the channels-first to channels-last transpose, a strided view that
-# gathers slowly — and, with two timed steps, into noise. (It is not that the stem skips the
-# images' gradient: `CNNEncoder.backward` computes and returns it, and the timing cell above
-# checked its shape, though training never uses it; a framework that knows the images need
-# no gradient, as PyTorch does, skips that product.)
+# gathers slowly — and, with two timed steps, into noise. And the stem's backward has less
+# to do than the others': the images are data, so a training step asks the model for no
+# gradient of them (`model.backward(image_grad=False)`), and the stem skips its input
+# gradient, keeping only the weight gradient — as PyTorch does for inputs that need none.
+# (Asked, `CNNEncoder.backward` still returns it: the timing cell above checked its shape.)
 # The first stage, at the highest resolution, has the most multiply-adds; compare the two
 # per-stage lines to see whether the clock agrees on this machine (on a busy one, with two
 # timed steps, it can put another stage first). Batch norm and ReLU do almost no arithmetic,
@@ -585,6 +587,30 @@ print("convolutions whose backward took less time than their forward in this run
 # %%
 assert conv_share > 0.3  # on any machine the convolutions are a large part of the step
 assert all(r["forward_ms"] >= 0 and r["backward_ms"] >= 0 for r in bench["layers"]["rows"])
+
+# %% [markdown]
+# ## What a training step holds in memory
+#
+# Time is one budget of a step, memory the other. A 3×3 convolution's `cols` are nine times
+# its input, so a layer that kept its batch's `cols` for the backward would hold most of the
+# step's memory (for the `gpu` configuration at batch 512, about 20 GB of them). `Conv2d`
+# keeps only its input: forward and backward walk the batch a few images at a time, and the
+# backward builds each chunk's `cols` again for the weight gradient, in one work area shared
+# by every layer. `miniclip/training/memory.py` says what a step needs before it runs: the
+# weights seven times over (parameters, gradients, AdamW's two moments, and the trainer's three
+# roll-back copies), the activations every layer keeps for its backward — measured by tracing
+# one step's allocations on the host at two small batches and drawing the line through them —
+# and that shared work area. `miniclip bench --memory` prints it for any configuration.
+
+# %%
+from miniclip.measure.bench import bench_model_config
+from miniclip.training.configs import named_config
+from miniclip.training.memory import estimate_step_memory
+
+estimate = estimate_step_memory(bench_model_config(named_config("cpu")), 256, on_gpu=False)
+print(estimate.describe("CPU"))
+print(f"per pair of the batch: {estimate.gradients.per_image / 2**20:.2f} MB of activations at the backward's peak")
+assert estimate.weights > 0 and estimate.gradients.per_image > 0 and estimate.total > estimate.weights
 
 # %% [markdown]
 # ## What you should take away
@@ -601,7 +627,8 @@ assert all(r["forward_ms"] >= 0 and r["backward_ms"] >= 0 for r in bench["layers
 #   multiply-adds can be counted from the configuration before anything runs;
 # * a p×p convolution of stride p is patchify + linear: the `cpu` CNN's 2×2 stem hands the
 #   3×3 stages a 16×16 grid, a quarter of the pixels and about a quarter of the cost;
-# * `miniclip bench` shows where a training step's time really goes, layer by layer.
+# * `miniclip bench` shows where a training step's time really goes, layer by layer, and
+#   `miniclip bench --memory` what it holds: weights, kept activations, a shared work area.
 #
 # ## Exercises
 #

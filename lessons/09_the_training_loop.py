@@ -17,7 +17,8 @@
 # zero-shot accuracy rise; then it interrupts a run, resumes it, and gets the same numbers
 # as a run that was never interrupted.
 #
-# The code: `miniclip/training/loop.py`, with `miniclip/training/configs.py` and `miniclip/training/checkpoint.py`.
+# The code: `miniclip/training/loop.py` and `miniclip/training/step.py`, with `miniclip/training/configs.py` and
+# `miniclip/training/checkpoint.py`.
 
 # %%
 import shutil
@@ -130,7 +131,12 @@ lr = warmup_cosine(step, total, warmup_steps, cfg.lr, cfg.min_lr)
 # **5. Forward, backward, clip, AdamW, clamp.** The forward normalises the augmented images
 # and returns the loss; the backward fills every `.grad`. Clipping rescales all gradients
 # together when their global norm exceeds 1 (here it does: early gradients are large). AdamW
-# (lesson 06b) updates the weights, and the temperature is clamped to `[0, ln 100]`.
+# (lesson 06b) updates the weights, and the temperature is clamped to `[0, ln 100]`. The
+# trainer's own step (`train_step` in `miniclip/training/step.py`) does exactly this, with two
+# savings that change no number: it asks for no gradient of the images, which are data
+# (`model.backward(image_grad=False)`), and AdamW keeps every weight, gradient and moment in
+# one flat buffer per group (`miniclip/optim/flat.py`), so zeroing and clipping are a few
+# whole-buffer operations instead of a few per parameter.
 
 # %%
 by_hand.optimizer.set_lr(lr)
