@@ -592,15 +592,21 @@ assert all(r["forward_ms"] >= 0 and r["backward_ms"] >= 0 for r in bench["layers
 # ## What a training step holds in memory
 #
 # Time is one budget of a step, memory the other. A 3×3 convolution's `cols` are nine times
-# its input, so a layer that kept its batch's `cols` for the backward would hold most of the
-# step's memory (for the `gpu` configuration at batch 512, about 20 GB of them). `Conv2d`
-# keeps only its input: forward and backward walk the batch a few images at a time, and the
-# backward builds each chunk's `cols` again for the weight gradient, in one work area shared
-# by every layer. `miniclip/training/memory.py` says what a step needs before it runs: the
+# its input, so layers that kept their batch's `cols` for the backward would hold most of the
+# step's memory (for the `gpu` configuration at batch 512, 8.7 GiB of them). Building them
+# again in the backward costs time instead: one more copy of nine times the input. `Conv2d`
+# trades one for the other by device. On the CPU, where memory is plentiful and copying is
+# what is slow, a layer keeps its `cols` while they take at most 256 MB (`KEEP_BYTES` in
+# `miniclip/layers/conv2d.py`). On a GPU, where memory is the scarce one, it keeps only its
+# input: forward and backward walk the batch a few images at a time, and the backward builds
+# each chunk's `cols` again for the weight gradient, in one work area shared by every layer —
+# recomputing to save memory, the idea large models use for whole blocks ("activation
+# checkpointing"). `miniclip/training/memory.py` says what a step needs before it runs: the
 # weights seven times over (parameters, gradients, AdamW's two moments, and the trainer's three
 # roll-back copies), the activations every layer keeps for its backward — measured by tracing
 # one step's allocations on the host at two small batches and drawing the line through them —
-# and that shared work area. `miniclip bench --memory` prints it for any configuration.
+# the shared work area and the kept `cols`. `miniclip bench --memory` prints it for any
+# configuration, for the CPU and for a GPU.
 
 # %%
 from miniclip.measure.bench import bench_model_config
@@ -628,7 +634,8 @@ assert estimate.weights > 0 and estimate.gradients.per_image > 0 and estimate.to
 # * a p×p convolution of stride p is patchify + linear: the `cpu` CNN's 2×2 stem hands the
 #   3×3 stages a 16×16 grid, a quarter of the pixels and about a quarter of the cost;
 # * `miniclip bench` shows where a training step's time really goes, layer by layer, and
-#   `miniclip bench --memory` what it holds: weights, kept activations, a shared work area.
+#   `miniclip bench --memory` what it holds: weights, kept activations, a shared work area,
+#   and on the CPU each convolution's `cols` (rebuilt in the backward on a GPU, to save memory).
 #
 # ## Exercises
 #

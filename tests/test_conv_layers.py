@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import miniclip.layers.conv2d as conv2d_module
 import miniclip.layers.im2col as im2col_module
 from miniclip import backend
 from miniclip.backend import column_dots, to_device, to_host
@@ -355,10 +356,33 @@ def test_conv_in_chunks_equals_the_whole_batch_at_once(
     conv = Conv2d(3, 4, 3, stride, padding, rng=np.random.default_rng(0), dtype=np.float64, backward_by=backward_by)
     dy = rng.standard_normal((5, *conv.output_size(6, 7), 4))
     whole = _run(conv, x, dy)
+    assert conv._cols is not None  # kept: the CPU's budget holds them
     monkeypatch.setitem(im2col_module.CHUNK_BYTES, "cpu", 1)
+    monkeypatch.setitem(conv2d_module.KEEP_BYTES, "cpu", 0)  # as on a GPU: cols rebuilt in the backward
     assert len(im2col_module.image_chunks(5, 8, x)) == 5
     for what, a, b in zip(["y", "dx", "dW", "db"], _run(conv, x, dy), whole, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=what)
+    assert conv._cols is None
+
+
+def test_cols_are_kept_only_in_training_and_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(17)
+    conv = Conv2d(3, 4, 3, 1, 1, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((2, 5, 5, 3))
+    conv(x)
+    first = conv._cols
+    assert first is not None and first.shape == (2 * 25, 27)
+    conv(x)
+    assert np.shares_memory(conv._cols, first)  # the layer's own buffers, reused from step to step
+    conv.eval()
+    conv(x)
+    assert conv._cols is None  # evaluation has no backward to keep them for
+    conv.train()
+    monkeypatch.setitem(conv2d_module.KEEP_BYTES, "cpu", first.nbytes - 1)
+    conv(x)
+    assert conv._cols is None
+    padded = 2 * 7 * 7 * 3 * 8  # the two padded 7×7×3 float64 images, kept beside their cols
+    assert conv.kept_bytes(2, first.nbytes - 1) == 0 and conv.kept_bytes(2, first.nbytes) == first.nbytes + padded
 
 
 def test_a_first_layer_skips_its_input_gradient() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from miniclip import backend
-from miniclip.layers import im2col
+from miniclip.layers import conv2d, im2col
 from miniclip.measure.bench import bench_model_config
 from miniclip.model.config import build_model
 from miniclip.optim import AdamW
@@ -55,7 +55,8 @@ def test_the_estimate_grows_with_the_batch_as_it_says() -> None:
     assert small.weights == large.weights > 0
     assert small.gradients.per_image == pytest.approx(large.gradients.per_image, rel=0.05)
     per_image = max(large.gradients.per_image, large.update.per_image)
-    assert large.total - small.total == pytest.approx(16 * per_image, rel=0.05, abs=large.workspace - small.workspace)
+    conv_arrays = (large.workspace + large.kept_cols) - (small.workspace + small.kept_cols)
+    assert large.total - small.total == pytest.approx(16 * per_image, rel=0.05, abs=conv_arrays)
     measured = _measured_peak("cpu", 32) - _measured_peak("cpu", 16)
     assert large.total - small.total == pytest.approx(measured, rel=0.3)
 
@@ -63,10 +64,23 @@ def test_the_estimate_grows_with_the_batch_as_it_says() -> None:
 def test_the_gpu_workspace_stops_growing_at_its_chunk_budget() -> None:
     mc = bench_model_config(named_config("gpu"))
     estimates = [estimate_step_memory(mc, n, on_gpu=True) for n in (16, 512, 4096)]
+    assert all(e.kept_cols == 0 for e in estimates)  # a GPU keeps no cols
     assert estimates[0].workspace < estimates[1].workspace
     assert estimates[2].workspace == pytest.approx(estimates[1].workspace, rel=0.01)  # chunks round a little
     # four buffers of about one chunk each, whatever the batch
     assert estimates[2].workspace <= 4 * im2col.CHUNK_BYTES["gpu"]
+
+
+def test_cols_are_kept_on_the_cpu_up_to_their_budget() -> None:
+    """The cpu configuration keeps every layer's cols at batch 32; at a budget below the largest layer's, fewer."""
+    mc = bench_model_config(named_config("cpu"))
+    every = estimate_step_memory(mc, 32, on_gpu=False)
+    assert every.kept_cols > 0
+    with im2col.budgets(conv2d.KEEP_BYTES, cpu=every.kept_cols // 20):
+        fewer = estimate_step_memory(mc, 32, on_gpu=False)
+    assert 0 < fewer.kept_cols < every.kept_cols
+    assert fewer.workspace >= every.workspace  # what is not kept is rebuilt in the shared workspace
+    assert "kept for the backward" in every.describe("CPU")
 
 
 def test_largest_batch_inverts_the_estimate() -> None:

@@ -39,13 +39,19 @@ and never builds the k·k-times-larger ``dcols`` nor scatters it back with col2i
 the 3×3 layers of the CNN is about half of their backward's time. (For stride > 1, dy would
 first need zeros between its pixels, so col2im stays.) Both routes are tested equal.
 
-What the layer keeps for its backward is its input x, not ``cols``: ``cols`` is k·k times
-larger, and kept by every layer it would be most of a step's memory. Forward and backward both
-walk the batch a few images at a time (:func:`~miniclip.layers.im2col.image_chunks`), building
-each chunk's ``cols`` in a workspace shared by all layers: the forward multiplies it by the
-weights, the backward builds it again for ``dWm`` (the copy costs little beside the product, and
-a cache-sized chunk makes both faster on the CPU). The chunks' ``dWm`` add up to the batch's,
-since ``colsᵀ @ dy`` is a sum over rows.
+What to keep for the backward is a choice between memory and time. ``cols`` is k·k times
+larger than the input: kept by every layer for a large batch, it would be most of a step's
+memory (for the ``gpu`` configuration at batch 512, 8.7 GiB). Rebuilt in the backward instead,
+it costs one more im2col — a copy of k·k times the input, bound by memory bandwidth: for the
+``cpu`` configuration about 70 ms of a 500 ms step on a 2-core machine. So the layer keeps its input x always,
+and in training also the forward's ``cols`` while they take at most :data:`KEEP_BYTES` for the
+device: on the CPU, where memory is plentiful and bandwidth scarce, up to 256 MB a layer (in
+buffers of its own, reused from step to step); on a GPU, where memory is the scarce one, never.
+A layer that does not keep them walks the batch a few images at a time, forward and backward
+(:func:`~miniclip.layers.im2col.image_chunks`), building each chunk's ``cols`` in a workspace
+shared by all layers: the forward multiplies it by the weights, the backward builds it again for
+``dWm``. The chunks' ``dWm`` add up to the batch's, since ``colsᵀ @ dy`` is a sum over rows. The
+input gradient is built in chunks either way.
 
 A first layer, whose input is the images themselves, needs no input gradient:
 ``backward(dy, input_grad=False)`` skips ``dx`` (a matrix product and, for the stem, a buffer
@@ -63,11 +69,14 @@ from typing import Any
 
 import numpy as np
 
-from miniclip.backend import get_array_module
-from miniclip.layers.im2col import chunk_size, col2im, conv_output_size, im2col, image_chunks, workspace
+from miniclip.backend import get_array_module, on_gpu
+from miniclip.layers.im2col import Workspace, chunk_size, col2im, conv_output_size, im2col, image_chunks, workspace
 from miniclip.module import Module, Parameter
 
 BACKWARD_BY = ("auto", "col2im", "flipped")
+
+# The most bytes of forward ``cols`` a layer keeps for its backward in training, by device (see above).
+KEEP_BYTES = {"cpu": 256 * 2**20, "gpu": 0}
 
 
 class Conv2d(Module):
@@ -107,7 +116,9 @@ class Conv2d(Module):
             rng.uniform(-bound, bound, (out_channels, in_channels, kernel, kernel)), dtype
         )
         self.bias = Parameter.from_host(np.zeros(out_channels), dtype) if bias else None
-        self._x: Any = None  # the input, kept for the backward (its cols are built again there)
+        self._x: Any = None  # the input, kept for the backward
+        self._cols: Any = None  # the forward's cols, when kept for the backward (else None: built again there)
+        self._kept: Workspace | None = None  # this layer's own buffers for kept cols, reused from step to step
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
         """The (Ho, Wo) this layer produces from an H×W input."""
@@ -127,13 +138,25 @@ class Conv2d(Module):
         backward = max(ho * wo * k * k * max(in_channels, out_channels), (h + 2 * p) * (w + 2 * p) * in_channels)
         return forward * itemsize, backward * itemsize
 
-    def workspace_bytes(self, batch: int, budget: int) -> dict[str, int]:
-        """The bytes each workspace buffer takes for a batch of ``batch`` images shaped like the last input.
+    def kept_bytes(self, batch: int, keep: int) -> int:
+        """The bytes of this layer's own buffers (its padded input and cols) when a training forward of
+        ``batch`` images shaped like the last input keeps its cols under a :data:`KEEP_BYTES` of ``keep``; else 0.
+        """
+        if self._x is None:
+            return 0
+        _, h, w, c = self._x.shape
+        p, item = self.padding, self._x.itemsize
+        cols = batch * self.image_bytes(h, w, item)[0]
+        return cols + (batch * (h + 2 * p) * (w + 2 * p) * c * item if p else 0) if cols <= keep else 0
 
-        With chunks cut by ``budget`` (:func:`~miniclip.layers.im2col.chunk_size`): the forward and
-        the backward fill ``x padded`` and ``x cols``; the backward also ``dy padded`` and ``dy cols``,
-        with dy's padded image and cols (stride 1) or col2im's padded sum and ``dcols`` (a strided
-        layer). Empty before the first forward.
+    def workspace_bytes(self, batch: int, budget: int, keep: int = 0) -> dict[str, int]:
+        """The bytes of each shared workspace buffer in a training step of ``batch`` images shaped like the last input.
+
+        With chunks cut by ``budget`` (:func:`~miniclip.layers.im2col.chunk_size`): a layer that
+        does not keep its cols (``keep``, as in :meth:`kept_bytes`) fills ``x padded`` and ``x cols``
+        forward and backward; every layer's backward fills ``dy padded`` and ``dy cols``, with dy's
+        padded image and cols (stride 1) or col2im's padded sum and ``dcols`` (a strided layer).
+        Empty before the first forward.
         """
         if self._x is None:
             return {}
@@ -142,9 +165,10 @@ class Conv2d(Module):
         p, item = self.padding, self._x.itemsize
         ho, wo = self.output_size(h, w)
         forward, backward = (chunk_size(batch, size, budget) for size in self.image_bytes(h, w, item))
+        rebuilt = 0 if self.kept_bytes(batch, keep) else max(forward, backward)  # images whose cols go in x's slots
         sizes = {
-            "x padded": max(forward, backward) * ((h + 2 * p) * (w + 2 * p) * c if p else 0),
-            "x cols": max(forward, backward) * ho * wo * k * k * c,
+            "x padded": rebuilt * ((h + 2 * p) * (w + 2 * p) * c if p else 0),
+            "x cols": rebuilt * ho * wo * k * k * c,
         }
         if self.flipped:
             q = k - 1 - p
@@ -173,16 +197,34 @@ class Conv2d(Module):
                 f"(input {tuple(x.shape)}, padding {self.padding})"
             )
         ho, wo = self.output_size(h, w)
-        self._x = x
-        xp, work, wm = get_array_module(x), workspace(x), self._weight_matrix()  # wm (k·k·C, O)
+        xp, wm = get_array_module(x), self._weight_matrix()  # wm (k·k·C, O)
         y = xp.empty((n * ho * wo, out_channels), dtype=x.dtype)  # (N·Ho·Wo, O)
+        self._x, self._cols = x, None
+        if self.keeps_cols(n, h, w, x):  # the whole batch's cols, in this layer's own buffers
+            if self._kept is None or self._kept.xp is not xp or self._kept.dtype != x.dtype:
+                self._kept = Workspace(xp, x.dtype)
+            self._cols = im2col(x, k, self.stride, self.padding, self._kept)  # (N·Ho·Wo, k·k·C)
+            xp.matmul(self._cols, wm, out=y)
+        else:
+            self._conv_in_chunks(x, wm, y)
+        if self.bias is not None:
+            y += self.bias.data
+        return y.reshape(n, ho, wo, out_channels)  # (N, Ho, Wo, O): already the next layer's layout
+
+    def keeps_cols(self, n: int, h: int, w: int, like: Any) -> bool:
+        """Whether a training forward of ``n`` H×W images keeps its cols (:data:`KEEP_BYTES` of ``like``'s device)."""
+        budget = KEEP_BYTES["gpu" if on_gpu(like) else "cpu"]
+        return self.training and n * self.image_bytes(h, w, like.itemsize)[0] <= budget
+
+    def _conv_in_chunks(self, x: Any, wm: Any, y: Any) -> None:
+        """``y = cols @ wm`` a chunk of images at a time, each chunk's cols in the shared workspace."""
+        xp, work, k = get_array_module(x), workspace(x), self.kernel
+        n, h, w, _ = x.shape
+        ho, wo = self.output_size(h, w)
         for images in image_chunks(n, self.image_bytes(h, w, x.itemsize)[0], x):
             rows = slice(images.start * ho * wo, images.stop * ho * wo)  # this chunk's output pixels
             cols = im2col(x[images], k, self.stride, self.padding, work)  # (n_c·Ho·Wo, k·k·C)
             xp.matmul(cols, wm, out=y[rows])
-        if self.bias is not None:
-            y += self.bias.data
-        return y.reshape(n, ho, wo, out_channels)  # (N, Ho, Wo, O): already the next layer's layout
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:
         self._require_forward(self._x)
@@ -192,7 +234,10 @@ class Conv2d(Module):
         ho, wo = dy.shape[1], dy.shape[2]
         xp, work = get_array_module(dy), workspace(dy)
         dy_rows = dy.reshape(-1, out_channels)  # (N·Ho·Wo, O), rows as in cols
-        dwm = xp.zeros((k * k * in_channels, out_channels), dtype=dy.dtype)  # (k·k·C, O)
+        if self._cols is not None:  # kept by the forward: dWm in one product
+            dwm = self._cols.T @ dy_rows  # (k·k·C, O)
+        else:  # built again below, chunk by chunk
+            dwm = xp.zeros((k * k * in_channels, out_channels), dtype=dy.dtype)  # (k·k·C, O)
         dx = xp.empty(x.shape, dtype=dy.dtype) if input_grad else None  # (N, H, W, C)
         if self.flipped:  # stride 1: dx = dy correlated with the kernel turned by 180°, channels swapped
             flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, in_channels)  # (k·k·O, C)
@@ -200,15 +245,17 @@ class Conv2d(Module):
             wm = self._weight_matrix()  # (k·k·C, O)
         for images in image_chunks(n, self.image_bytes(h, w, dy.itemsize)[1], dy):
             rows = slice(images.start * ho * wo, images.stop * ho * wo)
-            cols = im2col(x[images], k, s, p, work)  # the forward's cols again: (n_c·Ho·Wo, k·k·C)
-            dwm += cols.T @ dy_rows[rows]  # dWm = Σ over chunks of colsᵀ @ dy
+            if self._cols is None:
+                cols = im2col(x[images], k, s, p, work)  # the forward's cols again: (n_c·Ho·Wo, k·k·C)
+                dwm += cols.T @ dy_rows[rows]  # dWm = Σ over chunks of colsᵀ @ dy
             if dx is None:
                 continue
             if self.flipped:
                 dy_cols = im2col(dy[images], k, 1, k - 1 - p, work, "dy")  # (n_c·H·W, k·k·O)
                 xp.matmul(dy_cols, flipped, out=dx[images].reshape(-1, in_channels))  # (n_c·H·W, C)
             else:
-                dcols = xp.matmul(dy_rows[rows], wm.T, out=work.get("dy cols", cols.shape))  # (n_c·Ho·Wo, k·k·C)
+                dcols_shape = (rows.stop - rows.start, k * k * in_channels)
+                dcols = xp.matmul(dy_rows[rows], wm.T, out=work.get("dy cols", dcols_shape))  # (n_c·Ho·Wo, k·k·C)
                 dx[images] = col2im(dcols, (images.stop - images.start, h, w, in_channels), k, s, p, work)
         self.weight.grad += dwm.reshape(k, k, in_channels, out_channels).transpose(3, 2, 0, 1)  # (O, C, k, k)
         if self.bias is not None:

@@ -81,15 +81,18 @@ def chunk_size(n: int, image_bytes: int, budget: int) -> int:
 
 
 @contextlib.contextmanager
-def chunk_budget(**budgets: int) -> Iterator[None]:
-    """Set :data:`CHUNK_BYTES` for some devices for a while: ``with chunk_budget(cpu=1):`` works one image at a time."""
-    before = dict(CHUNK_BYTES)
-    CHUNK_BYTES.update(budgets)
+def budgets(table: dict[str, int], **by_device: int) -> Iterator[None]:
+    """Set some devices' entries of a budget table for a while, then put them back.
+
+    ``with budgets(CHUNK_BYTES, cpu=1):`` works one image at a time on the CPU.
+    """
+    before = dict(table)
+    table.update(by_device)
     try:
         yield
     finally:
-        CHUNK_BYTES.clear()
-        CHUNK_BYTES.update(before)
+        table.clear()
+        table.update(before)
 
 
 class Workspace:

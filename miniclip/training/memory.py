@@ -2,7 +2,7 @@
 
 A step of a model with P parameters on a batch of N pairs holds, at its peak::
 
-    total(N) = weights + fixed + per_image · N + workspace(N)
+    total(N) = weights + fixed + per_image · N + workspace(N) + kept_cols(N)
 
     weights       7 · P numbers: the parameters, their gradients, AdamW's two moments (4 P), and the
                   roll-back's copies of the parameters and both moments (3 P, training/rollback.py);
@@ -12,15 +12,17 @@ A step of a model with P parameters on a batch of N pairs holds, at its peak::
     fixed         what does not grow with the batch: the optimiser's temporaries, the loss's few numbers
     workspace(N)  the convolutions' shared work arrays (layers/im2col.py): one chunk of images at a time,
                   so they grow with N only until a chunk's budget is reached
+    kept_cols(N)  the im2col matrices the convolutions keep from forward to backward: on the CPU each
+                  layer keeps its own while they take at most 256 MB (layers/conv2d.py), on a GPU none
 
-``weights`` and ``workspace`` are counted from the shapes. ``per_image`` and ``fixed`` are
+``weights``, ``workspace`` and ``kept_cols`` are counted from the shapes. ``per_image`` and ``fixed`` are
 measured, not guessed: one step of the same model on the host at two small batches, with every
 NumPy allocation traced (:mod:`tracemalloc`), gives a straight line through the two peaks.
 Every array a layer keeps has the batch as its first axis, so the line holds for large N
 too; what it leaves out are the N×N similarity, its two softmaxes and their gradients (a few
 N² numbers: 5 MB at N = 512), and, on a GPU, the CUDA context and the memory pool's rounding.
-While measuring, each convolution works one image at a time, so its workspace is the same for
-both batches and drops out of the line.
+While measuring, each convolution works one image at a time and keeps no cols, so its work
+arrays are the same for both batches and drop out of the line.
 
 The estimate is for the model's working dtype (float32 unless a model says otherwise); the
 training images already on the device (150 MB for CIFAR-10) come on top. Lesson 07 counts a
@@ -36,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from miniclip import backend
-from miniclip.layers import im2col
-from miniclip.layers.conv2d import Conv2d
+from miniclip.layers import conv2d, im2col
 from miniclip.model.config import ModelConfig, build_model
 from miniclip.model.predictive import word_count_targets
 from miniclip.module import Module, named_modules
@@ -86,19 +87,22 @@ class MemoryEstimate:
     gradients: Line
     update: Line
     workspace: int
+    kept_cols: int = 0
 
     @property
     def activations(self) -> int:
         """What the step adds to what building the model and its optimiser already took: all but ``weights``."""
-        return int(max(self.gradients.at(self.batch), self.update.at(self.batch)) + self.workspace)
+        peak = max(self.gradients.at(self.batch), self.update.at(self.batch))
+        return int(peak + self.workspace + self.kept_cols)
 
     @property
     def total(self) -> int:
         return self.weights + self.activations
 
     def largest_batch(self, free: int) -> int:
-        """The largest batch whose activations fit in ``free`` bytes (the workspace taken at this batch's size)."""
-        return min(line.largest_batch(free - self.workspace) for line in (self.gradients, self.update))
+        """The largest batch whose activations fit in ``free`` bytes (the convolutions' arrays as at this batch)."""
+        fixed = self.workspace + self.kept_cols
+        return min(line.largest_batch(free - fixed) for line in (self.gradients, self.update))
 
     def describe(self, device: str) -> str:
         """One line: the total and its parts, in GiB."""
@@ -106,8 +110,9 @@ class MemoryEstimate:
         return (
             f"memory for a training step at batch {self.batch} on the {device}: about {self.total / gib:.2f} GiB "
             f"(weights, gradients, AdamW's moments and the roll-back's copies {self.weights / gib:.2f}, "
-            f"activations at their peak {(self.activations - self.workspace) / gib:.2f}, "
-            f"convolution workspace {self.workspace / gib:.2f})"
+            f"activations at their peak {(self.activations - self.workspace - self.kept_cols) / gib:.2f}, "
+            f"convolution workspace {self.workspace / gib:.2f}"
+            + (f", convolution columns kept for the backward {self.kept_cols / gib:.2f})" if self.kept_cols else ")")
         )
 
 
@@ -118,19 +123,24 @@ def weight_bytes(model: Module) -> int:
     return (4 + ROLLBACK_COPIES) * parameters + 2 * buffers
 
 
-def workspace_bytes(model: Module, batch: int, on_gpu: bool) -> int:
-    """The shared im2col workspace at ``batch`` images: each buffer as large as its largest need over the layers.
+def workspace_bytes(model: Module, batch: int, on_gpu: bool) -> tuple[int, int]:
+    """The convolutions' work arrays at ``batch`` images: (the shared workspace, the cols layers keep).
 
-    Each convolution says what it needs (:meth:`~miniclip.layers.conv2d.Conv2d.workspace_bytes`),
+    The shared workspace holds each buffer as large as its largest need over the layers; the kept
+    cols are each layer's own. Each convolution says what it needs
+    (:meth:`~miniclip.layers.conv2d.Conv2d.workspace_bytes`, :meth:`~miniclip.layers.conv2d.Conv2d.kept_bytes`)
     from the shape of its last input: a forward must have run.
     """
-    budget = im2col.CHUNK_BYTES["gpu" if on_gpu else "cpu"]
+    device = "gpu" if on_gpu else "cpu"
+    budget, keep = im2col.CHUNK_BYTES[device], conv2d.KEEP_BYTES[device]
     largest: dict[str, int] = {}
+    kept = 0
     for _, module in named_modules(model):
-        if isinstance(module, Conv2d):
-            for name, size in module.workspace_bytes(batch, budget).items():
+        if isinstance(module, conv2d.Conv2d):
+            for name, size in module.workspace_bytes(batch, budget, keep).items():
                 largest[name] = max(largest.get(name, 0), size)
-    return sum(largest.values())
+            kept += module.kept_bytes(batch, keep)
+    return sum(largest.values()), kept
 
 
 def probe_batch(model_cfg: ModelConfig, n: int, seed: int = 0) -> tuple[Any, Any, Any, Any]:
@@ -152,7 +162,9 @@ def estimate_step_memory(
     Builds a copy of the model on the host (random weights: the sizes are what count) and takes
     three steps there; for the small configurations that is well under a second.
     """
-    with backend.using("cpu"), im2col.chunk_budget(cpu=1):  # one image per chunk: the workspace drops out
+    # One image per chunk and no kept cols while measuring: the convolutions' work arrays drop out of
+    # the line, and are counted from the shapes at the real batch instead.
+    with backend.using("cpu"), im2col.budgets(im2col.CHUNK_BYTES, cpu=1), im2col.budgets(conv2d.KEEP_BYTES, cpu=0):
         model = build_model(model_cfg, rng=np.random.default_rng(0), dtype=dtype)
         optimizer = AdamW(model.parameters())
         batches = {n: probe_batch(model_cfg, n) for n in PROBE_BATCHES}
@@ -169,12 +181,14 @@ def estimate_step_memory(
                 update[n] = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
+    workspace, kept = workspace_bytes(model, batch, on_gpu)  # at the device's own budgets
     return MemoryEstimate(
         batch=batch,
         weights=weight_bytes(model),
         gradients=Line.through(gradients),
         update=Line.through(update),
-        workspace=workspace_bytes(model, batch, on_gpu),  # at the device's own chunk budget
+        workspace=workspace,
+        kept_cols=kept,
     )
 
 
