@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from miniclip import backend
 from miniclip.cli.options import config_default, fraction, non_negative_int, positive, positive_int
@@ -143,9 +146,42 @@ def refuse_model_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from miniclip.training.loop import Trainer, TrainingDivergedError
+    from miniclip.distributed.world import launched_world
+
+    world = launched_world()  # one process, unless mpiexec started several
+    if world.size == 1:
+        return _train(*_prepare(args, world), world)
+    # Many ranks. Setting up (flags, data, model) talks to no other rank, so a bad input fails on every
+    # rank alike: the ranks agree on who failed, the first of them says why, and all return.
+    failure: BaseException | None = None
+    try:
+        prepared = _prepare(args, world)
+    except BaseException as exc:  # held until every rank knows
+        failure = exc
+    failed = np.zeros(world.size)
+    failed[world.rank] = failure is not None
+    failed = world.all_reduce(failed)
+    if failed.any():
+        if failure is not None and world.rank == int(np.argmax(failed)):
+            raise failure  # said once, as one process would say it
+        return 130 if isinstance(failure, KeyboardInterrupt) else 2
+    # Training talks to every rank at every step: an error on one of them must end all of them, or the
+    # others would wait for it forever.
+    try:
+        return _train(*prepared, world)
+    except BaseException as exc:  # every rank ends, with the message of the one that failed
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}"
+        print(f"\nminiclip train (rank {world.rank} of {world.size}): {what}", file=sys.stderr)  # below the bars
+        world.abort(130 if isinstance(exc, KeyboardInterrupt) else 1)
+        raise  # not reached: the abort ends this process
+
+
+def _prepare(args: argparse.Namespace, world: Any) -> tuple[Any, Any]:
+    """Everything before the first step: the configuration, then the trainer (output folder, data, model)."""
+    from miniclip.training.loop import Trainer
     from miniclip.training.resume import resume_config, typed_settings
 
+    say = print if world.rank == 0 else (lambda *_, **__: None)  # rank 0 speaks for all
     given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     if args.no_augment:
         given["augment"] = False
@@ -172,26 +208,38 @@ def run(args: argparse.Namespace) -> int:
         if cfg.init_from is not None:
             start = f"fine-tuning {cfg.init_from} with {start}"
     refuse_ignored_flags(args, cfg.model.get("objective", "contrastive"), cfg.data)
-    print(f"miniclip train: {start}")
+    say(f"miniclip train: {start}")
     for note in notes:
-        print(f"miniclip train: {note}")
-    trainer = Trainer(cfg, resume=args.resume)  # checks the output folder, then loads the data
+        say(f"miniclip train: {note}")
+    trainer = Trainer(cfg, resume=args.resume, world=world)  # checks the output folder, then loads the data
+    if world.size > 1:
+        say(f"miniclip train: {world.size} processes, {cfg.batch_size // world.size} pairs of each batch apiece")
     ds = trainer.dataset
     n_train, n_test = len(ds.train_labels), len(ds.test_labels)
-    print(
+    say(
         f"miniclip train: data {cfg.data}: {n_train:,} training and {n_test:,} test image{'s' * (n_test != 1)}, "
         f"{ds.num_classes} classes"
     )
+    return cfg, trainer
+
+
+def _train(cfg: Any, trainer: Any, world: Any) -> int:
+    """Run the trainer to its last epoch; what is said at the end (rank 0 alone)."""
+    from miniclip.training.loop import TrainingDivergedError
+
+    say = print if world.rank == 0 else (lambda *_, **__: None)
     try:
         metrics = trainer.run()
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {cfg.out_dir}; continue with the same command and --resume")
+        say(f"\ninterrupted: checkpoint saved in {cfg.out_dir}; continue with the same command and --resume")
         return 130
     except TrainingDivergedError as exc:  # a run that failed, not a bad input: exit 1, as a failed gradient check
+        if world.size > 1:
+            raise  # every rank ends: run() says it once and aborts
         print(f"miniclip train: error: {exc}", file=sys.stderr)
         return 1
     last = metrics[-1] if metrics else {}
     for set_name, acc in last.get("zero_shot", {}).items():
-        print(f"zero-shot top-1 ({set_name}): {acc['top1']:.2%}   top-5: {acc['top5']:.2%}")
-    print(f"checkpoint, metrics.jsonl and curves.png in {cfg.out_dir}")
+        say(f"zero-shot top-1 ({set_name}): {acc['top1']:.2%}   top-5: {acc['top5']:.2%}")
+    say(f"checkpoint, metrics.jsonl and curves.png in {cfg.out_dir}")
     return 0

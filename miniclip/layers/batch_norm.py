@@ -25,6 +25,13 @@ which gives the compact formula::
 
 In evaluation the statistics are constants, so ``dx = dy · γ / √(running_var + ε)``.
 
+Across processes (``world``, :mod:`miniclip.distributed`): when the batch is split over W
+ranks, each with M values per channel, the statistics are those of the whole batch if every
+sum above is summed over the ranks before it is used — Σ x and Σ (x − μ)² in the forward,
+Σ dy and Σ dy·x̂ in the backward's dx — with W·M in place of M. The gradients of γ and β are
+left as each rank's own sums: the trainer sums every parameter's gradient over the ranks
+afterwards, as for any other layer. With ``world`` None (one process) nothing changes.
+
 Speed: the column sums Σ x and Σ dy are matrix–vector products with a vector of ones
 (:func:`column_sums`, ``ones @ X``): one streaming BLAS pass on NumPy, several times faster than
 ``X.sum(axis=0)``, and one cuBLAS call on CuPy. The sums of products Σ (x − μ)² and Σ dy·x̂ are
@@ -71,6 +78,7 @@ class BatchNorm2d(Module):
         self._xhat: Any = None  # (M, C)
         self._inv_std: Any = None  # (C,): 1 / √(σ² + ε) as used by the last forward
         self._trained: bool = True  # which formula the last forward used
+        self.world: Any = None  # the ranks whose batches share the statistics (None: this batch alone)
 
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
@@ -80,13 +88,13 @@ class BatchNorm2d(Module):
                 f"BatchNorm2d expects channels-last (N, H, W, {channels}) inputs, got shape {tuple(x.shape)}"
             )
         rows = x.reshape(-1, channels)  # (M, C): one row per pixel (no copy for a contiguous x)
-        m = rows.shape[0]  # values per channel
+        m = rows.shape[0] * self._ranks()  # values per channel, over every rank
         if self.training:
             if m < 2:
                 raise ValueError(f"BatchNorm2d in training needs more than 1 value per channel, got shape {x.shape}")
-            mean = column_sums(rows) / m  # (C,)
+            mean = self._over_ranks(column_sums(rows)) / m  # (C,)
             centred = rows - mean  # (M, C)
-            var = column_dots(centred, centred) / m  # (C,) biased
+            var = self._over_ranks(column_dots(centred, centred)) / m  # (C,) biased
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
             self.running_var *= 1 - self.momentum
@@ -105,7 +113,8 @@ class BatchNorm2d(Module):
     def backward(self, dy: Any) -> Any:
         self._require_forward(self._xhat)
         xhat, inv_std, gamma = self._xhat, self._inv_std, self.weight.data
-        m, channels = xhat.shape
+        channels = xhat.shape[1]
+        m = xhat.shape[0] * self._ranks()
         dy_rows = dy.reshape(-1, channels)  # (M, C)
         dbeta = column_sums(dy_rows)  # Σ dy (C,)
         dgamma = column_dots(dy_rows, xhat)  # Σ dy·x̂ (C,)
@@ -114,11 +123,20 @@ class BatchNorm2d(Module):
         scale = gamma * inv_std  # (C,): dx̂ · inv_std = dy · γ · inv_std
         if not self._trained:  # fixed statistics: a per-channel affine map
             return (dy_rows * scale).reshape(dy.shape)
+        if self.world is not None:  # the whole batch's sums, in one call: [Σ dy, Σ dy·x̂]
+            dbeta, dgamma = self.world.all_reduce(get_array_module(dy).stack([dbeta, dgamma]))
         # dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) · inv_std with dx̂ = γ·dy, so mean(dx̂) = γ·dβ/M, mean(dx̂·x̂) = γ·dγ/M
         dx = xhat * (-scale * dgamma / m)  # (M, C)
         dx += dy_rows * scale
         dx -= scale * dbeta / m
         return dx.reshape(dy.shape)  # (N, H, W, C)
+
+    def _ranks(self) -> int:
+        return 1 if self.world is None else self.world.size
+
+    def _over_ranks(self, sums: Any) -> Any:
+        """Per-channel sums of this rank's values, summed over every rank."""
+        return sums if self.world is None else self.world.all_reduce(sums)
 
 
 def column_sums(rows: Any) -> Any:

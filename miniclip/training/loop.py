@@ -60,6 +60,8 @@ from miniclip.data.augment import (
 )
 from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
 from miniclip.data.dataset import ImageTextDataset
+from miniclip.distributed.data_parallel import check_data_parallel, make_data_parallel, own_batch
+from miniclip.distributed.world import SingleProcess
 from miniclip.evaluation.trained_run import load_photos_for_clip
 from miniclip.evaluation.zeroshot import accuracy_table, encode_batch_size, evaluate_zero_shot, text_batch_size
 from miniclip.model.config import ModelConfig, build_model
@@ -166,11 +168,19 @@ class Trainer:
     Everything else is derived from the configuration and the data once, in ``__init__``.
     """
 
-    def __init__(self, cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> None:
+    def __init__(
+        self, cfg: TrainConfig, *, resume: bool = False, show_progress: bool = True, world: Any = None
+    ) -> None:
         cfg.validate()
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
-        self.show_progress = show_progress
+        # On many processes (mpiexec) every rank runs this same loop on its slice of each batch; rank 0
+        # alone shows progress, evaluates and writes (distributed/data_parallel.py).
+        self.world = world if world is not None else SingleProcess()
+        self.lead = self.world.rank == 0
+        self.show_progress = show_progress and self.lead
+        if self.world.size > 1:
+            check_data_parallel(cfg.batch_size, cfg.model.get("objective", "contrastive"), self.world.size)
         # Everything that would otherwise fail only when the first epoch ends is checked now, before
         # the first step: the output folder (created, proven writable) and both splits of the data.
         # A folder that is a file or lies under one is refused before the data loads (a download
@@ -211,6 +221,8 @@ class Trainer:
             self._resume(saved)
         else:
             self._start()
+        if self.world.size > 1:  # the sharded head and batch norm over all ranks: same parameters, same checkpoint
+            make_data_parallel(self.model, self.world)
         self.mean_std = self.train_state["mean_std"]
         mean, std = (backend.to_device(np.asarray(v, dtype=np.float32)) for v in self.mean_std)  # (C,) each
         self.normalize_fn = lambda images: normalize(images, mean, std)  # moved once, not on every step
@@ -368,6 +380,9 @@ class Trainer:
         self.optimizer.set_lr(
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
         )
+        ids, mask = self.caption_ids[caption], self.caption_mask[caption]
+        if self.world.size > 1:  # every rank drew the whole batch alike: each keeps its own pairs
+            ids, images, mask, targets = own_batch(self.world, ids, images, mask, targets)
         try:
             # A diverging run overflows long before its loss is NaN; NumPy's RuntimeWarnings about it
             # would flood the terminal and say nothing the guard below does not say better.
@@ -375,11 +390,12 @@ class Trainer:
                 return train_step(
                     self.model,
                     self.optimizer,
-                    self.caption_ids[caption],
+                    ids,
                     self.normalize_fn(images),
-                    self.caption_mask[caption],
+                    mask,
                     targets,
                     grad_clip=cfg.grad_clip,
+                    world=self.world,
                 )
         except TrainingDivergedError as exc:
             raise TrainingDivergedError(
@@ -430,8 +446,9 @@ class Trainer:
         if not self._pending:
             return []
         xp = backend.get_array_module(self._pending[0])
-        recent = backend.to_host(xp.stack(self._pending)).tolist()  # one device → host copy for all of them
+        recent = backend.to_host(xp.stack(self._pending))  # one device → host copy for all of them
         self._pending = []
+        recent = self.world.all_reduce(recent).tolist()  # on many ranks: each held its share of every loss
         if not all(math.isfinite(x) for x in recent):
             raise TrainingDivergedError(
                 f"the loss became {next(x for x in recent if not math.isfinite(x))} in epoch {self.epoch + 1}: "
@@ -461,7 +478,7 @@ class Trainer:
             step = self.epoch * self.steps_per_epoch + self.batch
             if on_step is not None:
                 on_step(step)
-            if self.stop_requested:
+            if self._stop_agreed():
                 raise KeyboardInterrupt
             idx = epoch_batches[self.batch]  # a resumed epoch reshuffles alike and skips the batches done
             self.snapshot.take()  # what an interrupted step is rolled back to (training/rollback.py)
@@ -486,11 +503,23 @@ class Trainer:
         seconds = time.perf_counter() - start
         self._end_epoch(seconds, (self.steps_per_epoch - done_before) * cfg.batch_size / seconds)
 
+    def _stop_agreed(self) -> bool:
+        """Whether to stop at this step boundary: on many ranks, when any rank was asked, all stop here together."""
+        if self.world.size == 1:
+            return self.stop_requested
+        return bool(self.world.all_reduce(np.array([float(self.stop_requested)]))[0])
+
     def _logit_scale(self) -> float | None:
         """The contrastive head's logit scale e^s = 1/τ (one device read), or None: the predictive head has none."""
         return backend.to_float(self.model.logit_scale.scale) if self.model.objective == "contrastive" else None
 
     def _end_epoch(self, seconds: float, images_per_second: float) -> None:
+        if not self.lead:  # rank 0 evaluates and writes; the others wait for it, asleep
+            self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
+            self._order_state = self.order_rng.bit_generator.state
+            self.save()
+            self.world.barrier()
+            return
         results = self.evaluate()
         self.metrics.append(
             {
@@ -512,6 +541,7 @@ class Trainer:
         if self.show_progress:
             accuracies = ", ".join(f"{name} {v['top1']:.1%}" for name, v in self.metrics[-1]["zero_shot"].items())
             tqdm.write(f"epoch {self.epoch}: loss {self.metrics[-1]['train_loss']:.3f}, zero-shot top-1: {accuracies}")
+        self.world.barrier()
 
     def evaluate(self) -> dict[str, dict[str, Any]]:
         """Zero-shot accuracy on the test split for each template set (before the last epoch ends: ``eval_images``)."""
@@ -533,8 +563,14 @@ class Trainer:
         )
 
     def save(self) -> Path:
-        """Write the checkpoint atomically: weights, optimiser, generators, position and metrics."""
+        """Write the checkpoint atomically: weights, optimiser, generators, position and metrics.
+
+        On many ranks only rank 0 writes (every rank holds the same state); the others note what it wrote.
+        """
         progress = {"epoch": self.epoch, "batch": self.batch, "loss_sum": self.loss_sum}
+        if not self.lead:
+            self.saved_progress = progress
+            return checkpoint_file(self.out)
         file = save_checkpoint(
             self.out,
             model=self.model,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from miniclip import backend
+from miniclip.distributed.data_parallel import all_reduce_gradients
 from miniclip.model.clip import CLIP
 from miniclip.model.predictive import PredictiveModel
 from miniclip.optim import AdamW, clip_grad_norm
@@ -31,6 +32,7 @@ def train_step(
     targets: Any,
     *,
     grad_clip: float,
+    world: Any = None,
 ) -> Any:
     """One optimisation step of ``model`` on a prepared batch; returns the loss (0-d, still on the device).
 
@@ -38,8 +40,14 @@ def train_step(
     :func:`apply_gradients` (clip → AdamW → clamp the temperature). :class:`Trainer` and
     ``miniclip bench`` both call this very function, so what the benchmark times is what training
     runs; the memory estimate (:mod:`miniclip.training.memory`) measures the halves one by one.
+
+    On many processes (``world``, a model made data-parallel, this rank's slice of the batch) the
+    gradients are summed over the ranks between the halves, and the loss returned is this rank's
+    share of the global loss (the shares add up to it).
     """
     loss = compute_gradients(model, optimizer, token_ids, images, mask, targets)
+    if world is not None and world.size > 1:
+        all_reduce_gradients(optimizer, world)
     apply_gradients(model, optimizer, grad_clip=grad_clip)
     return loss
 
