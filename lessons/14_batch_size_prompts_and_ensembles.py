@@ -211,9 +211,10 @@ show(path, "14_batch_size_sweep.png")
 # pairs, about 12.8 billion images and still some 390,000 steps, on captions that are almost
 # all different. There the steps are plentiful and the hardness of the negatives is what is
 # scarce, so a larger batch pays; later work that varied it (SigLIP, Zhai et al. 2023) found
-# the gain levelling off around that size. Read the first-loss column above the other way,
-# too: each run started at ln N (2.8, 4.2 and 5.5 nats) and about 0.6 to 0.75 nats more, the
-# spread of section 1.
+# the gain levelling off around that size. (How such a batch is split over 256 GPUs, each
+# computing only its own pairs' rows and columns of the logits, is lesson 17.) Read the
+# first-loss column above the other way, too: each run started at ln N (2.8, 4.2 and 5.5 nats)
+# and about 0.6 to 0.75 nats more, the spread of section 1.
 #
 # ## 3. Prompts: the same model, other words
 #

@@ -213,7 +213,13 @@ def _prepare(args: argparse.Namespace, world: Any) -> tuple[Any, Any]:
         say(f"miniclip train: {note}")
     trainer = Trainer(cfg, resume=args.resume, world=world)  # checks the output folder, then loads the data
     if world.size > 1:
-        say(f"miniclip train: {world.size} processes, {cfg.batch_size // world.size} pairs of each batch apiece")
+        from miniclip.distributed.data_parallel import traffic_per_step
+
+        sent = traffic_per_step(trainer.model, trainer.model_config.embed_dim, cfg.batch_size, world.size)
+        say(
+            f"miniclip train: {world.size} processes, {cfg.batch_size // world.size} pairs of each batch apiece; "
+            "each receives per step " + ", ".join(f"{k.replace('_', '-')} {v / 1e3:,.1f} kB" for k, v in sent.items())
+        )
     ds = trainer.dataset
     n_train, n_test = len(ds.train_labels), len(ds.test_labels)
     say(

@@ -75,6 +75,27 @@ def own_batch(world: Any, token_ids: Any, images: Any, mask: Any, targets: Any) 
     return token_ids[own], images[own], mask[own], targets
 
 
+def traffic_per_step(model: CLIP, embed_dim: int, batch: int, ranks: int) -> dict[str, int]:
+    """The bytes one rank receives in a training step, by operation, for a global batch of ``batch`` pairs.
+
+    ``all_gather``: the other ranks' text and image embeddings, 2·(N − n)·d numbers; the gather's
+    backward (``reduce_scatter``) as many, their shares of this rank's gradient; ``all_reduce``:
+    the P gradients, of which a ring all-reduce receives 2·(W − 1)/W·P; ``batch_norm``: two sums
+    per channel forward and two backward, the same way. Lesson 17 does this sum for CLIP's own run.
+    """
+    parameters = list(model.parameters().values())
+    item = parameters[0].data.itemsize
+    n = batch // ranks
+    ring = 2 * (ranks - 1) / ranks  # the share of a buffer each rank receives in a ring all-reduce
+    channels = sum(m.weight.data.size for _, m in named_modules(model) if isinstance(m, BatchNorm2d))
+    return {
+        "all_gather": 2 * (batch - n) * embed_dim * item,
+        "reduce_scatter": 2 * (batch - n) * embed_dim * item,
+        "all_reduce": int(ring * sum(p.data.size for p in parameters) * item),
+        "batch_norm": int(ring * 4 * channels * item),
+    }
+
+
 def all_reduce_gradients(optimizer: Any, world: Any) -> None:
     """Sum every parameter's gradient over the ranks, in place: one call per flat buffer (optim/flat.py)."""
     for buffer in optimizer.grad_buffers():
