@@ -62,7 +62,7 @@ from miniclip.teaching.lesson_output import scratch_folder
 from miniclip.training.configs import named_config
 from miniclip.training.loop import Trainer
 
-set_device("cpu")  # lessons run on NumPy; training on many processes runs on the CPU for now
+set_device("cpu")  # lessons run on NumPy
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
 
 

@@ -1,6 +1,6 @@
 """One training step of a float64 model on one global batch, on this rank's slice: run under ``mpiexec``.
 
-    mpiexec -n W python tests/distributed_step.py CONFIG IMAGE_ENCODER TARGETS OUT.npz [VARIANT]
+    mpiexec -n W python tests/distributed_step.py CONFIG IMAGE_ENCODER TARGETS OUT.npz [VARIANT [DEVICE]]
 
 Every rank builds the same model from one seed and the same global batch, takes its slice,
 steps (sharded loss, synced batch norm, gradients summed), and rank 0 writes the summed loss,
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from miniclip.backend import set_device, to_device, to_host
 from miniclip.measure.bench import bench_model_config
 from miniclip.model.config import build_model
 from miniclip.model.targets import label_aware_targets
@@ -46,10 +47,10 @@ def setup(config: str, image_encoder: str, targets: str) -> tuple[Any, AdamW, tu
 def results(model: Any, loss: float) -> dict[str, np.ndarray]:
     out = {"loss": np.array(loss)}
     for name, p in model.parameters().items():
-        out[f"grad/{name}"] = np.array(p.grad)
-        out[f"data/{name}"] = np.array(p.data)
+        out[f"grad/{name}"] = to_host(p.grad)
+        out[f"data/{name}"] = to_host(p.data)
     for name, a in model.buffers().items():
-        out[f"buffer/{name}"] = np.array(a)
+        out[f"buffer/{name}"] = to_host(a)
     return out
 
 
@@ -60,14 +61,16 @@ def reference_step(config: str, image_encoder: str, targets: str) -> dict[str, n
     return results(model, float(loss))
 
 
-def main(config: str, image_encoder: str, targets: str, out: str, variant: str = "exact") -> None:
+def main(config: str, image_encoder: str, targets: str, out: str, variant: str = "exact", device: str = "cpu") -> None:
     from miniclip.distributed.data_parallel import make_data_parallel, own_batch, own_slice
-    from miniclip.distributed.world import MPIWorld
+    from miniclip.distributed.world import launched_world
     from miniclip.layers.batch_norm import BatchNorm2d
     from miniclip.module import named_modules
 
-    world = MPIWorld()
+    set_device(device)
+    world = launched_world()  # on the GPU: NCCL with a GPU per rank, else through the host
     model, optimizer, batch = setup(config, image_encoder, targets)
+    batch = tuple(None if a is None else to_device(a) for a in batch)
     make_data_parallel(model, world)
     if variant == "detached":  # the gathered copies' gradient: this rank's own share, not the sum over ranks
         model.similarity.world = Detached(world, own_slice(world, BATCH))

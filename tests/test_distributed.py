@@ -249,3 +249,55 @@ def test_ctrl_c_stops_every_rank_at_one_boundary_and_another_world_resumes(tmp_p
     resumed = _miniclip(1, *argv[:-4], "--epochs", str(epochs_done + 1), "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(_metrics(out)) == epochs_done + 1
+
+
+@needs_mpi
+@pytest.mark.gpu
+@pytest.mark.parametrize("image_encoder", ["vit", "cnn"])
+def test_a_step_on_two_ranks_on_the_gpu_equals_one_process(image_encoder: str, tmp_path: Path) -> None:
+    """The same float64 step with CuPy arrays: NCCL where each rank has a GPU, through the host where they share one."""
+    out = tmp_path / "rank0.npz"
+    command = [MPIEXEC, "-n", "2", sys.executable, str(ROOT / "tests" / "distributed_step.py")]
+    argv = ["tiny", image_encoder, "label_aware", str(out), "exact", "gpu"]
+    subprocess.run([*command, *argv], check=True, timeout=300, env=ONE_THREAD, cwd=ROOT)
+    with np.load(out) as got:
+        _compare(dict(got), reference_step("tiny", image_encoder, "label_aware"))
+
+
+@needs_mpi
+@pytest.mark.gpu
+def test_mpiexec_train_runs_on_the_gpu(tmp_path: Path) -> None:
+    done = _miniclip(2, "--device", "gpu", *RUN, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 processes, 48 pairs of each batch apiece" in done.stdout
+    assert len(_metrics(tmp_path / "run")) == 1
+
+
+@needs_mpi
+@pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find one rank")
+def test_a_rank_that_dies_ends_every_rank(tmp_path: Path) -> None:
+    """kill -9 of one rank (no Python left to say anything): mpiexec ends the others, nothing waits forever."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    argv = [*RUN, "--n-train", "2048", "--epochs", "40", "--out", str(out)]
+    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "miniclip", *argv]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        ranks = [int(pid) for pid in _pids(out) if int(pid) != process.pid]
+        assert len(ranks) == 2, ranks
+        os.kill(max(ranks), signal.SIGKILL)
+        process.communicate(timeout=30)  # the others are ended, not left waiting in a collective
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert _pids(out) == []
+
+
+def _pids(out: Path) -> list[str]:
+    """The processes running ``python -m miniclip`` with ``out`` on their command line (mpiexec's own included)."""
+    return subprocess.run(["pgrep", "-f", "--", f"-m miniclip .*{out}"], capture_output=True, text=True).stdout.split()

@@ -14,8 +14,13 @@ rows that came from r. Lesson 17 derives it.
 
 :class:`SingleProcess` is the world of one (every operation returns its input), what a run
 without ``mpiexec`` uses. :class:`MPIWorld` runs the operations over MPI through ``mpi4py``
-(``pip install "miniclip[distributed]"``; its ``mpich`` wheel brings ``mpiexec``): host
-(NumPy) arrays only.
+(``pip install "miniclip[distributed]"``; its ``mpich`` wheel brings ``mpiexec``) on host
+(NumPy) arrays. On GPUs, :class:`NCCLWorld` sends device (CuPy) arrays from GPU to GPU with
+NVIDIA's NCCL (``cupy.cuda.nccl``), one GPU per rank, queued on the current stream like any
+kernel, so a step never waits for the host; MPI still starts it and carries the few host
+numbers (losses, a stop flag). Where ranks must share a GPU (NCCL refuses two ranks on one
+device), :class:`MPIWorld` carries device arrays through the host: a copy each way, said when
+the run starts (:func:`launched_world`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import time
 from typing import Any
 
 import numpy as np
+
+from miniclip.backend import _cupy, get_device, on_gpu, to_device, to_host
 
 
 class SingleProcess:
@@ -68,12 +75,16 @@ class MPIWorld:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
 
     def all_gather(self, x: Any) -> Any:
+        if on_gpu(x):  # a GPU shared by several ranks: through the host
+            return to_device(self.all_gather(to_host(x)))
         x = _contiguous(x)
         out = np.empty((self.size * x.shape[0], *x.shape[1:]), dtype=x.dtype)
         self.comm.Allgather(x, out)
         return out
 
     def all_reduce(self, x: Any) -> Any:
+        if on_gpu(x):
+            return to_device(self.all_reduce(to_host(x)))
         x = _contiguous(x)
         out = np.empty_like(x)
         self.comm.Allreduce(x, out, op=self._mpi.SUM)
@@ -81,9 +92,14 @@ class MPIWorld:
 
     def all_reduce_in_place(self, buffer: Any) -> None:
         """Sum a contiguous buffer over the ranks, in place: the flat gradient buffers, one call each."""
+        if on_gpu(buffer):
+            buffer[...] = self.all_reduce(buffer)
+            return
         self.comm.Allreduce(self._mpi.IN_PLACE, buffer, op=self._mpi.SUM)
 
     def reduce_scatter(self, x: Any) -> Any:
+        if on_gpu(x):
+            return to_device(self.reduce_scatter(to_host(x)))
         x = _contiguous(x)
         if x.shape[0] % self.size:
             raise ValueError(f"reduce_scatter needs rows divisible by the {self.size} ranks, got {x.shape[0]}")
@@ -107,16 +123,97 @@ class MPIWorld:
         os._exit(code)  # MPI_Abort ends the process; should it return, nothing after it may run
 
 
+class NCCLWorld(MPIWorld):
+    """One GPU per rank: device arrays go GPU to GPU through NCCL, host arrays through MPI."""
+
+    def __init__(self, gpu: int, comm: Any = None) -> None:
+        super().__init__(comm)
+        cupy = _cupy()
+        from cupy.cuda import nccl
+
+        self._nccl = nccl
+        cupy.cuda.Device(gpu).use()  # before any array of this rank exists
+        unique_id = nccl.get_unique_id() if self.rank == 0 else None  # rank 0 makes the rendezvous…
+        self.communicator = nccl.NcclCommunicator(self.size, self._share(unique_id), self.rank)  # …all join it
+        self._types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64}
+
+    def _share(self, unique_id: Any) -> Any:
+        """Rank 0's NCCL id on every rank, sent as raw bytes (a tuple of byte values or bytes, by CuPy version)."""
+        raw = np.zeros(129, dtype=np.int8)  # NCCL_UNIQUE_ID_BYTES, then 1 if CuPy gave bytes
+        if self.rank == 0:
+            as_bytes = isinstance(unique_id, bytes)
+            raw[:128] = np.frombuffer(unique_id, dtype=np.int8) if as_bytes else np.array(unique_id, dtype=np.int8)
+            raw[128] = as_bytes
+        self.comm.Bcast(raw, root=0)  # plain bytes: nothing is pickled
+        return raw[:128].tobytes() if raw[128] else tuple(int(v) for v in raw[:128])
+
+    def _call(self, operation: str, send: Any, receive: Any, count: int, *op: int) -> None:
+        stream = _cupy().cuda.get_current_stream().ptr  # queued behind this rank's kernels, no wait
+        call = getattr(self.communicator, operation)
+        call(send.data.ptr, receive.data.ptr, count, self._types[send.dtype], *op, stream)
+
+    def all_gather(self, x: Any) -> Any:
+        if not on_gpu(x):
+            return super().all_gather(x)
+        x = _cupy().ascontiguousarray(x)
+        out = _cupy().empty((self.size * x.shape[0], *x.shape[1:]), dtype=x.dtype)
+        self._call("allGather", x, out, x.size)
+        return out
+
+    def all_reduce(self, x: Any) -> Any:
+        if not on_gpu(x):
+            return super().all_reduce(x)
+        x = _cupy().ascontiguousarray(x)
+        out = _cupy().empty_like(x)
+        self._call("allReduce", x, out, x.size, self._nccl.NCCL_SUM)
+        return out
+
+    def all_reduce_in_place(self, buffer: Any) -> None:
+        if not on_gpu(buffer):
+            return super().all_reduce_in_place(buffer)
+        self._call("allReduce", buffer, buffer, buffer.size, self._nccl.NCCL_SUM)  # NCCL allows in place
+
+    def reduce_scatter(self, x: Any) -> Any:
+        if not on_gpu(x):
+            return super().reduce_scatter(x)
+        if x.shape[0] % self.size:
+            raise ValueError(f"reduce_scatter needs rows divisible by the {self.size} ranks, got {x.shape[0]}")
+        x = _cupy().ascontiguousarray(x)
+        out = _cupy().empty((x.shape[0] // self.size, *x.shape[1:]), dtype=x.dtype)
+        self._call("reduceScatter", x, out, out.size, self._nccl.NCCL_SUM)
+        return out
+
+    def abort(self, code: int = 1) -> None:
+        self.communicator.abort()  # a rank stuck in an NCCL call must not outlive the others
+        super().abort(code)
+
+
 def launched_world() -> SingleProcess | MPIWorld:
-    """The world this process belongs to: an :class:`MPIWorld` when ``mpiexec`` started several, else one process.
+    """The world this process belongs to: one process, or the ranks ``mpiexec`` started.
 
     Told by the launcher's environment (MPICH's ``PMI_SIZE``, Open MPI's ``OMPI_COMM_WORLD_SIZE``), so a
-    run without ``mpiexec`` never imports mpi4py.
+    run without ``mpiexec`` never imports mpi4py. On the GPU (``backend.get_device()``) each rank takes
+    the GPU of its local rank: an :class:`NCCLWorld` when every rank on this machine has a GPU of its
+    own, else (more ranks than GPUs) an :class:`MPIWorld` through the host, said on stderr.
     """
-    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
-        if int(os.environ.get(variable, "1")) > 1:
-            return MPIWorld()
-    return SingleProcess()
+    size = max(int(os.environ.get(variable, "1")) for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
+    if size == 1:
+        return SingleProcess()
+    if get_device() != "gpu":
+        return MPIWorld()
+    local = int(os.environ.get("MPI_LOCALRANKID", os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", "0")))
+    ranks_here = int(os.environ.get("MPI_LOCALNRANKS", os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", str(size))))
+    gpus = _cupy().cuda.runtime.getDeviceCount()
+    if ranks_here <= gpus:
+        return NCCLWorld(local)
+    _cupy().cuda.Device(local % gpus).use()
+    if local == 0:
+        print(
+            f"miniclip: {ranks_here} processes share {gpus} GPU(s) on this machine: NCCL needs one GPU per process, "
+            "so arrays go through the host (a copy each way)",
+            file=sys.stderr,
+        )
+    return MPIWorld()
 
 
 def _contiguous(x: Any) -> np.ndarray:
