@@ -54,10 +54,10 @@ def _first_step(monkeypatch) -> dict:
     seen: dict = {}
     original = loop.train_step
 
-    def recording(model, optimizer, token_ids, images, mask, targets, *, grad_clip):
+    def recording(model, optimizer, token_ids, images, mask, targets, *, grad_clip, world=None):
         if not seen:
             seen.update(ids=to_host(token_ids), images=to_host(images), mask=to_host(mask), targets=targets)
-        loss = original(model, optimizer, token_ids, images, mask, targets, grad_clip=grad_clip)
+        loss = original(model, optimizer, token_ids, images, mask, targets, grad_clip=grad_clip, world=world)
         seen.setdefault("loss", backend.to_float(loss))
         seen["model"] = model
         return loss

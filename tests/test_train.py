@@ -172,7 +172,7 @@ def _capture_step(trainer, monkeypatch, idx):
     """Run ``trainer.step(idx, 0)`` with train_step replaced by a recorder; return what it was given."""
     seen = {}
 
-    def record(model, optimizer, token_ids, images, mask, targets, *, grad_clip, world):
+    def record(model, optimizer, token_ids, images, mask, targets, *, grad_clip, world=None):
         seen.update(token_ids=token_ids, images=images, mask=mask, targets=targets)
         return np.float32(0.0)
 

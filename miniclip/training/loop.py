@@ -26,7 +26,13 @@ images are normalised with CLIP's mean and std, and they are brought to the mode
 photos is read at that size in the first place, each file the CLIP way
 (:func:`~miniclip.evaluation.trained_run.load_photos_for_clip`).
 
-Lesson 09 takes one step by hand and checks it against :meth:`Trainer.step`.
+Under ``mpiexec -n W`` the same loop runs on every rank (``world``, :mod:`miniclip.distributed`):
+every rank draws the whole batch alike and steps on its slice, the losses it reports are summed
+over the ranks, all ranks stop together at a step boundary, and rank 0 alone shows progress,
+evaluates and writes, while the others wait for it.
+
+Lesson 09 takes one step by hand and checks it against :meth:`Trainer.step`; lesson 17 splits it
+over ranks.
 """
 
 from __future__ import annotations
@@ -438,6 +444,10 @@ class Trainer:
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
+        if self.world.size > 1:
+            # Ranks cut at different points of a step would wait for each other forever: on many
+            # processes every signal waits for the boundary, and mpiexec's own second Ctrl-C ends them all.
+            return
         for sig in STOP_SIGNALS:  # a second signal interrupts at once
             signal.signal(sig, interrupt_now)
 
