@@ -10,9 +10,9 @@ A step on W ranks, each with n = N/W pairs of the global batch of N::
     5. clipping and AdamW on every rank, on identical gradients     (training/step.py)
 
 After step 4 every rank holds dL/dθ of the global batch — the same numbers one process would
-compute on the whole batch, summed in another order — so step 5 moves every rank's weights
-identically and the ranks never drift apart: there is nothing to broadcast after the first
-step. :func:`make_data_parallel` turns a model into its rank's part; :func:`own_slice` cuts a
+compute on the whole batch, summed in another order. Every rank builds the same weights from
+one seed, and step 5 moves them identically, so the ranks never drift apart: no weight is ever
+broadcast. :func:`make_data_parallel` turns a model into its rank's part; :func:`own_slice` cuts a
 batch.
 
 Lesson 17 derives the sharded loss by hand; ``mpiexec -n W miniclip train`` runs it.
