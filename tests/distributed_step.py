@@ -79,9 +79,9 @@ def main(config: str, image_encoder: str, targets: str, out: str, variant: str =
             if isinstance(module, BatchNorm2d):
                 module.world = None
     loss = train_step(model, optimizer, *own_batch(world, *batch), grad_clip=0.0, world=world)
-    total = float(world.all_reduce(np.asarray(loss)))
+    total = float(world.all_reduce(to_host(loss)))  # on the GPU a CuPy 0-d array: to the host first
     if world.rank == 0:
-        np.savez(out, **results(model, total))
+        np.savez(out, world=np.array(type(world).__name__), **results(model, total))
 
 
 class Detached:

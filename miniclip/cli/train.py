@@ -151,20 +151,25 @@ def run(args: argparse.Namespace) -> int:
     world = launched_world()  # one process, unless mpiexec started several
     if world.size == 1:
         return _train(*_prepare(args, world), world)
-    # Many ranks. Setting up (flags, data, model) talks to no other rank, so a bad input fails on every
-    # rank alike: the ranks agree on who failed, the first of them says why, and all return.
-    failure: BaseException | None = None
-    try:
-        prepared = _prepare(args, world)
-    except BaseException as exc:  # held until every rank knows
-        failure = exc
-    failed = np.zeros(world.size)
-    failed[world.rank] = failure is not None
-    failed = world.all_reduce(failed)
-    if failed.any():
-        if failure is not None and world.rank == int(np.argmax(failed)):
-            raise failure  # said once, as one process would say it
-        return 130 if isinstance(failure, KeyboardInterrupt) else 2
+    # Many ranks. Setting up (flags, data, model) talks to no other rank. Rank 0 sets up first, so a
+    # download or an unpack happens once, then the others read what it prepared; after each turn the
+    # ranks agree on who failed, the first of them says why, and every rank returns.
+    prepared: Any = None
+    for turn in (world.rank == 0, world.rank != 0):
+        failure: BaseException | None = None
+        if turn:
+            try:
+                prepared = _prepare(args, world)
+            except BaseException as exc:  # held until every rank knows
+                failure = exc
+        world.barrier()  # the ranks whose turn it is not wait here asleep, not spinning
+        failed = np.zeros(world.size)
+        failed[world.rank] = failure is not None
+        failed = world.all_reduce(failed)
+        if failed.any():
+            if failure is not None and world.rank == int(np.argmax(failed)):
+                raise failure  # said once, as one process would say it
+            return 130 if isinstance(failure, KeyboardInterrupt) else 2
     # Training talks to every rank at every step: an error on one of them must end all of them, or the
     # others would wait for it forever.
     try:

@@ -46,14 +46,20 @@ def make_data_parallel(model: CLIP, world: Any) -> CLIP:
     return model
 
 
-def check_data_parallel(batch_size: int, objective: str, ranks: int) -> None:
-    """Refuse, in one line and before any work, a run that cannot be split over ``ranks`` processes."""
+def check_data_parallel(batch_size: int, objective: str, dropout: float, ranks: int) -> None:
+    """Refuse, in one line and before any work, a run that cannot be split over ``ranks`` processes.
+
+    Dropout is refused: every rank's generator starts from the same seed, so the ranks would draw
+    the same masks for their slices, and the run would no longer be one process's run.
+    """
     if batch_size % ranks:
         raise ValueError(
             f"--batch-size {batch_size} does not split evenly over {ranks} processes: give a multiple of {ranks}"
         )
     if objective != "contrastive":
         raise ValueError(f"training on many processes needs the contrastive objective, not {objective!r}")
+    if dropout:
+        raise ValueError(f"training on many processes does not support dropout yet (the model has {dropout})")
 
 
 def own_slice(world: Any, batch: int) -> slice:

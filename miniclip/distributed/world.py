@@ -25,7 +25,9 @@ the run starts (:func:`launched_world`).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import sys
 import time
 from typing import Any
@@ -138,14 +140,20 @@ class NCCLWorld(MPIWorld):
         self._types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64}
 
     def _share(self, unique_id: Any) -> Any:
-        """Rank 0's NCCL id on every rank, sent as raw bytes (a tuple of byte values or bytes, by CuPy version)."""
-        raw = np.zeros(129, dtype=np.int8)  # NCCL_UNIQUE_ID_BYTES, then 1 if CuPy gave bytes
+        """Rank 0's NCCL id on every rank, in the form this CuPy takes: bytes, or a tuple of byte values.
+
+        Sent as 128 small integers (int16 holds both signed and unsigned byte values), then 1 if bytes:
+        nothing is pickled.
+        """
+        raw = np.zeros(129, dtype=np.int16)
         if self.rank == 0:
             as_bytes = isinstance(unique_id, bytes)
-            raw[:128] = np.frombuffer(unique_id, dtype=np.int8) if as_bytes else np.array(unique_id, dtype=np.int8)
+            raw[:128] = np.frombuffer(unique_id, dtype=np.uint8) if as_bytes else np.array(unique_id)
             raw[128] = as_bytes
-        self.comm.Bcast(raw, root=0)  # plain bytes: nothing is pickled
-        return raw[:128].tobytes() if raw[128] else tuple(int(v) for v in raw[:128])
+        self.comm.Bcast(raw, root=0)
+        if raw[128]:
+            return raw[:128].astype(np.uint8).tobytes()
+        return tuple(int(v) for v in raw[:128])
 
     def _call(self, operation: str, send: Any, receive: Any, count: int, *op: int) -> None:
         stream = _cupy().cuda.get_current_stream().ptr  # queued behind this rank's kernels, no wait
@@ -193,27 +201,32 @@ def launched_world() -> SingleProcess | MPIWorld:
 
     Told by the launcher's environment (MPICH's ``PMI_SIZE``, Open MPI's ``OMPI_COMM_WORLD_SIZE``), so a
     run without ``mpiexec`` never imports mpi4py. On the GPU (``backend.get_device()``) each rank takes
-    the GPU of its local rank: an :class:`NCCLWorld` when every rank on this machine has a GPU of its
-    own, else (more ranks than GPUs) an :class:`MPIWorld` through the host, said on stderr.
+    the GPU of its local rank: an :class:`NCCLWorld` when no two ranks share a GPU, else an
+    :class:`MPIWorld` through the host, said on stderr.
     """
     size = max(int(os.environ.get(variable, "1")) for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
     if size == 1:
         return SingleProcess()
+    world = MPIWorld()
     if get_device() != "gpu":
-        return MPIWorld()
+        return world
+    # Each rank takes the GPU of its local rank. NCCL needs every rank on a GPU of its own, which the
+    # ranks settle together from every rank's (machine, GPU bus id): the same answer on every rank.
+    cupy = _cupy()
     local = int(os.environ.get("MPI_LOCALRANKID", os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", "0")))
-    ranks_here = int(os.environ.get("MPI_LOCALNRANKS", os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", str(size))))
-    gpus = _cupy().cuda.runtime.getDeviceCount()
-    if ranks_here <= gpus:
-        return NCCLWorld(local)
-    _cupy().cuda.Device(local % gpus).use()
-    if local == 0:
+    gpu = local % cupy.cuda.runtime.getDeviceCount()
+    cupy.cuda.Device(gpu).use()
+    place = f"{platform.node()} {cupy.cuda.Device(gpu).pci_bus_id}"
+    key = np.array([int.from_bytes(hashlib.sha256(place.encode()).digest()[:8], "little", signed=True)])
+    if len(set(world.all_gather(key).tolist())) == world.size:
+        return NCCLWorld(gpu, world.comm)
+    if world.rank == 0:
         print(
-            f"miniclip: {ranks_here} processes share {gpus} GPU(s) on this machine: NCCL needs one GPU per process, "
-            "so arrays go through the host (a copy each way)",
+            "miniclip: some processes share a GPU, and NCCL needs one GPU per process: arrays go through the host "
+            "(a copy each way)",
             file=sys.stderr,
         )
-    return MPIWorld()
+    return world
 
 
 def _contiguous(x: Any) -> np.ndarray:

@@ -66,7 +66,8 @@ from miniclip.data.augment import (
 )
 from miniclip.data.captions import caption_rows, caption_table, draw_templates, eval_templates
 from miniclip.data.dataset import ImageTextDataset
-from miniclip.distributed.data_parallel import check_data_parallel, make_data_parallel, own_batch
+from miniclip.distributed.data_parallel import check_data_parallel, make_data_parallel, own_slice
+from miniclip.distributed.sharded_loss import local_targets
 from miniclip.distributed.world import SingleProcess
 from miniclip.evaluation.trained_run import load_photos_for_clip
 from miniclip.evaluation.zeroshot import accuracy_table, encode_batch_size, evaluate_zero_shot, text_batch_size
@@ -186,7 +187,8 @@ class Trainer:
         self.lead = self.world.rank == 0
         self.show_progress = show_progress and self.lead
         if self.world.size > 1:
-            check_data_parallel(cfg.batch_size, cfg.model.get("objective", "contrastive"), self.world.size)
+            objective, dropout = cfg.model.get("objective", "contrastive"), cfg.model.get("dropout", 0.0)
+            check_data_parallel(cfg.batch_size, objective, dropout, self.world.size)
         # Everything that would otherwise fail only when the first epoch ends is checked now, before
         # the first step: the output folder (created, proven writable) and both splits of the data.
         # A folder that is a file or lies under one is refused before the data loads (a download
@@ -258,10 +260,11 @@ class Trainer:
         Called once everything else is on the device (model, optimiser, roll-back copies, images),
         so what is still free must hold the step's activations and workspace.
         """
-        estimate = estimate_step_memory(self.model_config, self.cfg.batch_size, on_gpu=True)
+        ranks = self.world.size  # on many GPUs each holds its share of the batch
+        estimate = estimate_step_memory(self.model_config, self.cfg.batch_size // ranks, on_gpu=True)
         if self.show_progress:
-            tqdm.write(estimate.describe("GPU"))
-        refuse_unless_it_fits(estimate, backend.gpu_free_bytes())
+            tqdm.write(estimate.describe("GPU" if ranks == 1 else f"each of the {ranks} GPUs"))
+        refuse_unless_it_fits(estimate, backend.gpu_free_bytes(), ranks)
 
     def _refuse_existing_run(self) -> None:
         if checkpoint_file(self.out).exists():
@@ -373,8 +376,12 @@ class Trainer:
         draws["template"] = draw_templates(rng, b, len(self.templates))  # (B,) template of each caption
         packed = backend.to_device(np.stack(list(draws.values())).astype(np.int64))  # (len(draws), B): one copy
         on_device = dict(zip(draws, packed, strict=True))
-        images = self.train_images[on_device["index"]]  # (B, C, H, W) uint8
-        labels = self.train_labels[on_device["index"]]  # (B,)
+        all_labels = self.train_labels[on_device["index"]]  # (B,): the targets pair every image with every caption
+        if self.world.size > 1:  # every rank drew the whole batch alike: each builds only its own pairs
+            own = own_slice(self.world, b)
+            on_device = {kind: values[own] for kind, values in on_device.items()}
+        images = self.train_images[on_device["index"]]  # (n, C, H, W) uint8; n = B on one process
+        labels = self.train_labels[on_device["index"]]  # (n,)
         if cfg.augment:
             images = random_crop(images, CROP_PADDING, offsets=(on_device["dy"], on_device["dx"]))  # (B, C, H, W)
             images = horizontal_flip(images, flips=on_device["flip"])
@@ -382,13 +389,13 @@ class Trainer:
         if self.caption_words is not None:  # predictive: predict each image's caption words
             targets = self.caption_words[caption]  # (B, V)
         else:  # contrastive: which captions match which images
-            targets = label_aware_targets(labels, np.float32) if cfg.targets == "label_aware" else None
+            targets = label_aware_targets(all_labels, np.float32) if cfg.targets == "label_aware" else None
+            if targets is not None and self.world.size > 1:
+                targets = local_targets(targets, self.world.rank, len(labels))  # its rows and columns, (2n, B)
         self.optimizer.set_lr(
             warmup_cosine(step, self.total_steps, int(cfg.warmup * self.total_steps), cfg.lr, cfg.min_lr)
         )
         ids, mask = self.caption_ids[caption], self.caption_mask[caption]
-        if self.world.size > 1:  # every rank drew the whole batch alike: each keeps its own pairs
-            ids, images, mask, targets = own_batch(self.world, ids, images, mask, targets)
         try:
             # A diverging run overflows long before its loss is NaN; NumPy's RuntimeWarnings about it
             # would flood the terminal and say nothing the guard below does not say better.

@@ -192,17 +192,19 @@ def estimate_step_memory(
     )
 
 
-def refuse_unless_it_fits(estimate: MemoryEstimate, free: int | None) -> None:
+def refuse_unless_it_fits(estimate: MemoryEstimate, free: int | None, ranks: int = 1) -> None:
     """A one-line ``ValueError`` saying which batch would fit, when the step's activations exceed ``free`` bytes.
 
     ``free`` is what the device has left once the model, its optimiser and the data are on it
-    (:func:`miniclip.backend.gpu_free_bytes`); None (the CPU) checks nothing.
+    (:func:`miniclip.backend.gpu_free_bytes`); None (the CPU) checks nothing. On ``ranks`` GPUs the
+    estimate is each GPU's, for its share of the batch, and the advice names the whole batch.
     """
     if free is None or estimate.activations <= free:
         return
-    fits = estimate.largest_batch(free)
-    advice = f"lower --batch-size to {fits}" if fits >= 2 else "use a smaller model or a GPU with more memory"
+    fits = estimate.largest_batch(free) * ranks
+    advice = f"lower --batch-size to {fits}" if fits >= 2 * ranks else "use a smaller model or a GPU with more memory"
+    each = f" ({estimate.batch} pairs on each of {ranks} GPUs)" if ranks > 1 else ""
     raise ValueError(
-        f"a training step at batch {estimate.batch} needs about {estimate.activations / 2**30:.1f} GiB more "
-        f"on the GPU, which has {free / 2**30:.1f} GiB free: {advice}"
+        f"a training step at batch {estimate.batch * ranks}{each} needs about {estimate.activations / 2**30:.1f} GiB "
+        f"more on the GPU, which has {free / 2**30:.1f} GiB free: {advice}"
     )
