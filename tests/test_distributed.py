@@ -13,8 +13,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -235,20 +237,25 @@ sys.exit(main({[*RUN, "--epochs", "3", "--out", str(tmp_path / "run")]!r}))
     assert not list((tmp_path / "run").glob(".*"))  # no half-written file left behind
 
 
+LONG_RUN = [*RUN, "--n-train", "2048", "--epochs", "40"]  # long enough to be stopped after its first epoch
+
+
+def _after_the_first_epoch(out: Path) -> subprocess.Popen[str]:
+    """``mpiexec -n 2 miniclip train`` of LONG_RUN into ``out``, returned once its first epoch is written."""
+    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "miniclip", *LONG_RUN, "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    return process
+
+
 @needs_mpi
 def test_ctrl_c_stops_every_rank_at_one_boundary_and_another_world_resumes(tmp_path: Path) -> None:
     """SIGINT to mpiexec (it passes it on to every rank): all ranks stop together, rank 0 saves, one process resumes."""
-    import signal
-    import time
-
     out = tmp_path / "run"
-    argv = [*RUN, "--n-train", "2048", "--epochs", "40", "--out", str(out)]
-    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "miniclip", *argv]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    process = _after_the_first_epoch(out)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -257,7 +264,7 @@ def test_ctrl_c_stops_every_rank_at_one_boundary_and_another_world_resumes(tmp_p
     assert stdout.count("interrupted: checkpoint saved") == 1
     epochs_done = len(_metrics(out))
     assert 1 <= epochs_done < 40
-    resumed = _miniclip(1, *argv[:-4], "--epochs", str(epochs_done + 1), "--out", str(out), "--resume")
+    resumed = _miniclip(1, *RUN, "--n-train", "2048", "--epochs", str(epochs_done + 1), "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(_metrics(out)) == epochs_done + 1
 
@@ -289,17 +296,9 @@ def test_mpiexec_train_runs_on_the_gpu(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find one rank")
 def test_a_rank_that_dies_ends_every_rank(tmp_path: Path) -> None:
     """kill -9 of one rank (no Python left to say anything): mpiexec ends the others, nothing waits forever."""
-    import signal
-    import time
-
     out = tmp_path / "run"
-    argv = [*RUN, "--n-train", "2048", "--epochs", "40", "--out", str(out)]
-    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "miniclip", *argv]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    process = _after_the_first_epoch(out)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
         ranks = [int(pid) for pid in _pids(out) if int(pid) != process.pid]
         assert len(ranks) == 2, ranks
         os.kill(max(ranks), signal.SIGKILL)
