@@ -181,12 +181,17 @@ def run(args: argparse.Namespace) -> int:
         raise  # not reached: the abort ends this process
 
 
+def _speaker(world: Any) -> Any:
+    """``print`` on rank 0, which speaks for all; nothing on the other ranks."""
+    return print if world.rank == 0 else (lambda *_, **__: None)
+
+
 def _prepare(args: argparse.Namespace, world: Any) -> tuple[Any, Any]:
     """Everything before the first step: the configuration, then the trainer (output folder, data, model)."""
     from miniclip.training.loop import Trainer
     from miniclip.training.resume import resume_config, typed_settings
 
-    say = print if world.rank == 0 else (lambda *_, **__: None)  # rank 0 speaks for all
+    say = _speaker(world)
     given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     if args.no_augment:
         given["augment"] = False
@@ -238,7 +243,7 @@ def _train(cfg: Any, trainer: Any, world: Any) -> int:
     """Run the trainer to its last epoch; what is said at the end (rank 0 alone)."""
     from miniclip.training.loop import TrainingDivergedError
 
-    say = print if world.rank == 0 else (lambda *_, **__: None)
+    say = _speaker(world)
     try:
         metrics = trainer.run()
     except KeyboardInterrupt:

@@ -43,10 +43,11 @@ What to keep for the backward is a choice between memory and time. ``cols`` is k
 larger than the input: kept by every layer for a large batch, it would be most of a step's
 memory (for the ``gpu`` configuration at batch 512, 8.7 GiB). Rebuilt in the backward instead,
 it costs one more im2col — a copy of k·k times the input, bound by memory bandwidth: for the
-``cpu`` configuration about 70 ms of a 500 ms step on a 2-core machine. So the layer keeps its input x always,
-and in training also the forward's ``cols`` while they take at most :data:`KEEP_BYTES` for the
-device: on the CPU, where memory is plentiful and bandwidth scarce, up to 256 MB a layer (in
-buffers of its own, reused from step to step); on a GPU, where memory is the scarce one, never.
+``cpu`` configuration about 70 ms of a 500 ms step on a 2-core machine. So the layer keeps its
+input x always, and in training also the forward's ``cols`` while they take at most
+:data:`KEEP_BYTES` for the device: on the CPU, where memory is plentiful and bandwidth scarce,
+up to 256 MB a layer (in buffers of its own, reused from step to step); on a GPU, where memory
+is the scarce one, never.
 A layer that does not keep them walks the batch a few images at a time, forward and backward
 (:func:`~miniclip.layers.im2col.image_chunks`), building each chunk's ``cols`` in a workspace
 shared by all layers: the forward multiplies it by the weights, the backward builds it again for

@@ -376,12 +376,12 @@ class Trainer:
         draws["template"] = draw_templates(rng, b, len(self.templates))  # (B,) template of each caption
         packed = backend.to_device(np.stack(list(draws.values())).astype(np.int64))  # (len(draws), B): one copy
         on_device = dict(zip(draws, packed, strict=True))
-        all_labels = self.train_labels[on_device["index"]]  # (B,): the targets pair every image with every caption
+        all_labels = labels = self.train_labels[on_device["index"]]  # (B,): the targets pair every image and caption
         if self.world.size > 1:  # every rank drew the whole batch alike: each builds only its own pairs
             own = own_slice(self.world, b)
             on_device = {kind: values[own] for kind, values in on_device.items()}
+            labels = all_labels[own]  # (n,)
         images = self.train_images[on_device["index"]]  # (n, C, H, W) uint8; n = B on one process
-        labels = self.train_labels[on_device["index"]]  # (n,)
         if cfg.augment:
             images = random_crop(images, CROP_PADDING, offsets=(on_device["dy"], on_device["dx"]))  # (B, C, H, W)
             images = horizontal_flip(images, flips=on_device["flip"])
@@ -531,30 +531,26 @@ class Trainer:
         return backend.to_float(self.model.logit_scale.scale) if self.model.objective == "contrastive" else None
 
     def _end_epoch(self, seconds: float, images_per_second: float) -> None:
-        if not self.lead:  # rank 0 evaluates and writes; the others wait for it, asleep
-            self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
-            self._order_state = self.order_rng.bit_generator.state
-            self.save()
-            self.world.barrier()
-            return
-        results = self.evaluate()
-        self.metrics.append(
-            {
-                "epoch": self.epoch + 1,
-                "images_seen": (self.epoch + 1) * self.steps_per_epoch * self.cfg.batch_size,  # for learning curves
-                "train_loss": self.loss_sum / self.steps_per_epoch,
-                **({"first_loss": self.train_state.get("first_loss")} if self.epoch == 0 else {}),
-                "logit_scale": self._logit_scale(),  # None for the predictive objective, which has no temperature
-                "zero_shot": accuracy_table(results),
-                "seconds": seconds,
-                "images_per_second": images_per_second,
-            }
-        )
+        # Rank 0 evaluates and writes (on one process, the only rank); on many, the others wait for it, asleep.
+        if self.lead:
+            self.metrics.append(
+                {
+                    "epoch": self.epoch + 1,
+                    "images_seen": (self.epoch + 1) * self.steps_per_epoch * self.cfg.batch_size,  # learning curves
+                    "train_loss": self.loss_sum / self.steps_per_epoch,
+                    **({"first_loss": self.train_state.get("first_loss")} if self.epoch == 0 else {}),
+                    "logit_scale": self._logit_scale(),  # None for the predictive objective: no temperature
+                    "zero_shot": accuracy_table(self.evaluate()),
+                    "seconds": seconds,
+                    "images_per_second": images_per_second,
+                }
+            )
         self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
         self._order_state = self.order_rng.bit_generator.state
-        self.save()
-        write_text(self.out / "metrics.jsonl", "".join(json_text(m) + "\n" for m in self.metrics))
-        plot_curves(self.metrics, self.out / "curves.png")
+        self.save()  # rank 0 writes; the others note what it wrote
+        if self.lead:
+            write_text(self.out / "metrics.jsonl", "".join(json_text(m) + "\n" for m in self.metrics))
+            plot_curves(self.metrics, self.out / "curves.png")
         if self.show_progress:
             accuracies = ", ".join(f"{name} {v['top1']:.1%}" for name, v in self.metrics[-1]["zero_shot"].items())
             tqdm.write(f"epoch {self.epoch}: loss {self.metrics[-1]['train_loss']:.3f}, zero-shot top-1: {accuracies}")
